@@ -1,0 +1,34 @@
+"""`mailflow check [--connect]`: config, rules and templates; with --connect, IMAP and SMTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mailflow.checks import connect_imap, connect_smtp, static_problems
+from mailflow.cli.options import config_option, load
+from mailflow.errors import ProblemsError
+
+
+@click.command()
+@config_option
+@click.option("--connect", is_flag=True, help="Also log in to IMAP and SMTP and list folders.")
+def check(config_path: Path | None, connect: bool) -> None:
+    """Validate config, rules and templates."""
+    config = load(config_path)
+    problems = static_problems(config)
+    if problems:
+        raise ProblemsError(problems)
+    click.echo(f"config {config.source}: ok")
+    if not connect:
+        return
+    for folder in connect_imap(config):
+        state = "ok" if folder.exists else "missing (created at run time)"
+        click.echo(f"imap {folder.role}: {folder.name}: {state}")
+    greeting = connect_smtp(config)
+    click.echo(f"smtp {config.smtp.host}:{config.smtp.port}: ok ({greeting})")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(check)

@@ -1,0 +1,83 @@
+"""`mailflow quarantine list|show ID|replay ID`: what could not be handled, and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mailflow.cli.options import carry_out, config_option, json_option, load, print_json, read_store
+from mailflow.errors import MailflowError
+
+STATES = ("retrying", "quarantined", "replayed")
+
+
+def _public(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "raw"}
+
+
+@click.group()
+def quarantine() -> None:
+    """Messages that failed: retrying, quarantined, replayed."""
+
+
+@quarantine.command("list")
+@config_option
+@json_option
+@click.option("--all", "show_all", is_flag=True, help="Also list replayed ones.")
+def list_(config_path: Path | None, as_json: bool, show_all: bool) -> None:
+    config = load(config_path)
+    store = read_store(config)
+    try:
+        states = STATES if show_all else STATES[:2]
+        items = [_public(d) for s in states for d in store.find("quarantine", "state", s)]
+    finally:
+        store.close()
+    if as_json:
+        print_json(items)
+        return
+    for item in items:
+        click.echo(f"{item['id']}  {item['state']:<11} {item['role']}:{item['uid']}  "
+                   f"attempts={item['attempts']}  {item['reason']}")
+    if not items:
+        click.echo("quarantine is empty")
+
+
+@quarantine.command()
+@config_option
+@json_option
+@click.argument("item_id")
+def show(config_path: Path | None, as_json: bool, item_id: str) -> None:
+    config = load(config_path)
+    store = read_store(config)
+    try:
+        found = [d for s in STATES for d in store.find("quarantine", "state", s)
+                 if item_id in (d["id"], d["key"])]
+    finally:
+        store.close()
+    if not found:
+        raise MailflowError(f"no quarantined message {item_id}")
+    item = _public(found[0])
+    if as_json:
+        print_json(item)
+    else:
+        for key, value in item.items():
+            click.echo(f"{key}: {value}")
+
+
+@quarantine.command()
+@config_option
+@click.argument("item_id")
+def replay(config_path: Path | None, item_id: str) -> None:
+    """Run a quarantined message through the pipeline again (through the running daemon)."""
+    config = load(config_path)
+    result = carry_out(config, "quarantine.replay", {"id": item_id},
+                       lambda d: {k: v for k, v in d.intake.replay(item_id).items() if k != "raw"})
+    if result["state"] != "replayed":
+        raise MailflowError(f"{item_id}: still failing: {result['reason']}")
+    click.echo(f"{item_id}: replayed")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(quarantine)

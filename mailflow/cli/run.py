@@ -1,0 +1,33 @@
+"""`mailflow run`: the daemon in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from mailflow import logs
+from mailflow.checks import static_problems
+from mailflow.cli.options import config_option, load
+from mailflow.daemon import Daemon
+from mailflow.errors import ProblemsError
+
+
+@click.command()
+@config_option
+@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING"]), default="INFO")
+def run(config_path: Path | None, log_format: str, log_level: str) -> None:
+    """Run the daemon (SIGTERM/SIGINT stop, SIGHUP reloads rules and templates)."""
+    config = load(config_path)
+    problems = static_problems(config)
+    if problems:
+        raise ProblemsError(problems)
+    config.secret("mailbox.password_env")  # fail before opening anything
+    logs.setup(log_format, log_level)
+    asyncio.run(Daemon(config).serve())
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(run)

@@ -1,0 +1,200 @@
+"""The configuration: one TOML file, validated at once, every problem positioned.
+
+Secrets never stand in the file: it names environment variables (`*_env` keys) and
+`Config.secret` reads them when they are needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mailflow import tomlpos
+from mailflow.errors import MissingSecret, UsageError
+from mailflow.validation import validate
+
+Security = Literal["tls", "starttls", "none"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Mailbox(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(993, ge=1, le=65535)
+    security: Security = "tls"
+    username: str = ""
+    password_env: str = "MAILFLOW_IMAP_PASSWORD"
+    address: str = ""
+    inbox: str = "INBOX"
+    drafts: str = "Drafts"
+    sent: str = "Sent"
+    trash: str = "Trash"
+    timeout_seconds: float = Field(60, gt=0)
+    idle_seconds: float = Field(540, gt=0, le=600)
+    poll_seconds: float = Field(30, gt=0)
+    silence_alarm_seconds: float = Field(1800, gt=0)
+    reconnect_max_seconds: float = Field(300, gt=0)
+    provider_files_sent: bool = False
+
+
+class Smtp(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(587, ge=1, le=65535)
+    security: Security = "starttls"
+    from_: str = Field("", alias="from")
+    username: str = ""
+    password_env: str = ""
+    timeout_seconds: float = Field(30, gt=0)
+
+
+class Store(Section):
+    path: Path = Path("data")
+    engine: Literal["sqlite", "tinydb"] = "sqlite"
+    keep_attachments: bool = True
+
+
+class Web(Section):
+    listen: str = "127.0.0.1:8025"
+    public_url: str = "http://127.0.0.1:8025"
+    admin_token_env: str = "MAILFLOW_ADMIN_TOKEN"
+    max_body_bytes: int = Field(65536, gt=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:8025")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("expected an http(s):// URL")
+        return value.rstrip("/")
+
+
+class CareerRelay(Section):
+    register_url: str = "https://career-relay.example.jp/register"
+    company_id: str = "demo-company"
+    secret_env: str = "MAILFLOW_RELAY_SECRET"
+    ledger_key_env: str = "MAILFLOW_LEDGER_KEY"
+    registrations_per_free_slot: int = Field(10, ge=1)
+    slot_value_yen: int = Field(1_000_000, ge=0)
+
+    @field_validator("register_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("expected an http(s):// URL")
+        return value
+
+
+class Rejection(Section):
+    mode: Literal["send", "rewrite"] = "rewrite"
+    outbox_folder: str = "Outbox"
+    quiet_seconds: float = Field(120, ge=0)
+    not_rejection: Literal["send", "mark"] = "mark"
+    invite_after_direct_send: bool = True
+
+
+class Privacy(Section):
+    notified_purposes: list[str] = ["selection", "talent_pool"]
+    retention_days: int = Field(1095, ge=1)
+
+
+class Rules(Section):
+    dir: Path = Path("rules")
+    templates_dir: Path = Path("templates")
+    timezone: str = "Asia/Tokyo"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown time zone; expected an IANA name such as Asia/Tokyo") from exc
+        return value
+
+
+class Company(Section):
+    name: str = "株式会社サンプル"
+    domains: list[str] = []
+
+
+class Config(Section):
+    mailbox: Mailbox = Mailbox()
+    smtp: Smtp = Smtp()
+    store: Store = Store()
+    web: Web = Web()
+    career_relay: CareerRelay = CareerRelay()
+    rejection: Rejection = Rejection()
+    privacy: Privacy = Privacy()
+    rules: Rules = Rules()
+    company: Company = Company()
+    source: Path | None = None
+
+    def resolve(self, relative: Path) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        if relative.is_absolute() or self.source is None:
+            return relative
+        return self.source.parent / relative
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.store.path)
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.resolve(self.rules.dir)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.resolve(self.rules.templates_dir)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.rules.timezone)
+
+    def secret(self, env_key: str) -> str:
+        """Read the secret named by a `section.*_env` key, e.g. `secret("mailbox.password_env")`."""
+        section, _, key = env_key.partition(".")
+        variable = getattr(getattr(self, section), key)
+        value = os.environ.get(variable, "") if variable else ""
+        if not value:
+            raise MissingSecret(
+                f"environment variable {variable or '(none)'} is not set ({env_key} names it)"
+            )
+        return value
+
+
+def load_config(path: Path) -> Config:
+    """Load and validate a config file; raises ProblemsError listing every problem."""
+    data, positions = tomlpos.load(path)
+    data.pop("source", None)
+    config = validate(Config, data, positions, path)
+    return config.model_copy(update={"source": path.resolve()})
+
+
+def find_config(explicit: Path | None) -> Path:
+    """`-c PATH`, else $MAILFLOW_CONFIG, else ./config.toml."""
+    if explicit is not None:
+        candidate = explicit
+    elif os.environ.get("MAILFLOW_CONFIG"):
+        candidate = Path(os.environ["MAILFLOW_CONFIG"])
+    else:
+        candidate = Path("config.toml")
+    if not candidate.is_file():
+        raise UsageError(
+            f"config file {candidate} not found (give -c PATH, set MAILFLOW_CONFIG, "
+            "or copy config.example.toml to config.toml)"
+        )
+    return candidate

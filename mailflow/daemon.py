@@ -1,0 +1,135 @@
+"""The daemon: the store, the pipeline, one watcher per folder, the control channel, the
+watchdog, and signals (SIGTERM/SIGINT stop after the message in hand, SIGHUP reloads)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailflow.clock import Clock, SystemClock
+from mailflow.config import Config
+from mailflow.control import ControlServer
+from mailflow.handoff import Intake
+from mailflow.pipeline import Pipeline, Receipt, Stage
+from mailflow.store import open_store
+from mailflow.store.base import Store
+from mailflow.watcher import FolderWatcher
+
+log = logging.getLogger("mailflow.daemon")
+
+WATCHDOG_SECONDS = 5.0
+
+
+@dataclass
+class Health:
+    healthy: bool = True
+    reasons: list[str] = field(default_factory=list)
+
+
+def watched_folders(config: Config) -> list[tuple[str, str, bool]]:
+    """(role, configured name, create if missing) of each folder the daemon watches."""
+    folders = [("inbox", config.mailbox.inbox, False), ("sent", config.mailbox.sent, False)]
+    if config.rejection.mode == "rewrite":
+        folders.append(("drafts", config.mailbox.drafts, False))
+    else:
+        folders.append(("outbox", config.rejection.outbox_folder, True))
+    return folders
+
+
+class Daemon:
+    def __init__(self, config: Config, clock: Clock | None = None,
+                 stages: Callable[[Daemon], list[Stage]] | None = None,
+                 store: Store | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.store = store or open_store(config.data_dir, config.store.engine)
+        self.lane = threading.RLock()
+        self.pipeline = Pipeline((stages or default_stages)(self))
+        self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
+        self.health = Health()
+        self.watchers: list[FolderWatcher] = []
+        self.control = ControlServer(config.data_dir, self.control_handlers())
+        self._stopping: asyncio.Event | None = None
+        self.reloaders: list[Callable[[], None]] = []
+
+    def control_handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        return {
+            "ping": lambda args: "pong",
+            "quarantine.replay": lambda args: self._replay(str(args["id"])),
+            "rules.reload": lambda args: self.reload(),
+        }
+
+    def _replay(self, item_id: str) -> dict[str, Any]:
+        doc = self.intake.replay(item_id)
+        return {key: value for key, value in doc.items() if key != "raw"}
+
+    def reload(self) -> list[str]:
+        """Reload rules and templates; a broken set keeps the old one (its loader raises)."""
+        done = []
+        for reload in self.reloaders:
+            reload()
+            done.append(getattr(reload, "__qualname__", "reload"))
+        log.info("rules and templates reloaded")
+        return done
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        password = self.config.secret("mailbox.password_env")
+        loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_safely)
+        await self.control.start()
+        for role, name, create in watched_folders(self.config):
+            watcher = FolderWatcher(role, name, self.config.mailbox, password, self.intake, create)
+            self.watchers.append(watcher)
+            watcher.start()
+        log.info("mailflow running: watching %s", ", ".join(r for r, _n, _c in
+                                                          watched_folders(self.config)))
+        watchdog = asyncio.create_task(self._watchdog())
+        try:
+            await self._stopping.wait()
+        finally:
+            log.info("stopping: finishing the message in hand")
+            watchdog.cancel()
+            await asyncio.to_thread(self._stop_watchers)
+            await self.control.stop()
+            self.store.close()
+            log.info("stopped")
+
+    def stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def _stop_watchers(self) -> None:
+        for watcher in self.watchers:
+            watcher.stop()
+
+    def _reload_safely(self) -> None:
+        try:
+            self.reload()
+        except Exception as exc:
+            log.error("reload refused, keeping the rules in force: %s", exc)
+
+    async def _watchdog(self) -> None:
+        limit = self.config.mailbox.silence_alarm_seconds
+        while True:
+            await asyncio.sleep(min(WATCHDOG_SECONDS, limit / 2))
+            reasons = [f"{w.role}: server silent for {w.silent_for:.0f}s"
+                       for w in self.watchers if w.silent_for > limit]
+            if reasons and self.health.healthy:
+                log.error("unhealthy: %s", "; ".join(reasons))
+            elif not reasons and not self.health.healthy:
+                log.info("healthy again")
+            self.health = Health(not reasons, reasons)
+
+
+def default_stages(daemon: Daemon) -> list[Stage]:
+    return [Receipt(daemon.store, daemon.clock)]
