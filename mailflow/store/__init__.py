@@ -1,0 +1,73 @@
+"""The store: open one by engine name; everything else speaks to the `Store` interface.
+
+`open_store(data_dir)` opens the default SQLite engine in `data_dir` (created with mode 0700). A
+writer takes the writer lock of the directory first, so a second writer is refused with the pid
+of the first; `read_only=True` takes no lock and never writes (CLI commands that only read).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from mailflow.errors import StoreError, UsageError
+from mailflow.store.base import INDEXES, LOGS, Doc, Store
+from mailflow.store.lock import WriterLock
+from mailflow.store.sqlite import SqliteStore
+from mailflow.store.tinydb import TinyStore
+
+__all__ = ["ENGINES", "INDEXES", "LOGS", "Doc", "Store", "WriterLock", "open_store"]
+
+Opener = Callable[[Path, bool, WriterLock | None], Store]
+
+
+def _sqlite(path: Path, read_only: bool, lock: WriterLock | None) -> Store:
+    return SqliteStore(path, read_only, lock=lock)
+
+
+def _tinydb(path: Path, read_only: bool, lock: WriterLock | None) -> Store:
+    return TinyStore(path, read_only, lock=lock)
+
+
+# engine name -> (file name inside the data directory, opener)
+ENGINES: dict[str, tuple[str, Opener]] = {
+    "sqlite": ("mailflow.sqlite3", _sqlite),
+    "tinydb": ("mailflow.json", _tinydb),
+}
+
+
+def store_path(data_dir: Path, engine: str) -> Path:
+    if engine not in ENGINES:
+        raise UsageError(f"unknown store engine {engine!r}; choices: {', '.join(ENGINES)}")
+    return Path(data_dir) / ENGINES[engine][0]
+
+
+def open_store(data_dir: Path, engine: str = "sqlite", read_only: bool = False) -> Store:
+    """Open the store of `data_dir` with `engine`; writers hold the directory's writer lock."""
+    path = store_path(data_dir, engine)
+    data_dir = Path(data_dir)
+    others = [
+        data_dir / name
+        for other, (name, _) in ENGINES.items()
+        if other != engine and (data_dir / name).exists()
+    ]
+    if others and not path.exists():
+        raise StoreError(
+            f"{data_dir} holds a store of another engine ({others[0].name}), not {path.name}; "
+            "check the store engine setting"
+        )
+    opener = ENGINES[engine][1]
+    if read_only:
+        if not path.exists():
+            raise StoreError(f"no store at {path}; start the daemon once to create it")
+        return opener(path, True, None)
+    if not data_dir.exists():
+        os.makedirs(data_dir, mode=0o700)
+    lock = WriterLock(data_dir)
+    lock.acquire()
+    try:
+        return opener(path, False, lock)
+    except BaseException:
+        lock.release()
+        raise

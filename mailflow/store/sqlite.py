@@ -1,0 +1,398 @@
+"""The default engine: one SQLite file in WAL mode, documents as JSON text.
+
+Layout: `docs(kind, key, doc)` holds every document (primary key `(kind, key)`); `idx(kind, field,
+value, key)` holds one row per indexed value (a list-valued field gives one row per element), and
+its primary key `(kind, field, value, key)` is the index `find` and `below` walk. A write reads the
+old document by key, replaces it and inserts/deletes only the index rows that changed: its cost
+grows with the document, not with the number of documents. Log kinds (`LOGS`) keep their
+sequence numbers as zero-padded keys (`00000000000000000042`), so key order is numeric order;
+callers see them as plain numbers (`get("events", "42")`).
+
+Durability: WAL mode with `synchronous=FULL`. A committed transaction is in the WAL, and the WAL
+is fsynced at every commit. `kill -9` alone would not need the fsync (with `synchronous=NORMAL`
+the WAL is still written to the kernel at commit, and a process crash cannot lose what the kernel
+holds); FULL is chosen so that a power loss or kernel crash cannot roll back a write either: the
+daemon acts on the world (moves a mail on IMAP, sends a referral) right after journaling it, and
+a store that forgets a journaled step would repeat or lose that action. The price is one fsync per
+transaction (see `benchmarks/store_write.py`); group writes with `transaction()` to share it.
+
+Transactions: `transaction()` opens `BEGIN IMMEDIATE` (the write lock is taken up front, so a
+transaction never fails half way on a busy database); a nested `transaction()` is a SAVEPOINT
+inside it, so an inner failure that the outer code catches undoes only the inner writes. Outside
+a transaction every write is its own durable transaction. In read-only mode `transaction()` is a
+read transaction: every read inside it sees one snapshot.
+
+Read-only mode opens `file:...?mode=ro`: CLI commands read while the daemon writes, and WAL lets
+each reader see the last committed state without blocking the writer.
+
+A store object belongs to the thread that opened it (sqlite3's default check).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal
+
+from mailflow.errors import StoreError
+from mailflow.store.base import INDEXES, LOGS, Doc, check_kind, index_values
+
+if TYPE_CHECKING:
+    from mailflow.store.lock import WriterLock
+
+SCHEMA_VERSION = 1
+_PAGE = 256  # rows fetched per query by scan/log: streams without holding a cursor open
+_SEQ_DIGITS = 20
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+    kind TEXT NOT NULL,
+    key  TEXT NOT NULL,
+    doc  TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE TABLE IF NOT EXISTS idx (
+    kind  TEXT NOT NULL,
+    field TEXT NOT NULL,
+    value TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    PRIMARY KEY (kind, field, value, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+# --- helpers shared by the engines -------------------------------------------------------------
+
+
+def encode(doc: Doc) -> str:
+    """The JSON text of a document (UTF-8 kept readable); refuses what JSON cannot hold."""
+    if not isinstance(doc, dict):
+        raise TypeError(f"a document is a dict, not {type(doc).__name__}")
+    try:
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"document is not JSON: {e}") from e
+
+
+def log_key(seq: int) -> str:
+    return f"{seq:0{_SEQ_DIGITS}d}"
+
+
+def stored_key(kind: str, key: str) -> str:
+    """The key as stored: log kinds pad their sequence numbers so that keys sort numerically."""
+    if not isinstance(key, str):
+        raise TypeError(f"a key is a str, not {type(key).__name__}")
+    if kind in LOGS:
+        if not key.isdigit():
+            raise ValueError(f"{kind} is a log: its keys are sequence numbers, not {key!r}")
+        return log_key(int(key))
+    return key
+
+
+def index_pairs(kind: str, doc: Doc) -> set[tuple[str, str]]:
+    """(field, value) for every value the document is indexed under."""
+    return {(field, value) for field in INDEXES[kind] for value in index_values(doc, field)}
+
+
+def check_writable_kind(kind: str) -> None:
+    check_kind(kind)
+    if kind in LOGS:
+        raise ValueError(f"{kind} is append-only: write it with append()")
+
+
+def check_log_kind(kind: str) -> None:
+    check_kind(kind)
+    if kind not in LOGS:
+        raise ValueError(f"{kind} is not a log; logs: {', '.join(sorted(LOGS))}")
+
+
+def read_only_error(path: Path) -> StoreError:
+    return StoreError(f"store {path} is open read-only; send changes through the running daemon")
+
+
+def indexes_signature() -> str:
+    return json.dumps(INDEXES, sort_keys=True)
+
+
+# --- the engine ----------------------------------------------------------------------------------
+
+
+class SqliteStore:
+    """`Store` on one SQLite file (WAL, synchronous=FULL by default)."""
+
+    def __init__(
+        self,
+        path: Path,
+        read_only: bool = False,
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        lock: WriterLock | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._lock = lock
+        self._depth = 0
+        try:
+            self._conn = self._connect(synchronous)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open store {self.path}: {e}") from e
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        if self.read_only:
+            if not self.path.exists():
+                raise StoreError(f"no store at {self.path}")
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
+            try:
+                conn.execute("PRAGMA query_only=ON")
+                found = conn.execute("SELECT 1 FROM sqlite_master WHERE name='docs'").fetchone()
+            except BaseException:
+                conn.close()
+                raise
+            if found is None:
+                conn.close()
+                raise StoreError(f"{self.path} is not a mailflow store")
+            return conn
+        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=10)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            conn.executescript(_SCHEMA)
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.path} has schema {version}; this mailflow knows {SCHEMA_VERSION}"
+            )
+        row = conn.execute("SELECT value FROM meta WHERE name='indexes'").fetchone()
+        if version == SCHEMA_VERSION and row is not None and row[0] == indexes_signature():
+            return
+        # New store, or the declared indexes changed: (re)build the index table once.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM idx")
+            for kind, key, text in conn.execute("SELECT kind, key, doc FROM docs").fetchall():
+                if kind in INDEXES:
+                    self._add_index(conn, kind, key, index_pairs(kind, json.loads(text)))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta(name, value) VALUES ('indexes', ?)",
+                (indexes_signature(),),
+            )
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # --- transactions --------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        depth = self._depth
+        savepoint = f"sp{depth}"
+        if depth == 0:
+            self._conn.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
+        else:
+            self._conn.execute(f"SAVEPOINT {savepoint}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth = depth
+            if depth == 0:
+                self._conn.execute("ROLLBACK")
+            else:
+                self._conn.execute(f"ROLLBACK TO {savepoint}")
+                self._conn.execute(f"RELEASE {savepoint}")
+            raise
+        self._depth = depth
+        if depth > 0:
+            self._conn.execute(f"RELEASE {savepoint}")
+            return
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise read_only_error(self.path)
+
+    # --- documents ------------------------------------------------------------------------------
+
+    def put(self, kind: str, key: str, doc: Doc) -> None:
+        check_writable_kind(kind)
+        self._writable()
+        key = stored_key(kind, key)
+        text = encode(doc)
+        with self.transaction():
+            self._write(kind, key, text, doc)
+
+    def _write(self, kind: str, key: str, text: str, doc: Doc) -> None:
+        old = self._get_raw(kind, key)
+        old_pairs = index_pairs(kind, json.loads(old)) if old is not None else set()
+        new_pairs = index_pairs(kind, doc)
+        self._conn.execute(
+            "INSERT INTO docs(kind, key, doc) VALUES (?, ?, ?) "
+            "ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc",
+            (kind, key, text),
+        )
+        self._drop_index(self._conn, kind, key, old_pairs - new_pairs)
+        self._add_index(self._conn, kind, key, new_pairs - old_pairs)
+
+    @staticmethod
+    def _add_index(
+        conn: sqlite3.Connection, kind: str, key: str, pairs: Iterable[tuple[str, str]]
+    ) -> None:
+        conn.executemany(
+            "INSERT OR IGNORE INTO idx(kind, field, value, key) VALUES (?, ?, ?, ?)",
+            [(kind, field, value, key) for field, value in pairs],
+        )
+
+    @staticmethod
+    def _drop_index(
+        conn: sqlite3.Connection, kind: str, key: str, pairs: Iterable[tuple[str, str]]
+    ) -> None:
+        conn.executemany(
+            "DELETE FROM idx WHERE kind = ? AND field = ? AND value = ? AND key = ?",
+            [(kind, field, value, key) for field, value in pairs],
+        )
+
+    def _get_raw(self, kind: str, key: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT doc FROM docs WHERE kind = ? AND key = ?", (kind, key)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def get(self, kind: str, key: str) -> Doc | None:
+        check_kind(kind)
+        text = self._get_raw(kind, stored_key(kind, key))
+        return None if text is None else dict(json.loads(text))
+
+    def delete(self, kind: str, key: str) -> bool:
+        check_writable_kind(kind)
+        self._writable()
+        key = stored_key(kind, key)
+        with self.transaction():
+            old = self._get_raw(kind, key)
+            if old is None:
+                return False
+            self._conn.execute("DELETE FROM docs WHERE kind = ? AND key = ?", (kind, key))
+            self._drop_index(self._conn, kind, key, index_pairs(kind, json.loads(old)))
+        return True
+
+    # --- lookups --------------------------------------------------------------------------------
+
+    def find(self, kind: str, field: str, value: str) -> list[Doc]:
+        check_kind(kind, field)
+        rows = self._conn.execute(
+            "SELECT d.doc FROM idx i JOIN docs d ON d.kind = i.kind AND d.key = i.key "
+            "WHERE i.kind = ? AND i.field = ? AND i.value = ? ORDER BY i.key",
+            (kind, field, str(value)),
+        ).fetchall()
+        return [json.loads(text) for (text,) in rows]
+
+    def below(self, kind: str, field: str, bound: str, limit: int = 1000) -> list[Doc]:
+        check_kind(kind, field)
+        found: dict[str, Doc] = {}
+        if limit <= 0:
+            return []
+        cursor = self._conn.execute(
+            "SELECT i.key, d.doc FROM idx i JOIN docs d ON d.kind = i.kind AND d.key = i.key "
+            "WHERE i.kind = ? AND i.field = ? AND i.value <= ? ORDER BY i.value, i.key",
+            (kind, field, str(bound)),
+        )
+        try:
+            for key, text in cursor:
+                # A list-valued field may list a document under several values: it counts once,
+                # at its smallest value.
+                if key not in found:
+                    found[key] = json.loads(text)
+                    if len(found) >= limit:
+                        break
+        finally:
+            cursor.close()
+        return list(found.values())
+
+    def scan(self, kind: str, after: str | None = None, limit: int | None = None) -> Iterator[Doc]:
+        check_kind(kind)
+        for _key, text in self._pages(kind, after, limit):
+            yield json.loads(text)
+
+    def _pages(self, kind: str, after: str | None, limit: int | None) -> Iterator[tuple[str, str]]:
+        last = "" if after is None else stored_key(kind, after)
+        op = ">=" if after is None else ">"
+        remaining = limit
+        while remaining is None or remaining > 0:
+            page = _PAGE if remaining is None else min(_PAGE, remaining)
+            rows = self._conn.execute(
+                f"SELECT key, doc FROM docs WHERE kind = ? AND key {op} ? ORDER BY key LIMIT ?",
+                (kind, last, page),
+            ).fetchall()
+            yield from rows
+            if len(rows) < page:
+                return
+            last, op = rows[-1][0], ">"
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def count(self, kind: str) -> int:
+        check_kind(kind)
+        row = self._conn.execute("SELECT COUNT(*) FROM docs WHERE kind = ?", (kind,)).fetchone()
+        return int(row[0])
+
+    # --- logs -----------------------------------------------------------------------------------
+
+    def append(self, kind: str, doc: Doc) -> int:
+        check_log_kind(kind)
+        self._writable()
+        text = encode(doc)
+        with self.transaction():
+            row = self._conn.execute("SELECT MAX(key) FROM docs WHERE kind = ?", (kind,)).fetchone()
+            seq = 1 if row[0] is None else int(row[0]) + 1
+            self._write(kind, log_key(seq), text, doc)
+        return seq
+
+    def log(self, kind: str, after: int = 0) -> Iterator[tuple[int, Doc]]:
+        check_log_kind(kind)
+        for key, text in self._pages(kind, str(max(after, 0)), None):
+            yield int(key), json.loads(text)
+
+    # --- lifetime -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

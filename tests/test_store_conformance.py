@@ -1,0 +1,336 @@
+"""Every engine holds to the `Store` contract: one suite, run on each engine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mailflow.errors import StoreError, UsageError
+from mailflow.store import ENGINES, Store, open_store
+
+Opener = Callable[..., Store]
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def store(engine: str, data_dir: Path) -> Iterator[Store]:
+    s = open_store(data_dir, engine)
+    yield s
+    s.close()
+
+
+def candidate(name: str, *emails: str, phones: tuple[str, ...] = ()) -> dict[str, object]:
+    return {"name": name, "emails": list(emails), "phones": list(phones)}
+
+
+class Boom(Exception):
+    pass
+
+
+# --- documents ------------------------------------------------------------------------------------
+
+
+def test_put_get_replace_delete(store: Store) -> None:
+    assert store.get("candidates", "c1") is None
+    store.put("candidates", "c1", candidate("Aoki", "a@example.jp"))
+    assert store.get("candidates", "c1") == candidate("Aoki", "a@example.jp")
+    store.put("candidates", "c1", {"name": "Aoki Ken"})
+    assert store.get("candidates", "c1") == {"name": "Aoki Ken"}  # replaced, not merged
+    assert store.delete("candidates", "c1") is True
+    assert store.get("candidates", "c1") is None
+    assert store.delete("candidates", "c1") is False
+
+
+def test_returned_documents_are_copies(store: Store) -> None:
+    doc = candidate("Aoki", "a@example.jp")
+    store.put("candidates", "c1", doc)
+    doc["emails"].append("changed@example.jp")  # type: ignore[attr-defined]
+    got = store.get("candidates", "c1")
+    assert got is not None
+    assert got["emails"] == ["a@example.jp"]
+    got["emails"].append("x@example.jp")
+    assert store.get("candidates", "c1") == candidate("Aoki", "a@example.jp")
+
+
+def test_put_refuses_what_json_cannot_hold(store: Store) -> None:
+    with pytest.raises(TypeError):
+        store.put("candidates", "c1", {"when": object()})
+    assert store.get("candidates", "c1") is None
+    assert store.count("candidates") == 0
+
+
+def test_find_scalar_and_list_fields(store: Store) -> None:
+    store.put("candidates", "c1", candidate("A", "a@x.jp", "shared@x.jp", phones=("090-1",)))
+    store.put("candidates", "c2", candidate("B", "shared@x.jp"))
+    store.put("candidates", "c3", {"name": "C", "relay_ref": "R-7"})
+    assert [d["name"] for d in store.find("candidates", "emails", "a@x.jp")] == ["A"]
+    assert [d["name"] for d in store.find("candidates", "emails", "shared@x.jp")] == ["A", "B"]
+    assert [d["name"] for d in store.find("candidates", "phones", "090-1")] == ["A"]
+    assert [d["name"] for d in store.find("candidates", "relay_ref", "R-7")] == ["C"]
+    assert store.find("candidates", "emails", "nobody@x.jp") == []
+
+
+def test_find_follows_changes_and_deletes(store: Store) -> None:
+    store.put("candidates", "c1", candidate("A", "old@x.jp", "kept@x.jp"))
+    store.put("candidates", "c1", candidate("A", "new@x.jp", "kept@x.jp"))
+    assert store.find("candidates", "emails", "old@x.jp") == []
+    assert [d["name"] for d in store.find("candidates", "emails", "new@x.jp")] == ["A"]
+    assert [d["name"] for d in store.find("candidates", "emails", "kept@x.jp")] == ["A"]
+    store.put("candidates", "c1", {"name": "A"})  # field gone altogether
+    assert store.find("candidates", "emails", "kept@x.jp") == []
+    store.put("candidates", "c1", candidate("A", "kept@x.jp"))
+    store.delete("candidates", "c1")
+    assert store.find("candidates", "emails", "kept@x.jp") == []
+
+
+def test_find_matches_values_as_text(store: Store) -> None:
+    store.put("outbox", "o1", {"state": "queued", "message_id": 42})
+    assert [d["state"] for d in store.find("outbox", "message_id", "42")] == ["queued"]
+
+
+def test_below_orders_by_value_and_limits(store: Store) -> None:
+    due = ["2025-04-03T00:00Z", "2025-04-01T00:00Z", "2025-04-05T00:00Z", "2025-04-02T00:00Z"]
+    for i, at in enumerate(due):
+        store.put("followups", f"f{i}", {"due_at": at, "state": "pending"})
+    store.put("followups", "none", {"state": "pending"})  # no due time: never due
+    got = store.below("followups", "due_at", "2025-04-03T00:00Z")
+    assert [d["due_at"] for d in got] == sorted(due)[:3]
+    limited = store.below("followups", "due_at", "2025-04-09", limit=2)
+    assert [d["due_at"] for d in limited] == sorted(due)[:2]
+    assert store.below("followups", "due_at", "2025-03-01") == []
+    store.put("followups", "f1", {"due_at": "2025-05-01T00:00Z", "state": "pending"})
+    assert len(store.below("followups", "due_at", "2025-04-03T00:00Z")) == 2
+
+
+def test_below_ties_by_key_and_counts_each_document_once(store: Store) -> None:
+    store.put("candidates", "b", candidate("B", "a@x.jp", "b@x.jp"))
+    store.put("candidates", "a", candidate("A", "b@x.jp"))
+    got = store.below("candidates", "emails", "z")
+    assert [d["name"] for d in got] == ["B", "A"]  # B at a@x.jp, then A at b@x.jp
+
+
+def test_scan_orders_by_key_with_after_and_limit(store: Store) -> None:
+    keys = [f"m{i:04d}" for i in range(600)]  # more than one page of a paging engine
+    with store.transaction():
+        for key in reversed(keys):
+            store.put("messages", key, {"message_key": key})
+    assert [d["message_key"] for d in store.scan("messages")] == keys
+    assert [d["message_key"] for d in store.scan("messages", after="m0297", limit=3)] == [
+        "m0298",
+        "m0299",
+        "m0300",
+    ]
+    assert [d["message_key"] for d in store.scan("messages", after="m0599")] == []
+    assert len(list(store.scan("messages", limit=300))) == 300
+    assert list(store.scan("settings")) == []
+
+
+def test_count(store: Store) -> None:
+    assert store.count("candidates") == 0
+    for i in range(5):
+        store.put("candidates", f"c{i}", {"name": str(i)})
+    store.put("candidates", "c0", {"name": "again"})
+    store.delete("candidates", "c4")
+    assert store.count("candidates") == 4
+    assert store.count("messages") == 0
+
+
+# --- logs -----------------------------------------------------------------------------------------
+
+
+def test_append_numbers_entries_and_log_reads_after(store: Store) -> None:
+    seqs = [store.append("events", {"type": "seen", "n": n}) for n in range(12)]
+    assert seqs == list(range(1, 13))
+    assert [n for n, _ in store.log("events")] == seqs  # numeric order: 10 after 9
+    assert [(n, d["n"]) for n, d in store.log("events", after=10)] == [(11, 10), (12, 11)]
+    assert store.get("events", "3") == {"type": "seen", "n": 2}
+    assert len(store.find("events", "type", "seen")) == 12
+    assert store.count("events") == 12
+    assert store.append("ledger", {"event_id": "1"}) == 1  # each log counts on its own
+
+
+def test_logs_are_append_only(store: Store) -> None:
+    store.append("events", {"type": "seen"})
+    with pytest.raises(ValueError):
+        store.put("events", "1", {"type": "forged"})
+    with pytest.raises(ValueError):
+        store.delete("events", "1")
+    with pytest.raises(ValueError):
+        store.append("candidates", {"name": "A"})
+    assert list(store.log("events")) == [(1, {"type": "seen"})]
+
+
+# --- transactions ---------------------------------------------------------------------------------
+
+
+def test_transaction_commits_together(store: Store) -> None:
+    with store.transaction():
+        store.put("candidates", "c1", candidate("A", "a@x.jp"))
+        store.append("events", {"candidate_id": "c1", "type": "created"})
+        assert store.get("candidates", "c1") is not None  # a transaction reads its own writes
+    assert store.count("candidates") == 1
+    assert store.count("events") == 1
+
+
+def test_transaction_rolls_back_on_exception(store: Store) -> None:
+    store.put("candidates", "c0", candidate("Before", "before@x.jp"))
+    with pytest.raises(Boom), store.transaction():
+        store.put("candidates", "c1", candidate("A", "a@x.jp"))
+        store.put("candidates", "c0", candidate("Changed", "changed@x.jp"))
+        store.append("events", {"type": "created"})
+        raise Boom
+    assert store.get("candidates", "c1") is None
+    assert store.get("candidates", "c0") == candidate("Before", "before@x.jp")
+    assert store.find("candidates", "emails", "changed@x.jp") == []
+    assert store.count("events") == 0
+    assert store.append("events", {"type": "next"}) == 1
+
+
+def test_nested_transactions_join_the_outer_one(store: Store) -> None:
+    with pytest.raises(Boom), store.transaction():
+        with store.transaction():
+            store.put("candidates", "c1", {"name": "inner"})
+        store.put("candidates", "c2", {"name": "outer"})
+        raise Boom
+    assert store.count("candidates") == 0  # the inner commit waited for the outer one
+    with store.transaction():
+        with store.transaction():
+            store.put("candidates", "c1", {"name": "inner"})
+        store.put("candidates", "c2", {"name": "outer"})
+    assert store.count("candidates") == 2
+
+
+def test_inner_failure_caught_by_outer_undoes_only_the_inner_writes(store: Store) -> None:
+    store.put("candidates", "c0", candidate("Zero", "zero@x.jp"))
+    with store.transaction():
+        store.put("candidates", "c1", {"name": "kept"})
+        try:
+            with store.transaction():
+                store.put("candidates", "c2", {"name": "undone"})
+                store.put("candidates", "c0", candidate("Changed", "changed@x.jp"))
+                store.delete("candidates", "c1")
+                store.append("events", {"type": "undone"})
+                raise Boom
+        except Boom:
+            pass
+        store.append("events", {"type": "kept"})
+    assert store.get("candidates", "c1") == {"name": "kept"}
+    assert store.get("candidates", "c2") is None
+    assert store.get("candidates", "c0") == candidate("Zero", "zero@x.jp")
+    assert store.find("candidates", "emails", "zero@x.jp") != []
+    assert list(store.log("events")) == [(1, {"type": "kept"})]
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+def test_unknown_kind_and_field(store: Store) -> None:
+    with pytest.raises(KeyError, match="unknown kind"):
+        store.put("cats", "c1", {})
+    with pytest.raises(KeyError, match="unknown kind"):
+        store.get("cats", "c1")
+    with pytest.raises(KeyError, match="not indexed"):
+        store.find("candidates", "name", "A")
+    with pytest.raises(KeyError, match="not indexed"):
+        store.below("followups", "created_at", "2025")
+
+
+def test_unknown_engine_names_the_choices(data_dir: Path) -> None:
+    with pytest.raises(UsageError, match="sqlite, tinydb"):
+        open_store(data_dir, "mysql")
+
+
+def test_data_dir_is_private(store: Store, data_dir: Path) -> None:
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+
+
+# --- read-only, reopen, text ----------------------------------------------------------------------
+
+
+def test_read_only_sees_committed_data_and_refuses_writes(store: Store, engine: str) -> None:
+    data_dir = Path(getattr(store, "path")).parent  # noqa: B009
+    store.put("candidates", "c1", candidate("A", "a@x.jp"))
+    reader = open_store(data_dir, engine, read_only=True)
+    try:
+        assert reader.read_only
+        assert reader.get("candidates", "c1") == candidate("A", "a@x.jp")
+        with store.transaction():
+            store.put("candidates", "c2", candidate("B", "b@x.jp"))
+            assert reader.get("candidates", "c2") is None  # not committed yet
+        assert reader.get("candidates", "c2") == candidate("B", "b@x.jp")
+        assert [d["name"] for d in reader.find("candidates", "emails", "b@x.jp")] == ["B"]
+        with pytest.raises(StoreError, match="read-only"):
+            reader.put("candidates", "c3", {"name": "C"})
+        with pytest.raises(StoreError, match="read-only"):
+            reader.delete("candidates", "c1")
+        with pytest.raises(StoreError, match="read-only"):
+            reader.append("events", {"type": "x"})
+        assert store.count("candidates") == 2
+    finally:
+        reader.close()
+
+
+def test_read_only_on_a_missing_store_is_an_error(engine: str, data_dir: Path) -> None:
+    with pytest.raises(StoreError, match="no store"):
+        open_store(data_dir, engine, read_only=True)
+
+
+def test_japanese_text_round_trips(store: Store, engine: str) -> None:
+    doc = {"name": "山田 太郎", "emails": ["taro@例え.jp"], "note": "面接は月曜日 10:00〜"}
+    store.put("candidates", "山田", doc)
+    assert store.get("candidates", "山田") == doc
+    assert store.find("candidates", "emails", "taro@例え.jp") == [doc]
+    if engine == "tinydb":
+        text = Path(getattr(store, "path")).read_text(encoding="utf-8")  # noqa: B009
+        assert "山田 太郎" in text  # readable, not \\u escapes
+        json.loads(text)
+
+
+def test_reopen_after_close_keeps_everything(engine: str, data_dir: Path) -> None:
+    first = open_store(data_dir, engine)
+    first.put("candidates", "c1", candidate("A", "a@x.jp"))
+    first.put("followups", "f1", {"due_at": "2025-04-01", "candidate_id": "c1"})
+    first.append("events", {"candidate_id": "c1", "type": "created"})
+    first.close()
+    second = open_store(data_dir, engine)  # the writer lock was released by close()
+    try:
+        assert second.get("candidates", "c1") == candidate("A", "a@x.jp")
+        assert [d["name"] for d in second.find("candidates", "emails", "a@x.jp")] == ["A"]
+        assert second.below("followups", "due_at", "2025-12-31")[0]["candidate_id"] == "c1"
+        assert list(second.log("events")) == [(1, {"candidate_id": "c1", "type": "created"})]
+        assert second.append("events", {"type": "again"}) == 2
+    finally:
+        second.close()
+
+
+def test_another_engines_store_is_not_silently_replaced(engine: str, data_dir: Path) -> None:
+    open_store(data_dir, engine).close()
+    other = next(name for name in sorted(ENGINES) if name != engine)
+    with pytest.raises(StoreError, match="another engine"):
+        open_store(data_dir, other)
+
+
+def test_read_only_opens_a_store_whose_writer_has_closed(engine: str, data_dir: Path) -> None:
+    writer = open_store(data_dir, engine)
+    writer.put("candidates", "c1", {"name": "A"})
+    writer.close()
+    reader = open_store(data_dir, engine, read_only=True)
+    try:
+        assert reader.get("candidates", "c1") == {"name": "A"}
+        with reader.transaction():  # a read transaction: one snapshot
+            assert reader.count("candidates") == 1
+    finally:
+        reader.close()
+    assert sorted(p.name for p in data_dir.iterdir() if p.name.startswith(".")) == []
