@@ -65,11 +65,18 @@ _UTF8_LABELS = frozenset({"utf-8", "utf8", "x-utf-8", "unicode-1-1-utf-8"})
 _ASCII_LABELS = frozenset({"us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "us", "7bit"})
 _UTF7_LABELS = frozenset({"utf-7", "unicode-1-1-utf-7", "x-unicode-2-0-utf-7", "csunicode11utf7"})
 # Labels whose Python codec is narrower than what senders mean by them.
-_WIDER_CODEC = {"ks_c_5601-1987": "cp949", "euc-kr": "cp949", "gb2312": "gb18030", "gbk": "gb18030"}
+_WIDER_CODEC = {
+    "ks_c_5601-1987": "cp949",
+    "euc-kr": "cp949",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "big5": "cp950",
+}
 
 _JIS_ESCAPE = re.compile(rb"\x1b(?:\$[@B]|\$\([DOPQ]|\(I)")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([BbQq])\?([^?]*)\?=")
 _FOLD = re.compile(r"\r?\n[ \t]")
+_MODIFIED_UTF7 = re.compile(rb"&([A-Za-z0-9+,]{2,})-")
 
 
 @dataclass(frozen=True)
@@ -242,6 +249,10 @@ def _decode_claimed_jis(raw: bytes, label: str | None, clean: str, eight_bit: bo
 
 def _decode_utf7(raw: bytes, clean: str) -> Decoded:
     note = f"obsolete charset {clean}; re-encode as utf-8"
+    if b"+" not in raw and _MODIFIED_UTF7.search(raw):
+        # IMAP's modified UTF-7 ("&MKgw-") used where RFC 2152 UTF-7 ("+MKgw-") belongs.
+        raw = _MODIFIED_UTF7.sub(lambda m: b"+" + m.group(1).replace(b",", b"/") + b"-", raw)
+        note += "; written in IMAP's modified form (&...-)"
     try:
         return Decoded(raw.decode("utf-7"), "utf-8", "utf-7", True, (note,))
     except UnicodeDecodeError:
