@@ -18,6 +18,7 @@ from mailflow.handoff import Intake
 from mailflow.pipeline import Pipeline, Receipt, Stage
 from mailflow.store import open_store
 from mailflow.store.base import Store
+from mailflow.store.serial import SerialStore
 from mailflow.watcher import FolderWatcher
 
 log = logging.getLogger("mailflow.daemon")
@@ -32,10 +33,11 @@ class Health:
 
 
 def watched_folders(config: Config) -> list[tuple[str, str, bool]]:
-    """(role, configured name, create if missing) of each folder the daemon watches."""
-    folders = [("inbox", config.mailbox.inbox, False), ("sent", config.mailbox.sent, False)]
+    """(role, configured name, create if missing) of each folder the daemon watches; a missing
+    folder is created at run time (HR's client may not have made Sent or the outbox yet)."""
+    folders = [("inbox", config.mailbox.inbox, False), ("sent", config.mailbox.sent, True)]
     if config.rejection.mode == "rewrite":
-        folders.append(("drafts", config.mailbox.drafts, False))
+        folders.append(("drafts", config.mailbox.drafts, True))
     else:
         folders.append(("outbox", config.rejection.outbox_folder, True))
     return folders
@@ -47,7 +49,7 @@ class Daemon:
                  store: Store | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self.store = store or open_store(config.data_dir, config.store.engine)
+        self.store: Store = store or SerialStore(open_store(config.data_dir, config.store.engine))
         self.lane = threading.RLock()
         self.pipeline = Pipeline((stages or default_stages)(self))
         self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)

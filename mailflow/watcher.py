@@ -93,9 +93,11 @@ class FolderWatcher:
                 log.info("%s: watching %s", self.role, self.folder)
                 backoff = 1.0
                 self._watch(mailbox, self.folder)
-            except (MailboxError, OSError, IMAPClientError) as exc:
+            except Exception as exc:  # a watcher never dies: it logs, backs off and reconnects
                 if self._stop.is_set():
                     break
+                if not isinstance(exc, MailboxError | OSError | IMAPClientError):
+                    log.exception("%s: unexpected error", self.role)
                 # a poke interrupts IDLE on purpose: reconnect at once
                 cap = self.settings.reconnect_max_seconds
                 delay = 0.0 if self.wake.is_set() else min(backoff, cap)
