@@ -1,0 +1,69 @@
+"""``#mailflow key=value …`` lines: HR's notes to mailflow inside a draft, read and removed.
+
+A marker line starts (after blanks) with ``#mailflow`` or ``＃mailflow`` (any case), followed by
+``key=value`` pairs separated by blanks (ASCII or the full-width space U+3000). ``＝`` works
+like ``=``; a value may be quoted (``note="a b"``) and may be Japanese
+(``#mailflow stage=一次面接 interviewer=佐藤 rating=B``). A later line wins for the same key.
+A word without ``=`` is ignored and reported in ``problems``. In HTML the whole line is removed:
+its ``<p>``/``<div>`` element when the marker is all it holds, else the text and one ``<br>``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mailflow.rewrite.htmllines import html_lines
+
+_MARKER = re.compile(r"^[ \t\u3000]*[#＃]mailflow(?=[ \t\u3000]|$)(.*)$", re.IGNORECASE)
+_PAIR = re.compile(r'([^\s=＝"]+)[=＝]("[^"]*"|\S*)|(\S+)')
+
+
+@dataclass(frozen=True)
+class Markers:
+    """The fields HR wrote, the text without the marker lines, and what was not understood."""
+
+    fields: dict[str, str]
+    text: str
+    problems: tuple[str, ...]
+
+
+def _parse(line: str, fields: dict[str, str], problems: list[str]) -> bool:
+    match = _MARKER.match(line)
+    if match is None:
+        return False
+    for pair in _PAIR.finditer(match.group(1).replace("\u3000", " ")):
+        key, value, stray = pair.groups()
+        if stray is not None:
+            problems.append(f"#mailflow: {stray!r} is not key=value; ignored")
+            continue
+        fields[key] = value[1:-1] if len(value) >= 2 and value.startswith('"') else value
+    return True
+
+
+def strip_plain(text: str) -> Markers:
+    """Read and remove marker lines from plain text (keeps every other line as it is)."""
+    fields: dict[str, str] = {}
+    problems: list[str] = []
+    kept = [
+        line
+        for line in text.splitlines(keepends=True)
+        if not _parse(line.rstrip("\r\n"), fields, problems)
+    ]
+    return Markers(fields, "".join(kept), tuple(problems))
+
+
+def strip_html(html: str) -> Markers:
+    """Read and remove marker lines from HTML, whole element or ``<br>``-line at a time."""
+    fields: dict[str, str] = {}
+    problems: list[str] = []
+    cuts = [line.removal() for line in html_lines(html) if _parse(line.text, fields, problems)]
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(cuts):
+        if start < pos:
+            continue
+        out.append(html[pos:start])
+        pos = end
+    out.append(html[pos:])
+    return Markers(fields, "".join(out), tuple(problems))
