@@ -64,6 +64,7 @@ def open_store(data_dir: Path, engine: str = "sqlite", read_only: bool = False) 
         return opener(path, True, None)
     if not data_dir.exists():
         os.makedirs(data_dir, mode=0o700)
+        os.chmod(data_dir, 0o700)  # whatever the umask: candidates' data is personal data
     lock = WriterLock(data_dir)
     lock.acquire()
     try:

@@ -14,7 +14,9 @@ the WAL is still written to the kernel at commit, and a process crash cannot los
 holds); FULL is chosen so that a power loss or kernel crash cannot roll back a write either: the
 daemon acts on the world (moves a mail on IMAP, sends a referral) right after journaling it, and
 a store that forgets a journaled step would repeat or lose that action. The price is one fsync per
-transaction (see `benchmarks/store_write.py`); group writes with `transaction()` to share it.
+transaction (`benchmarks/store_write.py` on the development VM: 0.3 ms per write with FULL,
+0.07 ms with NORMAL, flat from 1k to 50k candidates); group writes with `transaction()` to share
+it.
 
 Transactions: `transaction()` opens `BEGIN IMMEDIATE` (the write lock is taken up front, so a
 transaction never fails half way on a busy database); a nested `transaction()` is a SAVEPOINT
@@ -150,7 +152,9 @@ class SqliteStore:
             if not self.path.exists():
                 raise StoreError(f"no store at {self.path}")
             uri = self.path.resolve().as_uri() + "?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
+            conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, timeout=10, check_same_thread=False
+            )
             try:
                 conn.execute("PRAGMA query_only=ON")
                 found = conn.execute("SELECT 1 FROM sqlite_master WHERE name='docs'").fetchone()
@@ -161,7 +165,9 @@ class SqliteStore:
                 conn.close()
                 raise StoreError(f"{self.path} is not a mailflow store")
             return conn
-        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=10)
+        conn = sqlite3.connect(
+            str(self.path), isolation_level=None, timeout=10, check_same_thread=False
+        )
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
