@@ -326,7 +326,7 @@ def _decode_jis(raw: bytes) -> tuple[str, list[str]]:
     facts: list[str] = []
     au_emoji = _has_au_emoji_rows(raw)
     if au_emoji:
-        facts.append("au emoji in JIS rows 85-94 decoded to private use characters")
+        facts.append("au emoji in JIS rows 85-92 decoded to private use characters")
     out: list[str] = []
     mode = "ascii"
     shifted = False
@@ -399,12 +399,17 @@ def _escape(raw: bytes, i: int) -> tuple[str | None, int]:
 
 
 def _has_au_emoji_rows(raw: bytes) -> bool:
-    """True when a two-byte segment uses JIS rows 85-88 or 93-94, which only au emoji use."""
+    """True when a two-byte segment uses JIS rows 85-88, which only au (KDDI) emoji use."""
     for segment in re.findall(rb"\x1b\$[@B]([^\x1b]*)", raw):
         for k in range(0, len(segment) - 1, 2):
-            if segment[k] in (0x75, 0x76, 0x77, 0x78, 0x7D, 0x7E):
+            if 0x75 <= segment[k] <= 0x78:
                 return True
     return False
+
+
+# au mail JIS rows 85-92 go arithmetically to Shift_JIS 0xEB-0xEE, which au phones use as
+# 0xF6, 0xF7, 0xF3, 0xF4 (CP932's user-defined area, decoded to KDDI's private use code points).
+_AU_LEAD = {0xEB: 0xF6, 0xEC: 0xF7, 0xED: 0xF3, 0xEE: 0xF4}
 
 
 def _decode_pair(mode: str, j1: int, j2: int, au_emoji: bool) -> str:
@@ -427,8 +432,8 @@ def _jis0208_pair(j1: int, j2: int, au_emoji: bool) -> str:
     if standard is not None:
         return standard
     s1, s2 = jis_to_sjis(j1, j2)
-    if au_emoji and j1 >= 0x75:
-        s1 += 0x08  # au: JIS rows 85-94 are Shift_JIS 0xF340-0xF7FC (user-defined area)
+    if au_emoji:
+        s1 = _AU_LEAD.get(s1, s1)
     bridged = _strict(bytes((s1, s2)), "cp932")
     if bridged is not None:
         return bridged

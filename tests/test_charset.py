@@ -170,3 +170,13 @@ def test_header_words_bad_padding_and_unknown_charset() -> None:
 def test_header_raw_8bit_shift_jis() -> None:
     raw = "件名".encode("cp932").decode("ascii", errors="surrogateescape")
     assert decode_header_words(raw) == "件名"
+
+
+def test_au_emoji_in_jis_rows_85_to_92_map_to_kddi_private_use() -> None:
+    # au sends emoji as JIS 0x7834 (heart) and 0x753A (caution); KDDI's own code points are
+    # U+E595 and U+E481, which is what CP932 gives for au's Shift_JIS 0xF7B2 and 0xF659.
+    decoded = decode_text(jis(b"%F%9%H$G$9x4u:"), "iso-2022-jp")
+    assert decoded.text == "テストです\ue595\ue481"
+    assert decoded.exact
+    assert any("au emoji" in p for p in decoded.problems)
+    assert b"\xf7\xb2\xf6\x59".decode("cp932") == "\ue595\ue481"
