@@ -57,6 +57,7 @@ class Daemon:
         self.watchers: list[FolderWatcher] = []
         self.control = ControlServer(config.data_dir, self.control_handlers())
         self._stopping: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.reloaders: list[Callable[[], None]] = []
 
     def control_handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
@@ -85,9 +86,11 @@ class Daemon:
         password = self.config.secret("mailbox.password_env")
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, self._reload_safely)
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._stopping.set)
+            loop.add_signal_handler(signal.SIGHUP, self._reload_safely)
+        self._loop = loop
         await self.control.start()
         for role, name, create in watched_folders(self.config):
             watcher = FolderWatcher(role, name, self.config.mailbox, password, self.intake, create)
@@ -107,8 +110,9 @@ class Daemon:
             log.info("stopped")
 
     def stop(self) -> None:
-        if self._stopping is not None:
-            self._stopping.set()
+        """Ask the daemon to stop; safe from any thread."""
+        if self._stopping is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
 
     def _stop_watchers(self) -> None:
         for watcher in self.watchers:

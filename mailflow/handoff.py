@@ -25,7 +25,7 @@ from mailflow.store.base import Doc, Store
 log = logging.getLogger("mailflow.handoff")
 
 MAX_ATTEMPTS = 5
-BACKOFF_SECONDS = (10, 60, 300, 1800)
+BACKOFF_SECONDS: tuple[float, ...] = (10, 60, 300, 1800)
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class Intake:
         self.pipeline = pipeline
         self.clock = clock
         self.lane = lane or threading.RLock()
+        self.max_attempts = MAX_ATTEMPTS
+        self.backoff_seconds: tuple[float, ...] = BACKOFF_SECONDS
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -128,8 +130,8 @@ class Intake:
     # -- retries and quarantine -------------------------------------------------------------
 
     def _retry_later(self, message: Incoming, reason: str, attempts: int) -> None:
-        quarantined = attempts >= MAX_ATTEMPTS
-        delay = BACKOFF_SECONDS[min(attempts - 1, len(BACKOFF_SECONDS) - 1)]
+        quarantined = attempts >= self.max_attempts
+        delay = self.backoff_seconds[min(attempts - 1, len(self.backoff_seconds) - 1)]
         self.store.put("quarantine", message.key, {
             "id": message.key[:12], "key": message.key,
             "state": "quarantined" if quarantined else "retrying",
