@@ -125,8 +125,10 @@ def _decode_leaf(raw: bytes, leaf: Leaf) -> _Source | str:
     return _Source(leaf, cte, decoded, text.replace("\r\n", "\n") if crlf else text, crlf)
 
 
-def _canonical(label: str | None) -> str:
-    return decode_text(b"", label).charset
+def _label_reads(label: str | None, data: bytes, text: str) -> bool:
+    """Whether the declared label, as it stands, reads ``data`` back as ``text`` cleanly."""
+    back = decode_text(data, label)
+    return back.exact and not back.problems and back.text == text
 
 
 def set_meta_charset(html: str, charset: str) -> str:
@@ -139,8 +141,8 @@ def set_meta_charset(html: str, charset: str) -> str:
     return f'{html[: head.end()]}<meta charset="{charset}">{html[head.end() :]}'
 
 
-def _encode(source: _Source, new_text: str) -> tuple[str, str, bytes]:
-    """(charset, final text, bytes): the original charset when it fits, else UTF-8."""
+def _encode(source: _Source, new_text: str) -> tuple[str, str, str, bytes]:
+    """(charset, new text, text as encoded, bytes): the original charset if it fits, else UTF-8."""
     charset = source.decoded.charset
     text = new_text.replace("\r\n", "\n").replace("\n", "\r\n") if source.crlf else new_text
     data = encode_text(text, charset)
@@ -150,7 +152,7 @@ def _encode(source: _Source, new_text: str) -> tuple[str, str, bytes]:
             text = set_meta_charset(text, "UTF-8")
             new_text = set_meta_charset(new_text, "UTF-8")
         data = text.encode("utf-8")
-    return charset, new_text, data
+    return charset, new_text, text, data
 
 
 def _choose_cte(old: Transfer, data: bytes) -> Transfer:
@@ -205,12 +207,12 @@ def _cte_edit(raw: bytes, leaf: Leaf, cte: Transfer) -> _Edit:
 
 
 def _leaf_edits(
-    raw: bytes, source: _Source, charset: str, data: bytes
+    raw: bytes, source: _Source, charset: str, text: str, data: bytes
 ) -> tuple[list[_Edit], Transfer]:
     leaf = source.leaf
     cte = _choose_cte(source.cte, data)
     edits: list[_Edit] = []
-    if charset != _canonical(leaf.charset):
+    if not _label_reads(leaf.charset, data, text):
         edits.append(_charset_edit(raw, leaf, _LABELS.get(charset, charset)))
     if cte != source.cte:
         edits.append(_cte_edit(raw, leaf, cte))
@@ -268,8 +270,8 @@ def splice(raw: bytes, transform: Transform) -> Spliced:
         new_text = transform(source.text, source.leaf.kind)
         if new_text == source.text:
             continue
-        charset, new_text, data = _encode(source, new_text)
-        leaf_edits, cte = _leaf_edits(raw, source, charset, data)
+        charset, new_text, wire_text, data = _encode(source, new_text)
+        leaf_edits, cte = _leaf_edits(raw, source, charset, wire_text, data)
         pending.append((source, new_text, charset, cte))
         edits.extend(leaf_edits)
     new_raw = _apply(raw, edits)
