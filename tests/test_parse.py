@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -176,3 +177,28 @@ def test_mislabelled_shift_jis_body_is_decoded_and_reported() -> None:
     assert mail.text == "応募します"
     assert any("bytes are shift_jis" in p for p in mail.problems)
     assert any("decoded as shift_jis" in f for f in mail.charset_facts)
+
+
+FIXTURES = Path(__file__).resolve().parent / "data" / "corpus"
+
+
+@pytest.mark.parametrize(
+    ("name", "subject", "phrase"),
+    [
+        ("jpmobile__au-decomail.eml", "テスト\ue4f4", "テストです\ue595"),
+        ("jpmobile__docomo-emoji.eml", "題名\ue676", "本文\ue6e2"),
+        ("rubymail__japanese_shift_jis.eml", "test", "今後ともよろしくお願い申し上げます！"),
+        ("sisimai__make-test-11.eml", "Non Delivery Notification", "お届けできませんでした。"),
+        ("rubymail__attachment_nonascii_filename.eml", "testing", "This is the first part."),
+    ],
+)
+def test_copied_corpus_fixtures(name: str, subject: str, phrase: str) -> None:
+    mail = parse_mail((FIXTURES / name).read_bytes())
+    assert mail.subject == subject
+    assert phrase in mail.text
+    assert mail.exact
+
+
+def test_copied_fixture_raw_utf8_attachment_name() -> None:
+    raw = (FIXTURES / "rubymail__attachment_nonascii_filename.eml").read_bytes()
+    assert [a.filename for a in parse_mail(raw).attachments] == ["ciële.txt"]
