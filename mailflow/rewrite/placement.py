@@ -141,7 +141,7 @@ def place_plain(text: str, snippet: str) -> Placed:
     while head and not head[-1].strip():
         head.pop()
     block = [*head, "", snippet] if head else [snippet]
-    if tail and any(line.strip() for line in tail):
+    if tail and tail[0].strip():
         block.append("")
     return Placed("\n".join([*block, *tail]), where)
 
