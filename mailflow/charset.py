@@ -94,7 +94,8 @@ def decode_text(raw: bytes, label: str | None) -> Decoded:
     """Decode ``raw`` that claims to be in charset ``label`` (None when unlabelled)."""
     clean = normalise_label(label)
     eight_bit = any(b > 0x7F for b in raw)
-    if clean in _JIS_LABELS or (clean in _ASCII_LABELS | {""} and _JIS_ESCAPE.search(raw)):
+    jis_escapes = not eight_bit and _JIS_ESCAPE.search(raw) is not None
+    if clean in _JIS_LABELS or (jis_escapes and clean not in _UTF7_LABELS):
         return _decode_claimed_jis(raw, label, clean, eight_bit)
     if clean in _ASCII_LABELS or clean == "":
         if not eight_bit:

@@ -180,3 +180,11 @@ def test_au_emoji_in_jis_rows_85_to_92_map_to_kddi_private_use() -> None:
     assert decoded.exact
     assert any("au emoji" in p for p in decoded.problems)
     assert b"\xf7\xb2\xf6\x59".decode("cp932") == "\ue595\ue481"
+
+
+@pytest.mark.parametrize("label", ["utf-8", "us-ascii", None, "x-unknown"])
+def test_jis_bytes_under_another_label_are_read_as_iso_2022_jp(label: str | None) -> None:
+    decoded = decode_text(jis(b"LL@\\"), label)
+    assert decoded.text == "面接"
+    assert decoded.charset == "iso-2022-jp"
+    assert any("ISO-2022-JP escape sequences" in p for p in decoded.problems)
