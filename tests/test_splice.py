@@ -315,3 +315,29 @@ def test_is_already_invited() -> None:
     assert is_already_invited("登録: https://jobs.example.co.jp/r/AbC123", "", url)
     assert not is_already_invited("https://jobs.example.co.jp/careers", "<p>hi</p>", url)
     assert not is_already_invited("https://other.example/r/AbC", "", url)
+
+
+def test_walker_tolerates_real_world_boundaries() -> None:
+    raw = (
+        b"Content-Type: multipart/mixed;\n"
+        b'\tBoundary="==_ _= 10(27)/x="\n\npreamble\n'
+        b"--==_ _= 10(27)/x= \t\n"
+        b'Content-Type: multipart/alternative; boundary="==_ _= 10(27)/x=_alt"\n\n'
+        b"--==_ _= 10(27)/x=_alt\nContent-Type: text/plain; charset=us-ascii\n\nplain one\n"
+        b"--==_ _= 10(27)/x=_alt\nContent-Type: text/html\n\n<p>html</p>"
+        b"--==_ _= 10(27)/x=_alt--\n"
+        b"--==_ _= 10(27)/x=\n"
+        b"Content-Type: text/plain\n\nsecond text, not a body leaf\n"
+        b"--==_ _= 10(27)/x=\n"
+    )
+    plain, html = find_body_leaves(raw)
+    assert raw[plain.body_start : plain.body_end] == b"plain one"
+    assert raw[html.body_start : html.body_end] == b"<p>html</p>"
+    assert plain.ancestors == ("multipart/mixed", "multipart/alternative")
+    result = _run(raw)
+    assert result.raw.endswith(b"--==_ _= 10(27)/x=_alt--\n" + raw.split(b"_alt--\n", 1)[1])
+    assert result.raw.startswith(raw[: plain.header_start])
+    assert (
+        b"Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: base64\n\n"
+        in result.raw
+    )

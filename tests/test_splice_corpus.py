@@ -15,6 +15,7 @@ import pytest
 from mailflow.charset import decode_text, encode_text
 from mailflow.rewrite import transfer
 from mailflow.rewrite.leaves import LeafKind, find_body_leaves
+from mailflow.rewrite.mime import parse_message
 from mailflow.rewrite.splice import (
     LeafChange,
     Refusal,
@@ -189,3 +190,17 @@ def test_kanji_keeps_the_charset_when_it_fits(path: Path) -> None:
             assert fits == (path.name not in JIS_ALREADY_WIDE)
         if actual == "iso-2022-jp" and fits:
             assert change.new_cte == transfer.normalise(change.old_cte)
+
+
+@pytest.mark.skipif(not FILES, reason="corpus folder ../shared/corpus/mail is absent")
+def test_walker_on_broken_closing_boundaries() -> None:
+    raw = (CORPUS / "stalwart__thirdparty-005.eml").read_bytes()
+    last = parse_message(raw).children[-1]
+    assert raw[last.body_start : last.body_end] == b"invalid"  # "invalid--1--": close mid-line
+    raw = (CORPUS / "enmime__bad-final-boundary.eml").read_bytes()
+    parts = parse_message(raw).children
+    assert [raw[p.body_start : p.body_end] for p in parts] == [
+        b"A text section",
+        b"PGh0bWw+Cg==\n",
+        b"",  # the final delimiter lacks "--": an empty part follows it
+    ]

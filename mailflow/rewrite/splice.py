@@ -142,17 +142,26 @@ def set_meta_charset(html: str, charset: str) -> str:
 
 
 def _encode(source: _Source, new_text: str) -> tuple[str, str, str, bytes]:
-    """(charset, new text, text as encoded, bytes): the original charset if it fits, else UTF-8."""
+    """(charset, new text, text as encoded, bytes): the original charset if it fits, else UTF-8.
+
+    An HTML leaf whose declared label changes gets its ``<meta>`` charset changed to match.
+    """
+
+    def wire(text: str) -> str:
+        return text.replace("\r\n", "\n").replace("\n", "\r\n") if source.crlf else text
+
     charset = source.decoded.charset
-    text = new_text.replace("\r\n", "\n").replace("\n", "\r\n") if source.crlf else new_text
-    data = encode_text(text, charset)
+    data = encode_text(wire(new_text), charset)
     if data is None:
         charset = "utf-8"
-        if source.leaf.kind == "html":
-            text = set_meta_charset(text, "UTF-8")
-            new_text = set_meta_charset(new_text, "UTF-8")
-        data = text.encode("utf-8")
-    return charset, new_text, text, data
+    leaf = source.leaf
+    if leaf.kind == "html" and (
+        data is None or not _label_reads(leaf.charset, data, wire(new_text))
+    ):
+        new_text = set_meta_charset(new_text, _LABELS.get(charset, charset))
+        data = encode_text(wire(new_text), charset)
+    text = wire(new_text)
+    return charset, new_text, text, data if data is not None else text.encode("utf-8")
 
 
 def _choose_cte(old: Transfer, data: bytes) -> Transfer:
