@@ -97,6 +97,8 @@ ssl = no
 {plaintext}
 auth_mechanisms = plain login
 auth_cache_size = 0
+auth_username_format = %u
+auth_failure_delay = 0
 first_valid_uid = 1
 first_valid_gid = 1
 {internal_users}
@@ -105,12 +107,17 @@ mail_max_userip_connections = 500
 mail_fsync = never
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/users
+  args = scheme=PLAIN username_format=%u {root}/passwd/%u
 }}
 userdb {{
   driver = passwd-file
-  args = username_format=%u {root}/users
+  args = username_format=%u {root}/passwd/%u
 }}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+{anvil_chroot}}}
 service imap-login {{
   inet_listener imap {{
     address = {host}
@@ -247,7 +254,7 @@ class Dovecot:
         me = pwd.getpwuid(os.geteuid()).pw_name
         return (
             f"default_internal_user = {me}\ndefault_login_user = {me}\n"
-            "service anvil {\n  chroot =\n}\nservice imap-login {\n  chroot =\n}"
+            "service imap-login {\n  chroot =\n}"
         )
 
     def _write_config(self) -> None:
@@ -264,13 +271,12 @@ class Dovecot:
                 port=self.port,
                 plaintext=self._plaintext_setting(),
                 internal_users=self._internal_users_setting(),
+                anvil_chroot="" if os.geteuid() == 0 else "  chroot =\n",
                 mail_location=location,
                 special_folders=folders.rstrip("\n"),
             )
         )
-        users = self.root / "users"
-        if not users.exists():
-            users.write_text("")
+        (self.root / "passwd").mkdir(exist_ok=True)
 
     def _spawn(self) -> None:
         # The master keeps its stderr open for good: a pipe would hang whoever reads it.
@@ -305,7 +311,8 @@ class Dovecot:
     # -- users and mail
 
     def add_user(self, name: str, password: str = "secret") -> ImapAccount:
-        """Create a user (passwd-file; Dovecot re-reads it on change) with an empty mailbox."""
+        """Create a user with an empty mailbox (one passwd-file per user: a file Dovecot
+        already read is re-read only when its mtime changes by a whole second)."""
         if not re.fullmatch(r"[A-Za-z0-9._+-]+", name) or name in self._users:
             raise ValueError(f"bad or duplicate user name {name!r}")
         if not re.fullmatch(r"[^:\s]+", password):
@@ -316,13 +323,9 @@ class Dovecot:
         os.chown(home, *self._mail_ids)
         self._users[name] = password
         uid, gid = self._mail_ids
-        lines = "".join(
-            f"{user}:{{PLAIN}}{secret}:{uid}:{gid}::{self.root}/home/{user}::\n"
-            for user, secret in self._users.items()
-        )
-        temporary = self.root / "users.tmp"
-        temporary.write_text(lines)
-        temporary.replace(self.root / "users")
+        temporary = self.root / "passwd" / f".{name}.tmp"
+        temporary.write_text(f"{name}:{{PLAIN}}{password}:{uid}:{gid}::{home}::\n")
+        temporary.replace(self.root / "passwd" / name)
         return self.account(name)
 
     def account(self, name: str) -> ImapAccount:
@@ -553,7 +556,9 @@ class SmtpSink:
         if not isinstance(data, LoginPassword) or self.auth is None:
             return AuthResult(success=False, handled=False)
         given = (data.login.decode(errors="replace"), data.password.decode(errors="replace"))
-        return AuthResult(success=given == self.auth, auth_data=given[0])
+        if given != self.auth:
+            return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
+        return AuthResult(success=True, auth_data=given[0])
 
     def _keep(self, message: ReceivedMessage) -> None:
         with self._arrived:
@@ -607,7 +612,8 @@ class StallingProxy:
 
     `freeze()` stops forwarding in both directions (and stops connecting new clients through)
     without closing any socket, as when a network path dies without a FIN; `thaw()` resumes.
-    `cut()` closes every open connection (with a RST if `reset`), new ones are still accepted.
+    `cut()` closes every open connection, with a FIN, or with a RST if `reset`; new
+    connections are still accepted.
     """
 
     def __init__(self, target_port: int, target_host: str = LOOPBACK) -> None:
@@ -618,7 +624,7 @@ class StallingProxy:
         self._flowing = threading.Event()
         self._flowing.set()
         self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
+        self._links: set[_Link] = set()
         self._listener: socket.socket | None = None
 
     def start(self) -> None:
@@ -642,16 +648,18 @@ class StallingProxy:
 
     def cut(self, reset: bool = False) -> None:
         with self._lock:
-            sockets, self._open = self._open, set()
-        for sock in sockets:
-            _close(sock, reset)
+            links, self._links = self._links, set()
+        for link in links:
+            link.close(reset)
 
     def stop(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
-            _close(listener, reset=False)
-        self.thaw()
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+            listener.close()
         self.cut()
+        self.thaw()
 
     def __enter__(self) -> StallingProxy:
         self.start()
@@ -667,52 +675,86 @@ class StallingProxy:
             except OSError:
                 return  # listener closed
             self.accepted += 1
-            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+            link = _Link(client)
+            with self._lock:
+                self._links.add(link)
+            threading.Thread(target=self._connect, args=(link,), daemon=True).start()
 
-    def _connect(self, client: socket.socket) -> None:
-        self._track(client)
+    def _connect(self, link: _Link) -> None:
         self._flowing.wait()
         try:
             upstream = socket.create_connection(self.target, timeout=10)
-            upstream.settimeout(None)
         except OSError:
-            self._forget(client, reset=True)
+            self._drop(link, reset=True)
             return
-        self._track(upstream)
-        for source, sink in ((client, upstream), (upstream, client)):
-            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+        upstream.settimeout(None)
+        if not link.attach(upstream):
+            return  # cut while connecting
+        for source, sink in ((link.client, upstream), (upstream, link.client)):
+            threading.Thread(target=self._pump, args=(link, source, sink), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, link: _Link, source: socket.socket, sink: socket.socket) -> None:
         while True:
             try:
                 data = source.recv(65536)
             except OSError:
                 data = b""
             self._flowing.wait()  # a frozen proxy holds what it read, like a dead link
+            if link.closed:
+                return
             if not data:
                 with contextlib.suppress(OSError):
-                    sink.shutdown(socket.SHUT_WR)
-                self._forget(source, reset=False)
+                    sink.shutdown(socket.SHUT_WR)  # pass the FIN on
+                if link.half_closed():
+                    self._drop(link, reset=False)
                 return
             try:
                 sink.sendall(data)
             except OSError:
-                self._forget(source, reset=True)
+                self._drop(link, reset=True)
                 return
 
-    def _track(self, sock: socket.socket) -> None:
+    def _drop(self, link: _Link, reset: bool) -> None:
         with self._lock:
-            self._open.add(sock)
+            self._links.discard(link)
+        link.close(reset)
 
-    def _forget(self, sock: socket.socket, reset: bool) -> None:
+
+class _Link:
+    """One proxied connection: the client's socket and, once connected, the upstream one."""
+
+    def __init__(self, client: socket.socket) -> None:
+        self.client = client
+        self.upstream: socket.socket | None = None
+        self.closed = False
+        self._ends = 0
+        self._lock = threading.Lock()
+
+    def attach(self, upstream: socket.socket) -> bool:
         with self._lock:
-            self._open.discard(sock)
-        _close(sock, reset)
+            if self.closed:
+                upstream.close()
+                return False
+            self.upstream = upstream
+            return True
 
+    def half_closed(self) -> bool:
+        """Count one direction's end; True once both have ended."""
+        with self._lock:
+            self._ends += 1
+            return self._ends == 2
 
-def _close(sock: socket.socket, reset: bool) -> None:
-    with contextlib.suppress(OSError):
-        if reset:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.shutdown(socket.SHUT_RDWR)
-    sock.close()
+    def close(self, reset: bool) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            sockets = [sock for sock in (self.client, self.upstream) if sock is not None]
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                if reset:  # no FIN first: SHUT_RD only wakes our reader, close sends the RST
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    sock.shutdown(socket.SHUT_RD)
+                else:
+                    sock.shutdown(socket.SHUT_RDWR)
+            sock.close()

@@ -1,0 +1,104 @@
+"""Shared fixtures: real mail servers on 127.0.0.1 (see tests/servers.py).
+
+A missing Dovecot makes the tests that need it fail, never skip: a skipped test must not pass
+for a green run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+from servers import (
+    INSTALL_HINT,
+    Dovecot,
+    DovecotMissing,
+    ImapAccount,
+    MailFormat,
+    SmtpSink,
+    StallingProxy,
+)
+
+_user_numbers = itertools.count(1)
+
+
+def _start_dovecot(mail_format: MailFormat) -> Dovecot:
+    try:
+        server = Dovecot(mail_format)
+    except DovecotMissing:
+        pytest.fail(f"Dovecot is not installed: {INSTALL_HINT}", pytrace=False)
+    try:
+        server.start()
+    except Exception:
+        server.close()
+        raise
+    return server
+
+
+def _fresh_account(server: Dovecot, request: pytest.FixtureRequest) -> ImapAccount:
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:40]
+    return server.add_user(f"u{next(_user_numbers)}-{stem}", "secret")
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """One Dovecot (sdbox storage, delimiter "/") for the whole session."""
+    server = _start_dovecot("sdbox")
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def dovecot_maildir() -> Iterator[Dovecot]:
+    """One Dovecot with Maildir storage (hierarchy delimiter "."), started on first use."""
+    server = _start_dovecot("maildir")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def imap_account(dovecot: Dovecot, request: pytest.FixtureRequest) -> ImapAccount:
+    """A new user with an empty mailbox (INBOX, Drafts, Sent, Trash) for this test only."""
+    return _fresh_account(dovecot, request)
+
+
+@pytest.fixture
+def maildir_account(dovecot_maildir: Dovecot, request: pytest.FixtureRequest) -> ImapAccount:
+    """Like `imap_account`, on the Maildir server."""
+    return _fresh_account(dovecot_maildir, request)
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """An SMTP server on 127.0.0.1 keeping what it receives (no AUTH; see SmtpSink)."""
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp_sink_auth() -> Iterator[SmtpSink]:
+    """An SMTP sink that requires AUTH as user "mailflow", password "relay-secret"."""
+    sink = SmtpSink(auth=("mailflow", "relay-secret"))
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def stalling_proxy() -> Iterator[Callable[..., StallingProxy]]:
+    """A factory: `stalling_proxy(port, host="127.0.0.1")` starts a proxy in front of it."""
+    proxies: list[StallingProxy] = []
+
+    def start(target_port: int, target_host: str = "127.0.0.1") -> StallingProxy:
+        proxy = StallingProxy(target_port, target_host)
+        proxy.start()
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.stop()
