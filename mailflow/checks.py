@@ -13,8 +13,14 @@ from mailflow.daemon import watched_folders
 from mailflow.errors import MailflowError, Problem
 from mailflow.mailbox import Mailbox
 
-# Checkers of rule files and templates register here: config -> problems.
-STATIC_CHECKS: list[Callable[[Config], list[Problem]]] = []
+def _sources(config: Config) -> list[Problem]:
+    from mailflow import sources
+
+    return sources.check(config.rules_dir)
+
+
+# Checkers of rule files and templates: config -> problems.
+STATIC_CHECKS: list[Callable[[Config], list[Problem]]] = [_sources]
 
 
 def static_problems(config: Config) -> list[Problem]:

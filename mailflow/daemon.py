@@ -51,6 +51,7 @@ class Daemon:
         self.clock = clock or SystemClock()
         self.store: Store = store or SerialStore(open_store(config.data_dir, config.store.engine))
         self.lane = threading.RLock()
+        self.reloaders: list[Callable[[], None]] = []
         self.pipeline = Pipeline((stages or default_stages)(self))
         self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
         self.health = Health()
@@ -58,7 +59,6 @@ class Daemon:
         self.control = ControlServer(config.data_dir, self.control_handlers())
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.reloaders: list[Callable[[], None]] = []
 
     def control_handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
@@ -138,4 +138,9 @@ class Daemon:
 
 
 def default_stages(daemon: Daemon) -> list[Stage]:
-    return [Receipt(daemon.store, daemon.clock)]
+    from mailflow.intake import Applications
+    from mailflow.pool import TalentPool
+
+    applications = Applications(TalentPool(daemon.store, daemon.clock), daemon.config)
+    daemon.reloaders.append(applications.reload)
+    return [Receipt(daemon.store, daemon.clock), applications]

@@ -1,0 +1,147 @@
+"""The talent pool: candidate records in the store, found by email, phone or thread, merged when
+they are one person, each change recorded as an event on the candidate's timeline."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+from mailflow.classify import Applicant
+from mailflow.clock import Clock, iso
+from mailflow.people import normalise_email, normalise_name
+from mailflow.store.base import Doc, Store
+
+RELAY_STATUSES = ("not_invited", "invited", "clicked", "registered", "introduced",
+                  "hired_elsewhere")
+
+
+def new_candidate(candidate_id: str, at: str) -> Doc:
+    return {
+        "id": candidate_id, "name": "", "name_normalized": "", "emails": [], "phones": [],
+        "source": "", "sources": [], "status": "applied", "applications": [], "stages": [],
+        "skills": [], "career": "", "qualifications": [], "desired_role": "",
+        "rejection": None, "rescout_ok": None, "tags": [], "relay_status": "not_invited",
+        "relay_ref": None, "reapplied": False, "consents": {}, "merges": [],
+        "message_ids": [], "created_at": at, "updated_at": at,
+    }
+
+
+class TalentPool:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def now(self) -> str:
+        return iso(self.clock.now())
+
+    # -- finding ----------------------------------------------------------------------------
+
+    def get(self, candidate_id: str) -> Doc | None:
+        return self.store.get("candidates", candidate_id)
+
+    def by_email(self, email: str) -> Doc | None:
+        found = self.store.find("candidates", "emails", normalise_email(email))
+        return found[0] if found else None
+
+    def by_phone(self, phone: str) -> Doc | None:
+        found = self.store.find("candidates", "phones", phone)
+        return found[0] if found else None
+
+    def by_thread(self, message_ids: list[str]) -> Doc | None:
+        for message_id in message_ids:
+            found = self.store.find("candidates", "message_ids", message_id)
+            if found:
+                return found[0]
+        return None
+
+    def lookup(self, ref: str) -> Doc | None:
+        """A candidate by id or by email."""
+        return self.get(ref) or (self.by_email(ref) if "@" in ref else None)
+
+    def all(self) -> Iterator[Doc]:
+        return self.store.scan("candidates")
+
+    def timeline(self, candidate_id: str) -> list[Doc]:
+        return sorted(self.store.find("events", "candidate_id", candidate_id),
+                      key=lambda e: (e["at"], e.get("seq", 0)))
+
+    # -- changing ---------------------------------------------------------------------------
+
+    def save(self, candidate: Doc) -> None:
+        candidate["updated_at"] = self.now()
+        self.store.put("candidates", candidate["id"], candidate)
+
+    def event(self, candidate_id: str | None, kind: str, **data: Any) -> None:
+        self.store.append("events", {"candidate_id": candidate_id, "type": kind,
+                                     "at": self.now(), "data": data})
+
+    def match(self, applicant: Applicant) -> tuple[Doc | None, str]:
+        """The existing candidate this applicant is, and why (email or phone)."""
+        found = self.by_email(applicant.email)
+        if found:
+            return found, f"same email {applicant.email}"
+        for phone in applicant.phones:
+            found = self.by_phone(phone)
+            if found:
+                return found, f"same phone {phone}"
+        return None, ""
+
+    def apply(self, applicant: Applicant, message_id: str | None,
+              applied_at: str | None = None) -> tuple[Doc, bool]:
+        """Record an application; returns the candidate and whether it was new."""
+        at = applied_at or self.now()
+        candidate, why = self.match(applicant)
+        created = candidate is None
+        if candidate is None:
+            candidate = new_candidate("c_" + secrets.token_hex(8), self.now())
+            candidate["source"] = applicant.source
+        elif why:
+            candidate["merges"].append({"at": self.now(), "reason": why})
+        _merge_details(candidate, applicant)
+        candidate["applications"].append({
+            "position": applicant.position, "applied_at": at, "source": applicant.source,
+            "message_ids": [message_id] if message_id else [],
+        })
+        if message_id and message_id not in candidate["message_ids"]:
+            candidate["message_ids"].append(message_id)
+        self.save(candidate)
+        if created:
+            self.event(candidate["id"], "candidate_created", source=applicant.source)
+        else:
+            self.event(candidate["id"], "merged", reason=why)
+        self.event(candidate["id"], "applied", source=applicant.source,
+                   position=applicant.position, message_id=message_id)
+        return candidate, created
+
+    def reply(self, candidate: Doc, message_id: str | None) -> None:
+        if message_id and message_id not in candidate["message_ids"]:
+            candidate["message_ids"].append(message_id)
+        self.save(candidate)
+        self.event(candidate["id"], "replied", message_id=message_id)
+
+
+def _merge_details(candidate: Doc, applicant: Applicant) -> None:
+    if applicant.name and not candidate["name"]:
+        candidate["name"] = applicant.name
+        candidate["name_normalized"] = normalise_name(applicant.name)
+    if applicant.email not in candidate["emails"]:
+        candidate["emails"].append(applicant.email)
+    for phone in applicant.phones:
+        if phone not in candidate["phones"]:
+            candidate["phones"].append(phone)
+    if applicant.source not in candidate["sources"]:
+        candidate["sources"].append(applicant.source)
+    if applicant.position and not candidate["desired_role"]:
+        candidate["desired_role"] = applicant.position
+    if applicant.note and not candidate["career"]:
+        candidate["career"] = applicant.note
+
+
+def public(candidate: Doc) -> Doc:
+    """The JSON shape of INTERFACE.md (`candidates --json`)."""
+    keys = ("id", "name", "emails", "phones", "source", "status", "applications", "tags",
+            "relay_status", "reapplied", "created_at", "updated_at", "sources", "stages",
+            "skills", "career", "qualifications", "desired_role", "rejection", "rescout_ok",
+            "merges")
+    return {key: candidate.get(key) for key in keys}
