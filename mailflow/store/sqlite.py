@@ -27,7 +27,9 @@ read transaction: every read inside it sees one snapshot.
 Read-only mode opens `file:...?mode=ro`: CLI commands read while the daemon writes, and WAL lets
 each reader see the last committed state without blocking the writer.
 
-A store object belongs to the thread that opened it (sqlite3's default check).
+A store object is not thread-safe by itself: threads must take turns, a transaction as a whole
+(the daemon wraps the store in `mailflow.store.serial.SerialStore`). sqlite3's same-thread check
+is off for that reason.
 """
 
 from __future__ import annotations
@@ -153,7 +155,11 @@ class SqliteStore:
                 raise StoreError(f"no store at {self.path}")
             uri = self.path.resolve().as_uri() + "?mode=ro"
             conn = sqlite3.connect(
-                uri, uri=True, isolation_level=None, timeout=10, check_same_thread=False
+                uri,
+                uri=True,
+                isolation_level=None,
+                timeout=10,
+                check_same_thread=False,
             )
             try:
                 conn.execute("PRAGMA query_only=ON")
@@ -166,7 +172,10 @@ class SqliteStore:
                 raise StoreError(f"{self.path} is not a mailflow store")
             return conn
         conn = sqlite3.connect(
-            str(self.path), isolation_level=None, timeout=10, check_same_thread=False
+            str(self.path),
+            isolation_level=None,
+            timeout=10,
+            check_same_thread=False,
         )
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
