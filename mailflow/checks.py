@@ -13,6 +13,7 @@ from mailflow.daemon import watched_folders
 from mailflow.errors import MailflowError, Problem
 from mailflow.mailbox import Mailbox
 
+
 def _sources(config: Config) -> list[Problem]:
     from mailflow import sources
 

@@ -67,8 +67,8 @@ def load_sources(rules_dir: Path) -> SourceRules:
     for index, source in enumerate(rules.source):
         if not source.direct and not source.from_:
             line = tomlpos.line_of(positions, ("source", index))
-            problems.append(Problem(str(path), line,
-                                    f"source[{index}] ({source.name}): needs `from` or direct = true"))
+            message = f"source[{index}] ({source.name}): needs `from` or direct = true"
+            problems.append(Problem(str(path), line, message))
     names = [s.name for s in rules.source]
     for index, name in enumerate(names):
         if name in names[:index]:

@@ -44,7 +44,11 @@ def locate(text: str) -> dict[KeyPath, int]:
             continue
         header = _HEADER.match(line)
         if header:
-            path: KeyPath = tuple(_split(header.group(2)))
+            path: KeyPath = ()
+            for part in _split(header.group(2)):
+                path = (*path, part)
+                if path in array_counts and len(path) < len(_split(header.group(2))):
+                    path = (*path, array_counts[path] - 1)  # a sub-table of the last [[entry]]
             if header.group(1) == "[[":
                 index = array_counts.get(path, 0)
                 array_counts[path] = index + 1
