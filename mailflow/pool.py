@@ -3,6 +3,7 @@ they are one person, each change recorded as an event on the candidate's timelin
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,8 @@ from mailflow.classify import Applicant
 from mailflow.clock import Clock, iso
 from mailflow.people import normalise_email, normalise_name
 from mailflow.store.base import Doc, Store
+
+log = logging.getLogger("mailflow.pool")
 
 RELAY_STATUSES = ("not_invited", "invited", "clicked", "registered", "introduced",
                   "hired_elsewhere")
@@ -106,12 +109,22 @@ class TalentPool:
         if message_id and message_id not in candidate["message_ids"]:
             candidate["message_ids"].append(message_id)
         self.save(candidate)
+        reapplied = candidate["status"] == "rejected"
+        if reapplied:
+            # a rejected candidate comes back: the headline figure (A社: 8% → 22%)
+            candidate["reapplied"] = True
+            candidate["status"] = "applied"
+            if "reapplied" not in candidate["tags"]:
+                candidate["tags"].append("reapplied")
+        self.save(candidate)
         if created:
             self.event(candidate["id"], "candidate_created", source=applicant.source)
         else:
             self.event(candidate["id"], "merged", reason=why)
-        self.event(candidate["id"], "applied", source=applicant.source,
-                   position=applicant.position, message_id=message_id)
+        self.event(candidate["id"], "reapplied" if reapplied else "applied",
+                   source=applicant.source, position=applicant.position, message_id=message_id)
+        if reapplied:
+            log.warning("candidate %s re-applied after a rejection: tell HR", candidate["id"])
         return candidate, created
 
     def reply(self, candidate: Doc, message_id: str | None) -> None:
