@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import grp
 import os
 import pwd
 import re
@@ -94,7 +95,7 @@ log_path = {root}/dovecot.log
 protocols = imap
 listen = {host}
 ssl = no
-{plaintext}
+disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_cache_size = 0
 auth_username_format = %u
@@ -155,6 +156,12 @@ class Dovecot:
         self.version = subprocess.run(
             [self.binary, "--version"], capture_output=True, text=True, check=True
         ).stdout.split()[0]
+        if tuple(int(part) for part in self.version.split(".")[:2]) != (2, 3):
+            raise RuntimeError(
+                f"tests/servers.py writes a Dovecot 2.3 configuration; found {self.version} "
+                "(2.4 renamed many settings: mail_driver/mail_path, passdb blocks, "
+                "auth_allow_cleartext)"
+            )
         if os.geteuid() == 0:
             nobody = pwd.getpwnam("nobody")
             self._mail_ids = (nobody.pw_uid, nobody.pw_gid)
@@ -234,27 +241,24 @@ class Dovecot:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> Dovecot:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _plaintext_setting(self) -> str:
-        major, minor = (int(part) for part in self.version.split(".")[:2])
-        return (
-            "auth_allow_cleartext = yes"
-            if (major, minor) >= (2, 4)
-            else ("disable_plaintext_auth = no")
-        )
-
     def _internal_users_setting(self) -> str:
         if os.geteuid() == 0:
             return ""
         me = pwd.getpwuid(os.geteuid()).pw_name
+        group = grp.getgrgid(os.getegid()).gr_name
         return (
-            f"default_internal_user = {me}\ndefault_login_user = {me}\n"
-            "service imap-login {\n  chroot =\n}"
+            f"default_internal_user = {me}\ndefault_internal_group = {group}\n"
+            f"default_login_user = {me}\nservice imap-login {{\n  chroot =\n}}"
         )
 
     def _write_config(self) -> None:
@@ -269,7 +273,6 @@ class Dovecot:
                 root=self.root,
                 host=self.host,
                 port=self.port,
-                plaintext=self._plaintext_setting(),
                 internal_users=self._internal_users_setting(),
                 anvil_chroot="" if os.geteuid() == 0 else "  chroot =\n",
                 mail_location=location,
