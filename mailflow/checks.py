@@ -20,8 +20,14 @@ def _sources(config: Config) -> list[Problem]:
     return sources.check(config.rules_dir)
 
 
+def _stages(config: Config) -> list[Problem]:
+    from mailflow import stages
+
+    return stages.check(config.rules_dir)
+
+
 # Checkers of rule files and templates: config -> problems.
-STATIC_CHECKS: list[Callable[[Config], list[Problem]]] = [_sources]
+STATIC_CHECKS: list[Callable[[Config], list[Problem]]] = [_sources, _stages]
 
 
 def static_problems(config: Config) -> list[Problem]:

@@ -9,8 +9,11 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
 from typing import Any
 
+from mailflow.backfill import Backfill, BackfillRunner
 from mailflow.clock import Clock, SystemClock
 from mailflow.config import Config
 from mailflow.control import ControlServer
@@ -65,7 +68,16 @@ class Daemon:
             "ping": lambda args: "pong",
             "quarantine.replay": lambda args: self._replay(str(args["id"])),
             "rules.reload": lambda args: self.reload(),
+            "backfill.start": lambda args: self.backfills.start(
+                str(args["folder"]), date.fromisoformat(args["since"]) if args.get("since")
+                else None),
+            "backfill.status": lambda args: self.backfills.status.get(str(args["folder"])),
         }
+
+    @cached_property
+    def backfills(self) -> BackfillRunner:
+        password = self.config.secret("mailbox.password_env")
+        return BackfillRunner(Backfill(self.config, self.intake, password))
 
     def _replay(self, item_id: str) -> dict[str, Any]:
         doc = self.intake.replay(item_id)
@@ -104,6 +116,8 @@ class Daemon:
         finally:
             log.info("stopping: finishing the message in hand")
             watchdog.cancel()
+            if "backfills" in self.__dict__:
+                await asyncio.to_thread(self.backfills.stop)
             await asyncio.to_thread(self._stop_watchers)
             await self.control.stop()
             self.store.close()
@@ -140,7 +154,10 @@ class Daemon:
 def default_stages(daemon: Daemon) -> list[Stage]:
     from mailflow.intake import Applications
     from mailflow.pool import TalentPool
+    from mailflow.sent import SentMail
 
-    applications = Applications(TalentPool(daemon.store, daemon.clock), daemon.config)
-    daemon.reloaders.append(applications.reload)
-    return [Receipt(daemon.store, daemon.clock), applications]
+    pool = TalentPool(daemon.store, daemon.clock)
+    applications = Applications(pool, daemon.config)
+    sent = SentMail(pool, daemon.config)
+    daemon.reloaders += [applications.reload, sent.reload]
+    return [Receipt(daemon.store, daemon.clock), applications, sent]

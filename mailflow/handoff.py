@@ -91,24 +91,34 @@ class Intake:
                 break
         return handled
 
-    def hand_over(self, message: Incoming) -> int:
-        """One message: pipeline + key + checkpoint in one transaction; 1 when it was new."""
+    def hand_over(self, message: Incoming, progress: str | None = None) -> int:
+        """One message: pipeline + key + progress in one transaction; 1 when it was new.
+        Progress is the folder's checkpoint, or the record named `progress` (a backfill)."""
+
+        def advance() -> None:
+            if progress is None:
+                self._advance(message)
+            else:
+                doc = self.store.get("checkpoints", progress) or {}
+                self.store.put("checkpoints", progress, {**doc, "last_uid": message.uid,
+                                                         "done": int(doc.get("done", 0)) + 1})
+
         with self.lane:
             known = self.store.find("messages", "message_key", message.key)
             if known or self.store.get("quarantine", message.key):
                 with self.store.transaction():
-                    self._advance(message)
+                    advance()
                 log.debug("%s: known message, skipped", message.ref)
                 return 0
             try:
                 with self.store.transaction():
                     self.pipeline.run(message)
                     self._record(message)
-                    self._advance(message)
+                    advance()
             except StageFailed as exc:
                 with self.store.transaction():
                     self._retry_later(message, str(exc), attempts=1)
-                    self._advance(message)
+                    advance()
                 log.warning("%s: %s; will retry", message.ref, exc)
                 return 0
             log.info("%s: handled", message.ref)

@@ -9,10 +9,13 @@ from pathlib import Path
 from mailflow.classify import Mailbox, classify_inbound
 from mailflow.clock import iso
 from mailflow.config import Config
-from mailflow.parse import parse_mail
+from mailflow.documents import DocumentShelf
+from mailflow.parse import Mail, parse_mail
 from mailflow.pipeline import Incoming
 from mailflow.pool import TalentPool
 from mailflow.sources import SourceRules, load_sources
+from mailflow.stages import marker_fields
+from mailflow.store.base import Doc
 
 log = logging.getLogger("mailflow.intake")
 
@@ -26,6 +29,7 @@ class Applications:
         self.rules_dir: Path = config.rules_dir
         self.rules: SourceRules = load_sources(self.rules_dir)
         self.mailbox = Mailbox(config.mailbox.address, tuple(config.company.domains))
+        self.shelf = DocumentShelf(config.data_dir, config.store.keep_attachments)
 
     def reload(self) -> None:
         self.rules = load_sources(self.rules_dir)  # raises on a broken file: old rules stay
@@ -37,6 +41,7 @@ class Applications:
         if known is not None:
             self.pool.reply(known, mail.message_id)
             log.info("%s: reply in the thread of candidate %s", message.ref, known["id"])
+            self._markers(mail, known)
             return
         decision = classify_inbound(mail, self.rules, self.mailbox)
         if decision.applicant is None:
@@ -47,3 +52,17 @@ class Applications:
         candidate, created = self.pool.apply(decision.applicant, mail.message_id, applied_at)
         log.info("%s: application via %s -> %s candidate %s", message.ref, decision.rule,
                  "new" if created else "existing", candidate["id"])
+        documents = [self.shelf.keep(a, mail.message_id, self.pool.now())
+                     for a in mail.attachments if not a.inline]
+        if documents:
+            self.pool.add_documents(candidate, documents)
+        self._markers(mail, candidate)
+
+    def _markers(self, mail: Mail, candidate: Doc) -> None:
+        """A `#mailflow stage=…` line in any mail mailflow reads is recorded."""
+        fields = marker_fields(mail)
+        if fields.get("stage"):
+            at = iso(mail.date) if mail.date else self.pool.now()
+            self.pool.record_stage(candidate, fields["stage"], at, "#mailflow line",
+                                   fields.get("interviewer", ""), fields.get("rating", ""),
+                                   fields.get("note", ""))

@@ -127,6 +127,29 @@ class TalentPool:
             log.warning("candidate %s re-applied after a rejection: tell HR", candidate["id"])
         return candidate, created
 
+    def add_documents(self, candidate: Doc, documents: list[Doc]) -> None:
+        known = {d["sha256"] for d in candidate.setdefault("documents", [])}
+        for document in documents:
+            if document["sha256"] not in known:
+                candidate["documents"].append(document)
+                known.add(document["sha256"])
+        self.save(candidate)
+
+    def record_stage(self, candidate: Doc, stage: str, at: str, source: str,
+                     interviewer: str = "", rating: str = "", note: str = "") -> None:
+        """A step in the selection: interview invitation, offer, a `#mailflow stage=` line."""
+        entry = {"stage": stage, "interviewer": interviewer, "rating": rating, "at": at,
+                 "note": note, "source": source}
+        if entry in candidate["stages"]:
+            return
+        candidate["stages"].append(entry)
+        if candidate["status"] in ("applied", "screening", "interviewing"):
+            candidate["status"] = "offered" if "内定" in stage or "offer" in stage.lower() \
+                else "interviewing"
+        self.save(candidate)
+        self.event(candidate["id"], "stage", stage=stage, interviewer=interviewer,
+                   rating=rating, source=source)
+
     def reply(self, candidate: Doc, message_id: str | None) -> None:
         if message_id and message_id not in candidate["message_ids"]:
             candidate["message_ids"].append(message_id)

@@ -89,7 +89,8 @@ def test_dovecot_restart_during_idle(tmp_path: Path, dovecot: Dovecot,
         dovecot.start()
         dovecot.append(imap_account.username, "INBOX", message(2))  # arrives while reconnecting
         wait_until(lambda: len(running.handled()) == 2, timeout=30, what="reconnect + catch-up")
-        assert all(w.connected for w in running.daemon.watchers)
+        wait_until(lambda: all(w.connected for w in running.daemon.watchers), timeout=30,
+                   what="every folder reconnected")
 
 
 def test_connection_cut_without_fin_is_detected(tmp_path: Path, dovecot: Dovecot,

@@ -33,9 +33,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from mailflow.cli import candidates, check, demo, quarantine, run
+    from mailflow.cli import backfill, candidates, check, demo, quarantine, run
 
-    for module in (candidates, check, demo, quarantine, run):
+    for module in (backfill, candidates, check, demo, quarantine, run):
         module.register(cli)
 
 

@@ -75,6 +75,7 @@ def _read_leaf(path: str, part: Message, tree: Tree) -> None:
             sha256=hashlib.sha256(data).hexdigest(),
             part=path,
             inline=disposition == "inline",
+            data=data,
         )
     )
 

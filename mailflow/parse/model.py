@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from mailflow.charset import Decoded
@@ -26,6 +26,7 @@ class Attachment:
     sha256: str
     part: str  # MIME part path such as "2" or "1.3"
     inline: bool = False
+    data: bytes = field(default=b"", repr=False, compare=False)  # the decoded bytes
 
 
 @dataclass(frozen=True)
