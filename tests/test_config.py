@@ -72,7 +72,7 @@ def test_secret_comes_from_the_named_variable(tmp_path: Path,
     path.write_text('[mailbox]\npassword_env = "MF_TEST_PW"\n')
     config = load_config(path)
     monkeypatch.delenv("MF_TEST_PW", raising=False)
-    with pytest.raises(MissingSecret, match="MF_TEST_PW .*mailbox.password_env"):
+    with pytest.raises(MissingSecret, match=r"MF_TEST_PW .*mailbox.password_env"):
         config.secret("mailbox.password_env")
     monkeypatch.setenv("MF_TEST_PW", "s3cret")
     assert config.secret("mailbox.password_env") == "s3cret"

@@ -50,7 +50,8 @@ def test_interview_invitation_in_sent_moves_the_stage(
         wait_until(lambda: store.find("candidates", "emails", "taro.yamada@example.net"),
                    what="the candidate")
         invitation = (f"From: {address}\r\nTo: taro.yamada@example.net\r\n"
-                      "Subject: =?UTF-8?B?5LiA5qyh6Z2i5o6l44Gu44GU5qGI5YaF?=\r\n"  # 一次面接のご案内
+                      # 一次面接のご案内
+                      "Subject: =?UTF-8?B?5LiA5qyh6Z2i5o6l44Gu44GU5qGI5YaF?=\r\n"
                       "Message-ID: <inv-1@example.co.jp>\r\nContent-Type: text/plain; "
                       "charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
                       "山田様\r\n一次面接の日程をご案内します。\r\n").encode()

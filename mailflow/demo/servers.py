@@ -31,7 +31,18 @@ class MemoryImap:
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, attempts: int = 3) -> None:
+        """Start the server; a port taken meanwhile by someone else is retried on another."""
+        for attempt in range(attempts):
+            try:
+                self._start()
+                return
+            except MailflowError:
+                if attempt == attempts - 1:
+                    raise
+                self.port = free_port()
+
+    def _start(self) -> None:
         pymap = Path(sys.executable).with_name("pymap")
         command = [str(pymap)] if pymap.exists() else [sys.executable, "-m", "pymap"]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--no-tls", "dict",
@@ -42,7 +53,8 @@ class MemoryImap:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise MailflowError(f"demo IMAP server exited; see {self.log_path}")
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:]
+                raise MailflowError(f"demo IMAP server exited: {' '.join(tail)}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
