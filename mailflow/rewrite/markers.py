@@ -4,8 +4,10 @@ A marker line starts (after blanks) with ``#mailflow`` or ``＃mailflow`` (any c
 ``key=value`` pairs separated by blanks (ASCII or the full-width space U+3000). ``＝`` works
 like ``=``; a value may be quoted (``note="a b"``) and may be Japanese
 (``#mailflow stage=一次面接 interviewer=佐藤 rating=B``). A later line wins for the same key.
-A word without ``=`` is ignored and reported in ``problems``. In HTML the whole line is removed:
-its ``<p>``/``<div>`` element when the marker is all it holds, else the text and one ``<br>``.
+A bare word that names a flag (``FLAGS``: ``#mailflow rejection``) means ``flag=yes``; any
+other word without ``=`` is ignored and reported in ``problems``. In HTML the whole line is
+removed: its ``<p>``/``<div>`` element when the marker is all it holds, else the text and one
+``<br>``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from mailflow.rewrite.htmllines import html_lines
 
 _MARKER = re.compile(r"^[ \t\u3000]*[#＃]mailflow(?=[ \t\u3000]|$)(.*)$", re.IGNORECASE)
 _PAIR = re.compile(r'([^\s=＝"]+)[=＝]("[^"]*"|\S*)|(\S+)')
+FLAGS = frozenset({"rejection"})
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,9 @@ def _parse(line: str, fields: dict[str, str], problems: list[str]) -> bool:
         return False
     for pair in _PAIR.finditer(match.group(1).replace("\u3000", " ")):
         key, value, stray = pair.groups()
+        if stray is not None and stray.lower() in FLAGS:
+            fields[stray.lower()] = "yes"
+            continue
         if stray is not None:
             problems.append(f"#mailflow: {stray!r} is not key=value; ignored")
             continue
