@@ -68,8 +68,7 @@ class Demo:
         self.smtp = SmtpSink()
 
     def prepare(self) -> Path:
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        self.workdir.mkdir(parents=True)
+        """A fresh work directory with a config for the servers (start them first)."""
         config_path = self.workdir / "config.toml"
         config_path.write_text(CONFIG.format(
             imap_port=self.imap.port, smtp_port=self.smtp.port, web_port=free_port(),
@@ -79,10 +78,12 @@ class Demo:
         return config_path
 
     def run(self) -> None:
-        config_path = self.prepare()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir.mkdir(parents=True)
         logs.setup("plain", "WARNING")
         self.imap.start()
         self.smtp.start()
+        config_path = self.prepare()
         self.say(f"demo: IMAP server (pymap, in memory) on 127.0.0.1:{self.imap.port}, user jobs")
         self.say(f"demo: SMTP sink (aiosmtpd) on 127.0.0.1:{self.smtp.port}")
         self.say(f"demo: config and data in {self.workdir}")
