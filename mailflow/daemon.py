@@ -18,6 +18,7 @@ from mailflow.clock import Clock, SystemClock
 from mailflow.config import Config
 from mailflow.control import ControlServer
 from mailflow.handoff import Intake
+from mailflow.importer import import_file
 from mailflow.pipeline import Pipeline, Receipt, Stage
 from mailflow.store import open_store
 from mailflow.store.base import Store
@@ -68,6 +69,8 @@ class Daemon:
             "ping": lambda args: "pong",
             "quarantine.replay": lambda args: self._replay(str(args["id"])),
             "rules.reload": lambda args: self.reload(),
+            "import.csv": lambda args: import_file(self.store, self.clock, self.config.zone,
+                                                   str(args["path"]), bool(args.get("dry_run"))),
             "backfill.start": lambda args: self.backfills.start(
                 str(args["folder"]), date.fromisoformat(args["since"]) if args.get("since")
                 else None),

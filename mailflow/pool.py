@@ -3,15 +3,19 @@ they are one person, each change recorded as an event on the candidate's timelin
 
 from __future__ import annotations
 
+import copy
 import logging
 import secrets
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailflow.classify import Applicant
 from mailflow.clock import Clock, iso
 from mailflow.people import normalise_email, normalise_name
 from mailflow.store.base import Doc, Store
+
+if TYPE_CHECKING:
+    from mailflow.importer import ImportRow
 
 log = logging.getLogger("mailflow.pool")
 
@@ -155,6 +159,36 @@ class TalentPool:
             candidate["message_ids"].append(message_id)
         self.save(candidate)
         self.event(candidate["id"], "replied", message_id=message_id)
+
+    def import_row(self, row: ImportRow, origin: str) -> tuple[Doc, str]:
+        """A row of a list kept before mailflow: a new candidate, or the gaps of the one it
+        matches filled (values already there are kept). "created", "merged" or "unchanged"."""
+        candidate, why = self.match(row.applicant)
+        if candidate is None:
+            candidate = new_candidate("c_" + secrets.token_hex(8), self.now())
+            candidate["status"] = row.status or "applied"
+        before = copy.deepcopy(candidate)
+        row.fill(candidate)
+        rejected = row.status == "rejected" and candidate["rejection"] is None
+        if rejected:
+            candidate["status"] = "rejected"
+            candidate["rejection"] = {"reason": row.rejection_reason, "at": row.rejected_at,
+                                      "stage": None, "source": "import"}
+        if why and candidate == before:
+            return candidate, "unchanged"
+        if why:
+            candidate["merges"].append({"at": self.now(), "reason": why})
+        self.save(candidate)
+        if why:
+            self.event(candidate["id"], "merged", reason=why)
+        else:
+            self.event(candidate["id"], "candidate_created", source=row.channel)
+        self.event(candidate["id"], "imported", source=row.channel, position=row.position,
+                   applied_at=row.applied_at, file=origin, row=row.line)
+        if rejected:
+            self.event(candidate["id"], "rejected", reason=row.rejection_reason,
+                       source="import", rejected_at=row.rejected_at)
+        return candidate, "merged" if why else "created"
 
 
 def _merge_details(candidate: Doc, applicant: Applicant) -> None:
