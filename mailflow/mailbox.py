@@ -202,6 +202,17 @@ class Mailbox:
                     continue  # expunged meanwhile
                 yield Fetched(uid, bytes(item[b"BODY[]"]), tuple(item.get(b"FLAGS", ())))
 
+    def fetch_headers(self, uids: Iterable[int]) -> dict[int, bytes]:
+        """The header block of each message (without setting \\Seen)."""
+        found: dict[int, bytes] = {}
+        ordered = sorted(uids)
+        for start in range(0, len(ordered), FETCH_BATCH):
+            data = self.client.fetch(ordered[start : start + FETCH_BATCH], ["BODY.PEEK[HEADER]"])
+            for uid, item in data.items():
+                found[uid] = bytes(item.get(b"BODY[HEADER]", b""))
+        self.heard()
+        return found
+
     def flags(self, uids: Iterable[int]) -> dict[int, tuple[bytes, ...]]:
         data = self.client.fetch(list(uids), ["FLAGS"])
         return {uid: tuple(item.get(b"FLAGS", ())) for uid, item in data.items()}

@@ -35,7 +35,7 @@ class FolderWatcher:
         password: str,
         intake: Intake,
         create: bool = False,
-        on_catch_up: Callable[[Mailbox, str], None] | None = None,
+        scanner: Callable[[Mailbox, str], float | None] | None = None,
     ) -> None:
         self.role = role
         self.configured_name = configured_name
@@ -43,7 +43,7 @@ class FolderWatcher:
         self._password = password
         self.intake = intake
         self.create = create
-        self.on_catch_up = on_catch_up
+        self.scanner = scanner  # instead of the hand-off (Drafts); returns seconds to next look
         self.folder: str | None = None
         self.connected = False
         self.last_heard = time.monotonic()
@@ -115,17 +115,20 @@ class FolderWatcher:
     def _watch(self, mailbox: Mailbox, folder: str) -> None:
         while not self._stop.is_set():
             self.wake.clear()
-            self.intake.catch_up(mailbox, folder, self.role, self._stop.is_set)
-            if self.on_catch_up is not None:
-                self.on_catch_up(mailbox, folder)
-            self.intake.retry_due()
+            wait = self.settings.idle_seconds if mailbox.has("IDLE") else self.settings.poll_seconds
+            if self.scanner is not None:
+                due = self.scanner(mailbox, folder)
+                if due is not None:
+                    wait = max(0.05, min(wait, due))
+            else:
+                self.intake.catch_up(mailbox, folder, self.role, self._stop.is_set)
+                self.intake.retry_due()
             if self._stop.is_set() or self.wake.is_set():
                 continue
             with self._guard:
                 self._waiting = True
             try:
-                mailbox.wait(self.settings.idle_seconds if mailbox.has("IDLE")
-                             else self.settings.poll_seconds)
+                mailbox.wait(wait)
             finally:
                 with self._guard:
                     self._waiting = False
