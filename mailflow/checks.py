@@ -26,8 +26,21 @@ def _stages(config: Config) -> list[Problem]:
     return stages.check(config.rules_dir)
 
 
+def _rejection(config: Config) -> list[Problem]:
+    from mailflow import rejection
+
+    return rejection.check(config.rules_dir)
+
+
+def _templates(config: Config) -> list[Problem]:
+    from mailflow.rewrite.render import check_templates
+
+    return check_templates(config.templates_dir)
+
+
 # Checkers of rule files and templates: config -> problems.
-STATIC_CHECKS: list[Callable[[Config], list[Problem]]] = [_sources, _stages]
+STATIC_CHECKS: list[Callable[[Config], list[Problem]]] = [_sources, _stages, _rejection,
+                                                          _templates]
 
 
 def static_problems(config: Config) -> list[Problem]:
