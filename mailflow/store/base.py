@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 Doc = dict[str, Any]
+_S = TypeVar("_S", bound="ClosesOnExit")
 
 # kind -> indexed fields. A list-valued field is indexed under each of its elements.
 INDEXES: dict[str, tuple[str, ...]] = {
@@ -78,6 +79,18 @@ class Store(Protocol):
     def count(self, kind: str) -> int: ...
 
     def close(self) -> None: ...
+
+
+class ClosesOnExit:
+    """`with store:` closes it (and releases its writer lock) on the way out."""
+
+    def close(self) -> None: ...  # every engine defines its own
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def index_values(doc: Doc, field: str) -> list[str]:

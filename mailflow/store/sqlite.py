@@ -39,11 +39,17 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 from mailflow.errors import StoreError
-from mailflow.store.base import INDEXES, LOGS, Doc, check_kind, index_values
+from mailflow.store.base import (
+    INDEXES,
+    LOGS,
+    ClosesOnExit,
+    Doc,
+    check_kind,
+    index_values,
+)
 
 if TYPE_CHECKING:
     from mailflow.store.lock import WriterLock
@@ -129,7 +135,7 @@ def indexes_signature() -> str:
 # --- the engine ----------------------------------------------------------------------------------
 
 
-class SqliteStore:
+class SqliteStore(ClosesOnExit):
     """`Store` on one SQLite file (WAL, synchronous=FULL by default)."""
 
     def __init__(
@@ -401,13 +407,3 @@ class SqliteStore:
                 self._lock.release()
                 self._lock = None
 
-    def __enter__(self) -> SqliteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

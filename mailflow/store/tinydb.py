@@ -33,7 +33,6 @@ import os
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from tinydb import Query, TinyDB
@@ -41,7 +40,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
 from mailflow.errors import StoreError
-from mailflow.store.base import Doc, check_kind, index_values
+from mailflow.store.base import ClosesOnExit, Doc, check_kind, index_values
 from mailflow.store.sqlite import (
     check_log_kind,
     check_writable_kind,
@@ -210,7 +209,7 @@ def _contains(stored: Any, value: str) -> bool:
     return value in index_values({"v": stored}, "v")
 
 
-class TinyStore:
+class TinyStore(ClosesOnExit):
     """`Store` on a TinyDB JSON file (small installs)."""
 
     def __init__(self, path: Path, read_only: bool = False, *, lock: WriterLock | None = None):
@@ -373,13 +372,3 @@ class TinyStore:
                 self._lock.release()
                 self._lock = None
 
-    def __enter__(self) -> TinyStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
