@@ -16,6 +16,7 @@ leaf that cannot be decoded exactly is refused (left alone, with the reasons, fo
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,6 +212,14 @@ def rewrite_rejection(raw: bytes, settings: RewriteSettings, desk: Invitations,
                             *who, facts, invite, decision.note.problems)
 
 
+def diff(change: LeafChange) -> str:
+    """A unified diff of a changed leaf's decoded text (before and after)."""
+    name = f"text/{change.leaf.kind}"
+    return "\n".join(difflib.unified_diff(
+        change.old_text.splitlines(), change.new_text.splitlines(),
+        f"{name} (before)", f"{name} (after)", lineterm=""))
+
+
 def as_json(result: RejectionRewrite) -> dict[str, Any]:
     """The JSON shape of a result (without the bytes): `rewrite --json`, the control channel."""
     decision = result.decision
@@ -230,7 +239,8 @@ def as_json(result: RejectionRewrite) -> dict[str, Any]:
         "rejection_id": invite.rejection_id if invite else None,
         "recorded": bool(invite and invite.recorded),
         "changed": [{"part": f"text/{c.leaf.kind}", "where": result.placed.get(c.leaf.kind),
-                     "charset": [c.old_charset, c.new_charset], "cte": [c.old_cte, c.new_cte]}
+                     "charset": [c.old_charset, c.new_charset], "cte": [c.old_cte, c.new_cte],
+                     "diff": diff(c)}
                     for c in result.changed],
         "problems": list(result.problems),
     }
