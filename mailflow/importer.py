@@ -62,6 +62,8 @@ _DATE = re.compile(r"(\d{4})(?:-|/|年)(\d{1,2})(?:-|/|月)(\d{1,2})日?"
 _EMAIL = re.compile(r"[^@\s,;<>()]+@[^@\s,;<>()]+\.[^@\s,;<>()]+")
 _TAG_SPLIT = re.compile(r"[;,、，；]")
 _NON_WORD = re.compile(r"[\s\-]+")
+# control characters, and what Python's cp932 makes of bytes CP932 leaves unassigned (UTF-16 …)
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\uf8f0-\uf8f3]")
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,8 @@ class ImportRow:
         _add(candidate["emails"], [self.email] if self.email else [])
         _add(candidate["phones"], self.phones)
         candidate["source"] = candidate["source"] or self.channel
-        _add(candidate["sources"], [self.channel])
+        if self.source or not candidate["sources"]:
+            _add(candidate["sources"], [self.channel])
         candidate["desired_role"] = candidate["desired_role"] or self.position
         _add(candidate["tags"], self.tags)
         names_one = self.source or self.position or self.applied_at
@@ -141,9 +144,11 @@ def decode(data: bytes, path: str) -> tuple[str, str]:
     """The text and the encoding it was in: UTF-8 (BOM or not), else CP932, else an error."""
     for encoding in ENCODINGS:
         try:
-            return data.decode(encoding), encoding
+            text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
+        if not _NOT_TEXT.search(text):
+            return text, encoding
     raise UsageError(f"{path}: neither UTF-8 nor CP932 (Shift_JIS) text; "
                      "save it from Excel as \"CSV UTF-8\" or \"CSV\"")
 
