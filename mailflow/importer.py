@@ -27,7 +27,7 @@ from mailflow.clock import Clock, iso
 from mailflow.errors import Problem, ProblemsError, UsageError
 from mailflow.people import normalise_email, normalise_name, normalise_phone
 from mailflow.pool import TalentPool
-from mailflow.store.base import LOGS, Doc, Store, index_values
+from mailflow.store.base import INDEXES, LOGS, Doc, Store, index_values
 
 COLUMNS = ("name", "email", "phone", "source", "position", "applied_at", "status",
            "rejected_at", "rejection_reason", "rescout_ok", "tags")
@@ -320,13 +320,24 @@ class Scratch:
         self.read_only = False
         self.docs: dict[tuple[str, str], Doc | None] = {}
         self.logs: dict[str, list[Doc]] = {}
+        self.index: dict[tuple[str, str, str], set[str]] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         yield
 
     def put(self, kind: str, key: str, doc: Doc) -> None:
+        self._unindex(kind, key)
         self.docs[kind, key] = copy.deepcopy(doc)
+        for name in INDEXES[kind]:
+            for value in index_values(doc, name):
+                self.index.setdefault((kind, name, value), set()).add(key)
+
+    def _unindex(self, kind: str, key: str) -> None:
+        old = self.docs.get((kind, key))
+        for name in INDEXES[kind] if old else ():
+            for value in index_values(old or {}, name):
+                self.index[kind, name, value].discard(key)
 
     def get(self, kind: str, key: str) -> Doc | None:
         if (kind, key) in self.docs:
@@ -335,12 +346,13 @@ class Scratch:
 
     def delete(self, kind: str, key: str) -> bool:
         existed = self.get(kind, key) is not None
+        self._unindex(kind, key)
         self.docs[kind, key] = None
         return existed
 
     def find(self, kind: str, field: str, value: str) -> list[Doc]:
-        mine = [copy.deepcopy(d) for (k, _key), d in self.docs.items()
-                if k == kind and d is not None and value in index_values(d, field)]
+        mine = [copy.deepcopy(doc) for key in sorted(self.index.get((kind, field, value), ()))
+                if (doc := self.docs[kind, key]) is not None]
         mine += [d for d in self.logs.get(kind, []) if value in index_values(d, field)]
         return mine + [d for d in self.inner.find(kind, field, value)
                        if kind in LOGS or (kind, d.get("id", "")) not in self.docs]
