@@ -4,6 +4,7 @@ watchdog, and signals (SIGTERM/SIGINT stop after the message in hand, SIGHUP rel
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -19,6 +20,7 @@ from mailflow.config import Config
 from mailflow.control import ControlServer
 from mailflow.handoff import Intake
 from mailflow.importer import import_file
+from mailflow.outbox import Outbox
 from mailflow.pipeline import Pipeline, Receipt, Stage
 from mailflow.store import open_store
 from mailflow.store.base import Store
@@ -28,6 +30,7 @@ from mailflow.watcher import FolderWatcher
 log = logging.getLogger("mailflow.daemon")
 
 WATCHDOG_SECONDS = 5.0
+OUTBOX_SECONDS = 1.0  # the outbox's delivery round, also run at once when woken
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Daemon:
         self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
         self.health = Health()
         self.watchers: list[FolderWatcher] = []
+        self.outbox = Outbox(self.store, self.clock, config, self.lane)
         self.control = ControlServer(config.data_dir, self.control_handlers())
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -75,6 +79,9 @@ class Daemon:
                 str(args["folder"]), date.fromisoformat(args["since"]) if args.get("since")
                 else None),
             "backfill.status": lambda args: self.backfills.status.get(str(args["folder"])),
+            "outbox.queue": lambda args: self.outbox.queue_command(args),
+            "outbox.resend": lambda args: self.outbox.resend(str(args["id"])),
+            "outbox.mark_sent": lambda args: self.outbox.mark_sent(str(args["id"])),
         }
 
     @cached_property
@@ -114,11 +121,14 @@ class Daemon:
         log.info("mailflow running: watching %s", ", ".join(r for r, _n, _c in
                                                           watched_folders(self.config)))
         watchdog = asyncio.create_task(self._watchdog())
+        delivery = asyncio.create_task(self._deliver())
         try:
             await self._stopping.wait()
         finally:
             log.info("stopping: finishing the message in hand")
             watchdog.cancel()
+            delivery.cancel()
+            await asyncio.to_thread(self.outbox.stop)
             if "backfills" in self.__dict__:
                 await asyncio.to_thread(self.backfills.stop)
             await asyncio.to_thread(self._stop_watchers)
@@ -147,11 +157,27 @@ class Daemon:
             await asyncio.sleep(min(WATCHDOG_SECONDS, limit / 2))
             reasons = [f"{w.role}: server silent for {w.silent_for:.0f}s"
                        for w in self.watchers if w.silent_for > limit]
+            if self.outbox.alert:
+                reasons.append(f"outbox: {self.outbox.alert}")
             if reasons and self.health.healthy:
                 log.error("unhealthy: %s", "; ".join(reasons))
             elif not reasons and not self.health.healthy:
                 log.info("healthy again")
             self.health = Health(not reasons, reasons)
+
+    async def _deliver(self) -> None:
+        """The outbox's delivery rounds, in a thread: every OUTBOX_SECONDS and when woken."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        self.outbox.on_wake = lambda: loop.call_soon_threadsafe(wake.set)
+        while True:
+            wake.clear()
+            try:
+                await asyncio.to_thread(self.outbox.deliver_due)
+            except Exception:
+                log.exception("outbox: delivery round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), OUTBOX_SECONDS)
 
 
 def default_stages(daemon: Daemon) -> list[Stage]:
