@@ -33,9 +33,20 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from mailflow.cli import backfill, candidates, check, demo, importing, quarantine, rewrite, run
+    from mailflow.cli import (
+        backfill,
+        candidates,
+        check,
+        demo,
+        importing,
+        outbox,
+        quarantine,
+        rewrite,
+        run,
+    )
 
-    for module in (backfill, candidates, check, demo, importing, quarantine, rewrite, run):
+    for module in (backfill, candidates, check, demo, importing, outbox, quarantine, rewrite,
+                   run):
         module.register(cli)
 
 
