@@ -201,7 +201,7 @@ def rewrite_rejection(raw: bytes, settings: RewriteSettings, desk: Invitations,
         _splice(raw, *_render(settings, _context(settings, candidate,
                                                  relay_link(settings.public_url, PREVIEW))))
     except Refusal as exc:
-        return RejectionRewrite("refused", "a body part cannot be rewritten exactly", decision,
+        return RejectionRewrite("refused", "the mail cannot be rewritten exactly", decision,
                                 raw, (), {}, *who, facts,
                                 problems=(*decision.note.problems, *exc.reasons))
     invite = desk.issue(candidate, facts)

@@ -7,6 +7,7 @@ one added header field) is compared with the original.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email
 import email.policy
 import quopri
@@ -21,7 +22,7 @@ from mailflow.classify import Applicant
 from mailflow.clock import FrozenClock
 from mailflow.pool import TalentPool
 from mailflow.rejection import load_rejection_rules
-from mailflow.relay import TOKEN_BYTES, RelayDesk
+from mailflow.relay import TOKEN_BYTES, PreviewDesk, RelayDesk
 from mailflow.rewrite.render import RELAY_MARK
 from mailflow.rewriting import HEADER, RejectionRewrite, RewriteSettings, rewrite_rejection
 from mailflow.store import open_store
@@ -160,9 +161,10 @@ def _body(message: EmailMessage, kind: str) -> str | None:
     return content
 
 
-def _assert_outside_identical(raw: bytes, result: RejectionRewrite) -> None:
+def _assert_outside_identical(raw: bytes, result: RejectionRewrite,
+                              eol: bytes = b"\r\n") -> None:
     """Every byte outside the changed leaves and the added header field is the original's."""
-    field = f"{HEADER}: {result.invite.rejection_id if result.invite else ''}\r\n".encode()
+    field = f"{HEADER}: {result.invite.rejection_id if result.invite else ''}".encode() + eol
     at = result.raw.index(field)
     new = result.raw[:at] + result.raw[at + len(field) :]
 
@@ -313,3 +315,35 @@ def test_two_candidates_addressed_are_left_alone(desk: RelayDesk, store: Store) 
     result = rewrite_rejection(raw, SETTINGS, desk)
     assert result.outcome == "left_alone" and "2 candidates" in result.why
     assert store.count("tokens") == 0
+
+
+LOCAL_CORPUS = PROJECT / "tests" / "data" / "corpus"
+SHARED_CORPUS = PROJECT.parent / "shared" / "corpus" / "mail"
+
+
+def test_every_corpus_mail_forced_is_rewritten_byte_carefully_or_refused(tmp_path: Path) -> None:
+    """Every mail treated as a rejection to a candidate: rewritten with only its leaves changed
+    and one header added, or refused with reasons (the shared corpus too, when it is there)."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "rejection.toml").write_text('[[rule]]\nname = "all"\nrecipient = "candidate"\n')
+    settings = dataclasses.replace(SETTINGS, rules=load_rejection_rules(rules))
+    files = sorted(LOCAL_CORPUS.glob("*.eml"))
+    if SHARED_CORPUS.is_dir():
+        files += sorted(SHARED_CORPUS.glob("*.eml"))
+    assert len(files) >= 5
+    outcomes: dict[str, int] = {}
+    for path in files:
+        raw = path.read_bytes()
+        desk = PreviewDesk(None, FrozenClock(datetime(2024, 4, 1, tzinfo=UTC)), PUBLIC_URL,
+                           "stand-in@example.com")
+        result = rewrite_rejection(raw, settings, desk, "stand-in@example.com")
+        outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+        if result.outcome == "refused":
+            assert result.raw == raw and result.problems, path.name
+            continue
+        assert result.outcome == "rewritten", (path.name, result.why)
+        eol = b"\r\n" if f"{HEADER}: preview\r\n".encode() in result.raw else b"\n"
+        _assert_outside_identical(raw, result, eol)
+        assert _read(result.raw)[HEADER] == "preview", path.name
+    assert outcomes.get("rewritten", 0) >= 5
