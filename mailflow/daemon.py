@@ -20,6 +20,7 @@ from mailflow.config import Config
 from mailflow.control import ControlServer
 from mailflow.handoff import Intake
 from mailflow.importer import import_file
+from mailflow.mailbox import Mailbox
 from mailflow.outbox import Outbox
 from mailflow.pipeline import Pipeline, Receipt, Stage
 from mailflow.store import open_store
@@ -60,6 +61,7 @@ class Daemon:
         self.lane = threading.RLock()
         self.reloaders: list[Callable[[], None]] = []
         self.pipeline = Pipeline((stages or default_stages)(self))
+        _ = self.scanners  # loads the rejection rules now: a broken file refuses the start
         self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
         self.health = Health()
         self.watchers: list[FolderWatcher] = []
@@ -68,11 +70,42 @@ class Daemon:
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    @cached_property
+    def scanners(self) -> dict[str, Callable[[Mailbox, str], float | None]]:
+        """Folders read by a scanner of their own instead of the hand-off: in rewrite mode,
+        Drafts (rejection drafts are rewritten in place)."""
+        if self.config.rejection.mode != "rewrite":
+            return {}
+        from mailflow.drafts import DraftDesk, Rewritten
+        from mailflow.relay import RelayDesk
+        from mailflow.rewriting import RewriteSettings, rewrite_rejection
+
+        settings = [RewriteSettings.from_config(self.config)]
+        relay = RelayDesk(self.store, self.clock, self.config.web.public_url)
+
+        def rewriter(raw: bytes) -> Rewritten:
+            result = rewrite_rejection(raw, settings[0], relay)
+            if result.outcome == "refused":
+                log.error("rejection draft left untouched (alert): %s; %s", result.why,
+                          "; ".join(result.problems))
+            if not result.rewritten or result.invite is None:
+                return Rewritten(None, "", result.why)
+            return Rewritten(result.raw, result.invite.rejection_id, result.why)
+
+        def reload() -> None:
+            settings[0] = RewriteSettings.from_config(self.config)  # raises: old ones stay
+
+        self.reloaders.append(reload)
+        desk = DraftDesk(self.store, self.clock, rewriter, self.config.rejection.quiet_seconds,
+                         self.lane, trash=self.config.mailbox.trash)
+        return {"drafts": desk.scan}
+
     def control_handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
             "ping": lambda args: "pong",
             "quarantine.replay": lambda args: self._replay(str(args["id"])),
             "rules.reload": lambda args: self.reload(),
+            "rewrite.record": self._record_rewrite,
             "import.csv": lambda args: import_file(self.store, self.clock, self.config.zone,
                                                    str(args["path"]), bool(args.get("dry_run"))),
             "backfill.start": lambda args: self.backfills.start(
@@ -88,6 +121,12 @@ class Daemon:
     def backfills(self) -> BackfillRunner:
         password = self.config.secret("mailbox.password_env")
         return BackfillRunner(Backfill(self.config, self.intake, password))
+
+    def _record_rewrite(self, args: dict[str, Any]) -> Any:
+        from mailflow.rewriting import record_handler
+
+        with self.lane:
+            return record_handler(self.config, self.store, self.clock)(args)
 
     def _replay(self, item_id: str) -> dict[str, Any]:
         doc = self.intake.replay(item_id)
@@ -115,7 +154,8 @@ class Daemon:
         self._loop = loop
         await self.control.start()
         for role, name, create in watched_folders(self.config):
-            watcher = FolderWatcher(role, name, self.config.mailbox, password, self.intake, create)
+            watcher = FolderWatcher(role, name, self.config.mailbox, password, self.intake, create,
+                                    scanner=self.scanners.get(role))
             self.watchers.append(watcher)
             watcher.start()
         log.info("mailflow running: watching %s", ", ".join(r for r, _n, _c in

@@ -46,6 +46,7 @@ class FolderWatcher:
         self.scanner = scanner  # instead of the hand-off (Drafts); returns seconds to next look
         self.folder: str | None = None
         self.connected = False
+        self.rounds = 0  # catch-up passes done (tests and the demo wait for the first)
         self.last_heard = time.monotonic()
         self.wake = threading.Event()
         self._stop = threading.Event()
@@ -123,6 +124,7 @@ class FolderWatcher:
             else:
                 self.intake.catch_up(mailbox, folder, self.role, self._stop.is_set)
                 self.intake.retry_due()
+            self.rounds += 1
             if self._stop.is_set() or self.wake.is_set():
                 continue
             with self._guard:

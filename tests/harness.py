@@ -107,8 +107,7 @@ class DaemonThread:
             if self.error:
                 raise self.error
             return False
-        return all(w.connected and w.folder and d.store.get("checkpoints", w.folder)
-                   for w in d.watchers)
+        return all(w.connected and w.rounds > 0 for w in d.watchers)
 
     def __exit__(self, *exc: object) -> None:
         self.daemon.stop()

@@ -114,9 +114,7 @@ class Demo:
         roles = {role for role, _name, _create in watched_folders(daemon.config)}
         while True:
             watching = {w.role for w in daemon.watchers if w.folder and w.connected}
-            with daemon.lane:
-                ready = all(daemon.store.get("checkpoints", w.folder or "") for w in daemon.watchers
-                            if w.role in roles)
+            ready = all(w.rounds > 0 for w in daemon.watchers)
             if watching == roles and ready:
                 self.say("demo: the daemon is watching " + ", ".join(sorted(roles)))
                 return
