@@ -180,7 +180,8 @@ def test_draft_postponed_by_neomutt_is_rewritten(
     draft = tmp_path / "draft.eml"
     draft.write_text("From: " + imap_account.address + "\nTo: taro.yamada@example.net\n"
                      "Subject: 選考結果のご連絡\n\n山田 太郎 様\n\n"
-                     "誠に残念ながら今回はご期待に沿えない結果となりました。\n#mailflow reason=経験不足\n\n-- \n株式会社サンプル\n",
+                     "誠に残念ながら今回はご期待に沿えない結果となりました。\n"
+                     "#mailflow reason=経験不足\n\n-- \n株式会社サンプル\n",
                      encoding="utf-8")
     with DaemonThread(config) as running:
         known_candidate(running, dovecot, imap_account)
