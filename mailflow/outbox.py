@@ -46,6 +46,12 @@ STATES = ("queued", "sending", "sent", "failed", "unknown")
 FILING = "sent-filing"  # journal kind: a copy of a sent mail still to be appended to Sent
 Undeliverable = Callable[[str, Doc], None]
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
+
+
+def redacted(reply: str) -> str:
+    """A server reply for the log: servers often echo the address, logs carry none."""
+    return _ADDRESS.sub("<address>", reply)
 
 
 class OutboxRefused(MailflowError):
@@ -210,7 +216,8 @@ class Outbox:
     # -- admin actions ----------------------------------------------------------------------
 
     def resend(self, record_id: str) -> Doc:
-        """An unknown or failed mail goes out again, with the same Message-ID."""
+        """An unknown or failed mail goes out again, with the same Message-ID (attempts reset,
+        addresses refused before are tried again)."""
         doc = self._admin(record_id, ("unknown", "failed"), "resent", state="queued",
                           attempts=0, next_at=iso(self.clock.now()), last_error=None,
                           phase=None, unknown_since=None, undeliverable=[])
@@ -327,6 +334,7 @@ class Outbox:
 
     def _ended(self, record_id: str, ended: AttemptEnded) -> None:
         reason = str(ended)
+        said = redacted(reason)
         doc = self.store.get("outbox", record_id)
         attempts = int(doc["attempts"]) if doc else 1
         changes: dict[str, Any] = {"state": ended.state, "phase": None, "last_error": reason}
@@ -338,15 +346,15 @@ class Outbox:
             changes["unknown_since"] = iso(self.clock.now())
         self._update(record_id, **changes)
         if ended.alert:
-            self.alert = f"SMTP server refused: {reason}"
+            self.alert = f"SMTP server refused: {said}"
             log.error("outbox %s: ADMIN: the SMTP server refused (%s); mail stays queued",
-                      record_id, reason)
+                      record_id, said)
         elif ended.state == "unknown":
             log.error("outbox %s: outcome unknown (%s); not resent automatically: "
                       "`mailflow outbox resend %s` or `mark-sent %s`",
-                      record_id, reason, record_id, record_id)
+                      record_id, said, record_id, record_id)
         else:
-            log.warning("outbox %s: %s (%s)", record_id, ended.state, reason)
+            log.warning("outbox %s: %s (%s)", record_id, ended.state, said)
 
     async def _transmit(self, doc: Doc) -> None:
         s = self.config.smtp
