@@ -112,7 +112,8 @@ def _first(pattern: str | None, text: str) -> str:
     match = re.search(pattern, text, re.MULTILINE)
     if not match:
         return ""
-    return (match.group(1) if match.groups() else match.group(0)).strip()
+    found = next((g for g in match.groups() if g), None) if match.groups() else match.group(0)
+    return (found or "").strip()
 
 
 def _applicant(source: Source, mail: Mail, sender_name: str, sender_email: str,

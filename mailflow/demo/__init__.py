@@ -13,6 +13,7 @@ import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from imapclient import IMAPClient
 
@@ -39,6 +40,10 @@ username = "jobs"
 password_env = "{password_env}"
 address = "{address}"
 idle_seconds = 30
+
+[rejection]
+mode = "rewrite"
+quiet_seconds = 2
 
 [smtp]
 host = "127.0.0.1"
@@ -102,6 +107,8 @@ class Demo:
         try:
             await self._wait_until_watching(daemon)
             await asyncio.to_thread(self._deliver_samples)
+            await self._wait_for_pool(daemon, 3)
+            await asyncio.to_thread(self._save_rejection_draft)
             self.say("demo: press Ctrl-C to stop")
             await serving
         finally:
@@ -119,6 +126,25 @@ class Demo:
                 self.say("demo: the daemon is watching " + ", ".join(sorted(roles)))
                 return
             await asyncio.sleep(0.1)
+
+    async def _wait_for_pool(self, daemon: Daemon, size: int) -> None:
+        while True:
+            with daemon.lane:
+                count = daemon.store.count("candidates")
+            if count >= size:
+                return
+            await asyncio.sleep(0.2)
+
+    def _save_rejection_draft(self) -> None:
+        client = IMAPClient("127.0.0.1", port=self.imap.port, ssl=False)
+        client.login("jobs", self.password)
+        try:
+            client.append("Drafts", samples.rejection_draft(samples.RECRUITING),
+                          flags=[b"\\Draft"])
+            self.say("demo: → Drafts: HR saves a rejection draft for one candidate "
+                     "(with a #mailflow reason line)")
+        finally:
+            client.logout()
 
     def _deliver_samples(self) -> None:
         client = IMAPClient("127.0.0.1", port=self.imap.port, ssl=False)
@@ -141,8 +167,16 @@ class Demo:
             await asyncio.sleep(0.2)
 
 
-def describe(event: dict[str, object]) -> str:
+def describe(event: dict[str, Any]) -> str:
+    """One line for the demo's viewer (ids and channels; the pool itself is in `candidates`)."""
     data = event.get("data") or {}
-    if event.get("type") == "message_handled" and isinstance(data, dict):
-        return f"handled {data.get('role')} message UID {data.get('uid')}"
-    return str(event.get("type"))
+    who = event.get("candidate_id")
+    kind = event.get("type")
+    lines = {
+        "message_handled": f"handled {data.get('role')} message UID {data.get('uid')}",
+        "candidate_created": f"new candidate {who} from channel {data.get('source')}",
+        "applied": f"candidate {who} applied for {data.get('position') or '(no position)'}",
+        "rejected": f"candidate {who} rejected (reason: {data.get('reason') or '-'})",
+        "invited": f"rejection draft rewritten: candidate {who} invited to Career Relay",
+    }
+    return lines.get(str(kind), f"{kind} {who or ''}".strip())

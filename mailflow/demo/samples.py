@@ -69,3 +69,17 @@ def applications() -> list[tuple[str, bytes]]:
         ("job-board notification (UTF-8)", job_board_notification()),
         ("direct application (Shift_JIS with ① and ～)", application_cp932()),
     ]
+
+
+def rejection_draft(sender: str) -> bytes:
+    """A rejection HR saved as a draft in their own client, with a `#mailflow` line for mailflow
+    (reason, willingness to re-scout) that the candidate will never see."""
+    body = ("山田 太郎 様\n\nこの度は弊社求人にご応募いただき、誠にありがとうございました。\n"
+            "慎重に選考を進めました結果、誠に残念ながら今回はご期待に沿えない結果となりました。\n"
+            "#mailflow reason=経験年数 rescout=yes\n\n今後のご活躍をお祈り申し上げます。\n\n"
+            "-- \n株式会社サンプル 人事部 採用担当\n")
+    message = MIMEText(body, "plain", "iso-2022-jp")
+    _headers(message, ("株式会社サンプル 採用担当", sender), "選考結果のご連絡", "iso-2022-jp")
+    del message["To"]
+    message["To"] = "taro.yamada@example.net"
+    return message.as_bytes()

@@ -48,8 +48,9 @@ class MemoryImap:
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--no-tls", "dict",
                     "--demo-user", self.user, "--demo-password", self.password]
         with self.log_path.open("wb") as log:
+            # its own session: Ctrl-C reaches the demo, which stops the daemon first
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL)
+                                             stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
