@@ -174,6 +174,13 @@ def header_columns(header: Sequence[str], path: str) -> tuple[list[str | None], 
 def read_sheet(text: str, zone: ZoneInfo, path: str = "-") -> Sheet:
     """Every row of the CSV text: usable (`rows`) or refused with each reason (`refused`)."""
     reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _read_rows(reader, zone, path)
+    except csv.Error as exc:  # a quote left open, a cell beyond the csv module's limit …
+        raise UsageError(f"{path}:{reader.line_num}: not readable as CSV: {exc}") from None
+
+
+def _read_rows(reader: Any, zone: ZoneInfo, path: str) -> Sheet:
     header = next(reader, None)
     if header is None:
         raise UsageError(f"{path}: empty file; a header row naming the columns is needed")

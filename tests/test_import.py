@@ -17,7 +17,7 @@ from servers import Dovecot, ImapAccount
 from mailflow.classify import Applicant
 from mailflow.clock import SystemClock
 from mailflow.config import load_config
-from mailflow.importer import read_sheet
+from mailflow.importer import ALIASES, STATUSES, YES_NO, read_sheet
 from mailflow.pool import TalentPool
 from mailflow.store import open_store, store_path
 
@@ -261,6 +261,13 @@ def test_reading_is_pure_and_positions_rows_by_line() -> None:
     assert sheet.rows[0].applied_at == "2024-01-01T15:00:00.000000Z"
     assert sheet.rows[0].rescout_ok is False
     assert [(p.line, p.column) for p in sheet.refused] == [(5, "rescout_ok")]
+
+
+def test_every_column_alias_status_and_answer_is_documented() -> None:
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Importing an existing list")[1].split("\n## ")[0]
+    for word in [*ALIASES, *STATUSES, *YES_NO]:
+        assert (f"`{word}`" if word.isascii() else word) in section.replace("-", "_"), word
 
 
 def test_imported_rejection_then_reapplication_over_imap(
