@@ -60,28 +60,38 @@ class Daemon:
         self.store: Store = store or SerialStore(open_store(config.data_dir, config.store.engine))
         self.lane = threading.RLock()
         self.reloaders: list[Callable[[], None]] = []
+        self.outbox = Outbox(self.store, self.clock, config, self.lane)
         self.pipeline = Pipeline((stages or default_stages)(self))
         _ = self.scanners  # loads the rejection rules now: a broken file refuses the start
         self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
         self.health = Health()
         self.watchers: list[FolderWatcher] = []
-        self.outbox = Outbox(self.store, self.clock, config, self.lane)
         self.control = ControlServer(config.data_dir, self.control_handlers())
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @cached_property
     def scanners(self) -> dict[str, Callable[[Mailbox, str], float | None]]:
-        """Folders read by a scanner of their own instead of the hand-off: in rewrite mode,
-        Drafts (rejection drafts are rewritten in place)."""
-        if self.config.rejection.mode != "rewrite":
-            return {}
+        """Folders read by a scanner of their own instead of the hand-off: Drafts in rewrite
+        mode (rejection drafts rewritten in place), the outbox folder in send mode."""
         from mailflow.drafts import DraftDesk, Rewritten
         from mailflow.relay import RelayDesk
         from mailflow.rewriting import RewriteSettings, rewrite_rejection
+        from mailflow.sending import OutboxFolder
 
         settings = [RewriteSettings.from_config(self.config)]
         relay = RelayDesk(self.store, self.clock, self.config.web.public_url)
+
+        def reload() -> None:
+            settings[0] = RewriteSettings.from_config(self.config)  # raises: old ones stay
+
+        self.reloaders.append(reload)
+        if self.config.rejection.mode == "send":
+            folder = OutboxFolder(self.store, self.clock, self.outbox,
+                                  lambda raw: rewrite_rejection(raw, settings[0], relay),
+                                  self.config.rejection.not_rejection, self.lane,
+                                  trash=self.config.mailbox.trash)
+            return {"outbox": folder.scan}
 
         def rewriter(raw: bytes) -> Rewritten:
             result = rewrite_rejection(raw, settings[0], relay)
@@ -92,10 +102,6 @@ class Daemon:
                 return Rewritten(None, "", result.why)
             return Rewritten(result.raw, result.invite.rejection_id, result.why)
 
-        def reload() -> None:
-            settings[0] = RewriteSettings.from_config(self.config)  # raises: old ones stay
-
-        self.reloaders.append(reload)
         desk = DraftDesk(self.store, self.clock, rewriter, self.config.rejection.quiet_seconds,
                          self.lane, trash=self.config.mailbox.trash)
         return {"drafts": desk.scan}
@@ -227,6 +233,6 @@ def default_stages(daemon: Daemon) -> list[Stage]:
 
     pool = TalentPool(daemon.store, daemon.clock)
     applications = Applications(pool, daemon.config)
-    sent = SentMail(pool, daemon.config)
+    sent = SentMail(pool, daemon.config, daemon.clock, daemon.outbox)
     daemon.reloaders += [applications.reload, sent.reload]
     return [Receipt(daemon.store, daemon.clock), applications, sent]

@@ -154,6 +154,19 @@ class TalentPool:
         self.event(candidate["id"], "stage", stage=stage, interviewer=interviewer,
                    rating=rating, source=source)
 
+    def record_rejection(self, candidate: Doc, reason: str, stage: str, rescout: bool | None,
+                         message_id: str | None) -> None:
+        """A rejection without an invitation (HR sent it directly; no follow-up configured)."""
+        at = self.now()
+        candidate["status"] = "rejected"
+        candidate["rejection"] = {"id": None, "reason": reason, "at": at, "stage": stage,
+                                  "rescout": rescout, "message_id": message_id}
+        if rescout is not None:
+            candidate["rescout_ok"] = rescout
+        self.save(candidate)
+        self.event(candidate["id"], "rejected", reason=reason, stage=stage, rescout=rescout,
+                   message_id=message_id, invited=False)
+
     def reply(self, candidate: Doc, message_id: str | None) -> None:
         if message_id and message_id not in candidate["message_ids"]:
             candidate["message_ids"].append(message_id)

@@ -1,34 +1,54 @@
-"""The pipeline stage for the Sent folder: what HR sent moves candidates through the selection."""
+"""The pipeline stage for the Sent folder: what HR sent moves candidates through the selection,
+and a rejection HR sent without mailflow is recorded (and, when configured, followed by a short
+separate invitation through the outbox)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from mailflow.clock import iso
+from mailflow.clock import Clock, iso
 from mailflow.config import Config
-from mailflow.parse import parse_mail
+from mailflow.invitation_mail import invitation_mail
+from mailflow.outbox import Outbox
+from mailflow.parse import Mail, parse_mail
 from mailflow.pipeline import Incoming
 from mailflow.pool import TalentPool
+from mailflow.rejection import HrNote, decide
+from mailflow.relay import RejectionFacts, RelayDesk
+from mailflow.rewrite.render import InvitationContext, is_already_invited
+from mailflow.rewriting import HEADER, RewriteSettings
 from mailflow.stages import StageRules, load_stages, stage_change
+from mailflow.store.base import Doc
 
 log = logging.getLogger("mailflow.sent")
 
 
 class SentMail:
-    name = "sent-stages"
+    name = "sent"
     roles = frozenset({"sent"})
 
-    def __init__(self, pool: TalentPool, config: Config) -> None:
+    def __init__(self, pool: TalentPool, config: Config, clock: Clock,
+                 outbox: Outbox | None = None) -> None:
         self.pool = pool
+        self.config = config
+        self.clock = clock
+        self.outbox = outbox
         self.rules_dir: Path = config.rules_dir
         self.rules: StageRules = load_stages(self.rules_dir)
+        self.rewrite = RewriteSettings.from_config(config)
+        self.relay = RelayDesk(pool.store, clock, config.web.public_url)
 
     def reload(self) -> None:
-        self.rules = load_stages(self.rules_dir)
+        rules, rewrite = load_stages(self.rules_dir), RewriteSettings.from_config(self.config)
+        self.rules, self.rewrite = rules, rewrite
 
     def handle(self, message: Incoming) -> None:
         mail = parse_mail(message.raw)
+        self._stages(message, mail)
+        self._rejection(message, mail)
+
+    def _stages(self, message: Incoming, mail: Mail) -> None:
         change = stage_change(mail, self.rules)
         if change is None:
             return
@@ -41,3 +61,43 @@ class SentMail:
                                    change.interviewer, change.rating, change.note)
             log.info("%s: candidate %s -> stage %s (%s)", message.ref, candidate["id"],
                      change.stage, change.rule)
+
+    def _rejection(self, message: Incoming, mail: Mail) -> None:
+        """A rejection HR sent directly (no invitation from mailflow in it)."""
+        if mail.header(HEADER) is not None or is_already_invited(
+                mail.text, mail.html, self.config.web.public_url):
+            return
+        decision = decide(mail, self.rewrite.rules, lambda e: self.pool.by_email(e) is not None)
+        if not decision.rejection or not decision.candidate:
+            return
+        candidate = self.pool.by_email(decision.candidate)
+        if candidate is None or (candidate.get("rejection") or {}).get(
+                "message_id") == mail.message_id:
+            return
+        note = decision.note
+        if not (self.config.rejection.invite_after_direct_send and self.outbox):
+            self.pool.record_rejection(candidate, note.reason, note.stage, note.rescout,
+                                       mail.message_id)
+            log.info("%s: rejection sent without mailflow recorded on %s (rule %s)",
+                     message.ref, candidate["id"], decision.rule)
+            return
+        self._invite(message, mail, candidate, decision.candidate, note)
+
+    def _invite(self, message: Incoming, mail: Mail, candidate: Doc, to: str,
+                note: HrNote) -> None:
+        invite = self.relay.issue(candidate, RejectionFacts(
+            note.reason, note.stage, note.rescout, mail.message_id))
+        applications = candidate.get("applications") or []
+        context = InvitationContext(
+            link=invite.link, company_name=self.rewrite.company_name,
+            candidate_name=str(candidate.get("name") or ""),
+            position=str(applications[-1].get("position", "") if applications else ""))
+        assert self.outbox is not None
+        outbox = self.outbox
+        record = outbox.queue(
+            to=[to], purpose="relay-invitation", candidate_id=candidate["id"],
+            build=lambda message_id: invitation_mail(
+                self.rewrite, context, outbox.sender, to, invite.rejection_id,
+                mail.message_id, self.clock.now(), message_id))
+        log.info("%s: rejection sent without mailflow: candidate %s invited by a separate mail "
+                 "(outbox %s)", message.ref, candidate["id"], record["id"])
