@@ -8,6 +8,8 @@ stops cleanly on Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import os
 import secrets
 import shutil
@@ -109,6 +111,8 @@ class Demo:
             await asyncio.to_thread(self._deliver_samples)
             await self._wait_for_pool(daemon, 3)
             await asyncio.to_thread(self._save_rejection_draft)
+            await self._wait_for_event(daemon, "invited")
+            await asyncio.to_thread(self._file_sent_rejection)
             self.say("demo: press Ctrl-C to stop")
             await serving
         finally:
@@ -135,6 +139,23 @@ class Demo:
                 return
             await asyncio.sleep(0.2)
 
+    async def _wait_for_event(self, daemon: Daemon, kind: str) -> None:
+        while True:
+            with daemon.lane:
+                if daemon.store.find("events", "type", kind):
+                    return
+            await asyncio.sleep(0.2)
+
+    def _file_sent_rejection(self) -> None:
+        client = IMAPClient("127.0.0.1", port=self.imap.port, ssl=False)
+        client.login("jobs", self.password)
+        try:
+            client.append("Sent", samples.sent_rejection(samples.RECRUITING), flags=[b"\\Seen"])
+            self.say("demo: → Sent: HR sends another rejection straight from their client "
+                     "(no link in it)")
+        finally:
+            client.logout()
+
     def _save_rejection_draft(self) -> None:
         client = IMAPClient("127.0.0.1", port=self.imap.port, ssl=False)
         client.login("jobs", self.password)
@@ -157,13 +178,18 @@ class Demo:
             client.logout()
 
     async def _report(self, daemon: Daemon) -> None:
-        seen = 0
+        seen = delivered = 0
         while True:
             with daemon.lane:
                 entries = list(daemon.store.log("events", after=seen))
             for seq, event in entries:
                 seen = seq
                 self.say(f"demo: ← {describe(event)}")
+            for _sender, recipients, content in self.smtp.handler.received[delivered:]:
+                delivered += 1
+                subject = email.message_from_bytes(content, policy=email.policy.default)
+                self.say(f"demo: ✉ SMTP sink received a mail for {', '.join(recipients)}: "
+                         f"{subject['Subject']}")
             await asyncio.sleep(0.2)
 
 
@@ -177,6 +203,6 @@ def describe(event: dict[str, Any]) -> str:
         "candidate_created": f"new candidate {who} from channel {data.get('source')}",
         "applied": f"candidate {who} applied for {data.get('position') or '(no position)'}",
         "rejected": f"candidate {who} rejected (reason: {data.get('reason') or '-'})",
-        "invited": f"rejection draft rewritten: candidate {who} invited to Career Relay",
+        "invited": f"candidate {who} invited to Career Relay (a personal link issued)",
     }
     return lines.get(str(kind), f"{kind} {who or ''}".strip())

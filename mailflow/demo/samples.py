@@ -71,6 +71,18 @@ def applications() -> list[tuple[str, bytes]]:
     ]
 
 
+def sent_rejection(sender: str) -> bytes:
+    """A rejection HR sent straight from their client, without mailflow's link."""
+    body = ("佐藤 花子 様\n\n先日はご応募いただきありがとうございました。\n"
+            "社内で慎重に検討しました結果、今回はご縁がなかったものとさせていただきました。\n"
+            "#mailflow reason=募集終了\n\n-- \n株式会社サンプル 人事部\n")
+    message = MIMEText(body, "plain", "utf-8")
+    _headers(message, ("株式会社サンプル 採用担当", sender), "選考結果のご連絡", "utf-8")
+    del message["To"]
+    message["To"] = "hanako.sato@example.org"
+    return message.as_bytes()
+
+
 def rejection_draft(sender: str) -> bytes:
     """A rejection HR saved as a draft in their own client, with a `#mailflow` line for mailflow
     (reason, willingness to re-scout) that the candidate will never see."""
