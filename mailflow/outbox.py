@@ -104,15 +104,16 @@ def _before_data(exc: BaseException) -> AttemptEnded:
 # -- Message-IDs, spliced into the original bytes ---------------------------------------------
 
 
-def with_message_id(raw: bytes, domain: str) -> tuple[bytes, str]:
-    """The raw mail with a Message-ID (its own, or a new one added as the header block's last
-    line: every other byte stays as it was) and that Message-ID."""
+def with_message_id(raw: bytes, domain: str, message_id: str | None = None
+                    ) -> tuple[bytes, str]:
+    """The raw mail with a Message-ID (its own, or `message_id` or a new one added as the
+    header block's last line: every other byte stays as it was) and that Message-ID."""
     if not raw.strip():
         raise ValueError("an empty mail cannot be queued")
     existing = raw_message_id(raw)
     if existing:
         return raw, existing
-    message_id = make_msgid(domain=domain)
+    message_id = message_id or make_msgid(domain=domain)
     line = f"Message-ID: {message_id}".encode("ascii")
     end = _HEADER_END.search(raw)
     if end is None:  # headers only
@@ -176,7 +177,8 @@ class Outbox:
         if not self.sender:
             raise UsageError("no sender address: set [smtp] from or [mailbox] address")
         if build is not None:
-            raw, message_id = with_message_id(build(make_msgid(domain=self.domain)), self.domain)
+            given = make_msgid(domain=self.domain)
+            raw, message_id = with_message_id(build(given), self.domain, given)
         else:
             assert raw is not None
             raw, message_id = with_message_id(raw, self.domain)
@@ -187,7 +189,7 @@ class Outbox:
                 return known[0]
             record_id = secrets.token_hex(5)
             doc: Doc = {
-                "id": record_id, "message_id": message_id, "to": list(to),
+                "id": record_id, "message_id": message_id, "to": list(dict.fromkeys(to)),
                 "from": self.sender, "purpose": purpose, "candidate_id": candidate_id,
                 "state": "queued", "phase": None, "attempts": 0, "next_at": now,
                 "last_error": None, "created_at": now, "updated_at": now, "sent_at": None,

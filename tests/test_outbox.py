@@ -8,8 +8,10 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,8 @@ from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, env_for, wait_until, w
 from servers import Dovecot, ImapAccount, SmtpSink
 
 from mailflow import control
-from mailflow.config import load_config
+from mailflow.clock import FrozenClock
+from mailflow.config import Config, load_config
 from mailflow.errors import MailflowError
 from mailflow.outbox import Outbox, with_message_id
 from mailflow.store import open_store
@@ -97,6 +100,35 @@ def test_message_id_is_spliced_into_the_header_block_only() -> None:
     assert with_message_id(spliced, "example.co.jp") == (spliced, message_id)  # given once
     lf, lf_id = with_message_id(b"Subject: x\n\nbody\n", "example.co.jp")
     assert lf == f"Subject: x\nMessage-ID: {lf_id}\n\nbody\n".encode()
+    assert with_message_id(b"Subject: y\r\n", "example.co.jp", "<given@example.co.jp>") == (
+        b"Subject: y\r\nMessage-ID: <given@example.co.jp>\r\n", "<given@example.co.jp>")
+
+
+def test_queue_records_before_any_connection_and_build_gets_its_message_id(
+        tmp_path: Path) -> None:
+    config = Config.model_validate({"smtp": {"from": "jobs@example.co.jp"},
+                                    "company": {"domains": ["example.co.jp"]}})
+    clock = FrozenClock(datetime(2025, 4, 1, 9, 0, tzinfo=UTC))
+    store = open_store(tmp_path, "sqlite")
+    try:
+        outbox = Outbox(store, clock, config, threading.RLock())
+
+        def build(message_id: str) -> bytes:
+            return f"Subject: follow-up\r\nX-Ref: {message_id}\r\n\r\nbody\r\n".encode()
+
+        doc = outbox.queue(build=build, to=[CANDIDATE, CANDIDATE], purpose="followup",
+                           candidate_id="c1")
+        raw = base64.b64decode(doc["raw"])
+        assert f"X-Ref: {doc['message_id']}\r\nMessage-ID: {doc['message_id']}\r\n".encode() in raw
+        assert doc["message_id"].endswith("@example.co.jp>")
+        assert doc["to"] == [CANDIDATE] and doc["from"] == "jobs@example.co.jp"
+    finally:
+        store.close()
+    reopened = open_store(tmp_path, "sqlite", read_only=True)
+    kept = reopened.get("outbox", doc["id"])
+    reopened.close()
+    assert kept is not None and kept["state"] == "queued" and kept["attempts"] == 0
+    assert kept["next_at"] == "2025-04-01T09:00:00.000000Z" and kept["filed_in_sent"] is False
 
 
 # -- delivery through a running daemon ----------------------------------------------------------
