@@ -315,6 +315,31 @@ def test_provider_files_sent_unknown_found_in_sent_is_not_resent(
     assert sent_copies(dovecot, imap_account, fine["message_id"]) == []  # the provider's job
 
 
+def test_admin_commands_take_the_writer_lock_when_no_daemon_runs(
+        tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink) -> None:
+    config = write_config(tmp_path, imap_account, smtp_sink)
+    settings = load_config(config)
+    store = open_store(settings.data_dir, settings.store.engine)
+    try:
+        outbox = Outbox(store, FrozenClock(datetime(2025, 4, 1, tzinfo=UTC)), settings,
+                        threading.RLock())
+        doc = outbox.queue(rejection(), to=[CANDIDATE], purpose="rejection")
+        store.put("outbox", doc["id"], {**doc, "state": "unknown", "attempts": 1})
+    finally:
+        store.close()
+    queued_again = mailflow(config, imap_account, "outbox", "resend", doc["id"])
+    assert queued_again.returncode == 0, queued_again.stderr
+    refused = mailflow(config, imap_account, "outbox", "resend", doc["id"])
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("mailflow: error: ") and "is queued" in refused.stderr
+    marked = mailflow(config, imap_account, "outbox", "mark-sent", doc["id"])
+    assert marked.returncode == 0, marked.stderr
+    listed = mailflow(config, imap_account, "outbox", "--all", "--json")
+    [only] = json.loads(listed.stdout)
+    assert only["state"] == "sent" and only["attempts"] == 0 and only["marked_by"] == "admin"
+    assert smtp_sink.messages == []
+
+
 # -- kill -9 at each step, then a restart --------------------------------------------------------
 
 
