@@ -46,7 +46,7 @@ class MemoryImap:
         pymap = Path(sys.executable).with_name("pymap")
         command = [str(pymap)] if pymap.exists() else [sys.executable, "-m", "pymap"]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--no-tls", "dict",
-                    "--demo-user", self.user, "--demo-password", self.password]
+                    f"--demo-user={self.user}", f"--demo-password={self.password}"]
         with self.log_path.open("wb") as log:
             # its own session: Ctrl-C reaches the demo, which stops the daemon first
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
