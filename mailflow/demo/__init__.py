@@ -105,21 +105,26 @@ class Demo:
     async def _main(self, config_path: Path) -> None:
         daemon = Daemon(load_config(config_path))
         serving = asyncio.create_task(daemon.serve())
-        reporter = asyncio.create_task(self._report(daemon))
+        reporter = asyncio.create_task(self._report(daemon, serving))
+        scenario = asyncio.create_task(self._scenario(daemon))
         try:
-            await self._wait_until_watching(daemon)
-            await asyncio.to_thread(self._deliver_samples)
-            await self._wait_for_pool(daemon, 3)
-            await asyncio.to_thread(self._save_rejection_draft)
-            await self._wait_for_event(daemon, "invited")
-            await asyncio.to_thread(self._file_sent_rejection)
-            self.say("demo: press Ctrl-C to stop")
-            await serving
+            await serving  # until Ctrl-C (the daemon's own signal handler stops it)
         finally:
+            scenario.cancel()
             reporter.cancel()
             daemon.stop()
             if not serving.done():
                 await serving
+
+    async def _scenario(self, daemon: Daemon) -> None:
+        """What happens in the demo, step by step, each waiting for the daemon's answer."""
+        await self._wait_until_watching(daemon)
+        await asyncio.to_thread(self._deliver_samples)
+        await self._wait_for_pool(daemon, 3)
+        await asyncio.to_thread(self._save_rejection_draft)
+        await self._wait_for_event(daemon, "invited")
+        await asyncio.to_thread(self._file_sent_rejection)
+        self.say("demo: press Ctrl-C to stop")
 
     async def _wait_until_watching(self, daemon: Daemon) -> None:
         roles = {role for role, _name, _create in watched_folders(daemon.config)}
@@ -177,9 +182,9 @@ class Demo:
         finally:
             client.logout()
 
-    async def _report(self, daemon: Daemon) -> None:
+    async def _report(self, daemon: Daemon, serving: asyncio.Task[None]) -> None:
         seen = delivered = 0
-        while True:
+        while not serving.done():
             with daemon.lane:
                 entries = list(daemon.store.log("events", after=seen))
             for seq, event in entries:
