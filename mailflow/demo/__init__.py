@@ -115,6 +115,7 @@ class Demo:
             daemon.stop()
             if not serving.done():
                 await serving
+            await asyncio.gather(scenario, reporter, return_exceptions=True)
 
     async def _scenario(self, daemon: Daemon) -> None:
         """What happens in the demo, step by step, each waiting for the daemon's answer."""
