@@ -139,7 +139,14 @@ class Daemon:
         return {key: value for key, value in doc.items() if key != "raw"}
 
     def reload(self) -> list[str]:
-        """Reload rules and templates; a broken set keeps the old one (its loader raises)."""
+        """Reload rules and templates, all or nothing: every file is checked first, and any
+        problem keeps the rules in force and is raised (every problem, positioned)."""
+        from mailflow.checks import static_problems
+        from mailflow.errors import ProblemsError
+
+        problems = static_problems(self.config)
+        if problems:
+            raise ProblemsError(problems)
         done = []
         for reload in self.reloaders:
             reload()
