@@ -47,6 +47,12 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = await reader.readline()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            line = b""
+        if not line.strip():  # a probe (`daemon_running`) connects and closes: nothing to do
+            writer.close()
+            return
+        try:
             request = json.loads(line)
             handler = self.handlers.get(request.get("command", ""))
             if handler is None:

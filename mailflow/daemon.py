@@ -60,7 +60,8 @@ class Daemon:
         self.store: Store = store or SerialStore(open_store(config.data_dir, config.store.engine))
         self.lane = threading.RLock()
         self.reloaders: list[Callable[[], None]] = []
-        self.outbox = Outbox(self.store, self.clock, config, self.lane)
+        self.outbox = Outbox(self.store, self.clock, config, self.lane,
+                             on_undeliverable=self._undeliverable)
         self.pipeline = Pipeline((stages or default_stages)(self))
         _ = self.scanners  # loads the rejection rules now: a broken file refuses the start
         self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
@@ -127,6 +128,13 @@ class Daemon:
     def backfills(self) -> BackfillRunner:
         password = self.config.secret("mailbox.password_env")
         return BackfillRunner(Backfill(self.config, self.intake, password))
+
+    def _undeliverable(self, address: str, record: dict[str, Any]) -> None:
+        from mailflow.pool import TalentPool
+
+        reply = next((str(u.get("reply", "")) for u in record.get("undeliverable") or []
+                      if u.get("address") == address), "")
+        TalentPool(self.store, self.clock).mark_undeliverable(address, reply)
 
     def _record_rewrite(self, args: dict[str, Any]) -> Any:
         from mailflow.rewriting import record_handler

@@ -154,6 +154,22 @@ class TalentPool:
         self.event(candidate["id"], "stage", stage=stage, interviewer=interviewer,
                    rating=rating, source=source)
 
+    def mark_undeliverable(self, email: str, reply: str) -> Doc | None:
+        """A permanent failure at RCPT: the address no longer reaches the candidate."""
+        candidate = self.by_email(email)
+        if candidate is None:
+            return None
+        gone = candidate.setdefault("undeliverable", [])
+        if normalise_email(email) not in gone:
+            gone.append(normalise_email(email))
+        if "undeliverable" not in candidate["tags"] and set(gone) >= set(candidate["emails"]):
+            candidate["tags"].append("undeliverable")
+        self.save(candidate)
+        self.event(candidate["id"], "undeliverable", reply=reply[:200])
+        log.warning("candidate %s: an address was refused permanently; HR should check it",
+                    candidate["id"])
+        return candidate
+
     def record_rejection(self, candidate: Doc, reason: str, stage: str, rescout: bool | None,
                          message_id: str | None) -> None:
         """A rejection without an invitation (HR sent it directly; no follow-up configured)."""

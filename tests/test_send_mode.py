@@ -147,3 +147,21 @@ def test_rejection_sent_directly_is_recorded_and_invited_once(
         assert store.count("tokens") == 1
     finally:
         store.close()
+
+
+def test_permanent_refusal_marks_the_candidate_undeliverable(
+        tmp_path: Path, dovecot: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink,
+        env: dict[str, str]) -> None:
+    smtp_sink.rcpt_replies["taro.yamada@example.net"] = "550 5.1.1 no such user"
+    config = write_config(tmp_path, imap_account, smtp_sink, extra=SEND_MODE)
+    with DaemonThread(config) as running:
+        known_candidate(running, dovecot, imap_account)
+        dovecot.append(imap_account.username, outbox_name(imap_account),
+                       rejection_draft(imap_account))
+        store = running.daemon.store
+        wait_until(lambda: store.find("events", "type", "undeliverable"), what="the refusal")
+        candidate = store.find("candidates", "emails", "taro.yamada@example.net")[0]
+        record = next(iter(store.scan("outbox")))
+    assert candidate["undeliverable"] == ["taro.yamada@example.net"]
+    assert "undeliverable" in candidate["tags"]
+    assert record["state"] == "failed" and smtp_sink.messages == []
