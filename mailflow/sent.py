@@ -64,6 +64,8 @@ class SentMail:
 
     def _rejection(self, message: Incoming, mail: Mail) -> None:
         """A rejection HR sent directly (no invitation from mailflow in it)."""
+        if mail.message_id and self.pool.store.find("outbox", "message_id", mail.message_id):
+            return  # mailflow sent it (and filed this copy): not HR's own
         if mail.header(HEADER) is not None or is_already_invited(
                 mail.text, mail.html, self.config.web.public_url):
             return
