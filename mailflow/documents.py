@@ -28,8 +28,9 @@ class DocumentShelf:
         if self.keep_files and attachment.data:
             target = self.path(attachment.sha256)
             if not target.exists():
-                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                os.chmod(self.root, 0o700)
+                if not target.parent.is_dir():
+                    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    os.chmod(self.root, 0o700)
                 temp = target.with_suffix(".tmp")
                 fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "wb") as file:

@@ -112,7 +112,6 @@ class TalentPool:
         })
         if message_id and message_id not in candidate["message_ids"]:
             candidate["message_ids"].append(message_id)
-        self.save(candidate)
         reapplied = candidate["status"] == "rejected"
         if reapplied:
             # a rejected candidate comes back: the headline figure (A社: 8% → 22%)

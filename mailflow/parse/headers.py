@@ -10,6 +10,7 @@ from mailflow.charset import decode_header_words, decode_text
 from mailflow.parse.model import Address
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
+_RAW_BYTE = re.compile("[\udc80-\udcff]")
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _BARE_EMAIL = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
 
@@ -17,7 +18,7 @@ _BARE_EMAIL = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
 def unfold(value: str) -> str:
     """Remove folding line breaks and turn raw 8-bit bytes (surrogate escapes) into text."""
     value = _FOLD.sub("", value).strip()
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if not value.isascii() and _RAW_BYTE.search(value):
         raw = value.encode("utf-8", errors="surrogateescape")
         value = decode_text(raw, None).text
     return value
