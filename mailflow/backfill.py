@@ -20,6 +20,7 @@ from mailflow.pipeline import Incoming
 log = logging.getLogger("mailflow.backfill")
 
 Progress = Callable[[int, int], None]
+GROUP = 100  # messages per durable commit
 
 
 def progress_key(folder: str) -> str:
@@ -70,11 +71,15 @@ class Backfill:
         done, new = int(doc["done"]), 0
         progress(done, total)
         role = role_of(self.config, configured)
-        for fetched in mailbox.fetch(uids):
-            message = Incoming(folder, role, state.uidvalidity, fetched.uid, fetched.raw,
-                               fetched.flags, mailbox)
-            new += self.intake.hand_over(message, progress=key)
-            done += 1
+        for start in range(0, len(uids), GROUP):
+            # one durable commit per group: the progress record moves in the same transaction,
+            # so a crash redoes at most this group, and never hands a message over twice
+            with self.intake.lane, store.transaction():
+                for fetched in mailbox.fetch(uids[start : start + GROUP]):
+                    message = Incoming(folder, role, state.uidvalidity, fetched.uid,
+                                       fetched.raw, fetched.flags, mailbox)
+                    new += self.intake.hand_over(message, progress=key)
+                    done += 1
             progress(done, total)
             if stopping():
                 break
