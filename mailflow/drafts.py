@@ -71,8 +71,8 @@ class DraftDesk:
         self._finish_journaled(mailbox, folder, state.uidvalidity)
         uids = mailbox.search(["NOT", "DELETED"])
         now = time.monotonic()
-        for uid in uids:
-            self.first_seen.setdefault((state.uidvalidity, uid), now)
+        self.first_seen = {(state.uidvalidity, uid): self.first_seen.get(
+            (state.uidvalidity, uid), now) for uid in uids}  # drafts gone are forgotten
         newest: dict[str, int] = {}
         heads = mailbox.fetch_headers(uids) if uids else {}
         for uid in uids:

@@ -9,6 +9,7 @@ for a tracked link.
 
 from __future__ import annotations
 
+import functools
 import html as htmllib
 import traceback
 from dataclasses import asdict, dataclass
@@ -66,9 +67,16 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _environment(templates_dir: Path) -> jinja2.Environment:
+    """One environment per folder: templates are compiled once and recompiled when their file
+    changes (jinja2's auto_reload checks the modification time)."""
+    return make_environment(templates_dir)
+
+
 def render_invitation(templates_dir: Path, context: InvitationContext) -> Invitation:
     """Render both templates; raises jinja2 errors (``check_templates`` reports them nicely)."""
-    env = make_environment(templates_dir)
+    env = _environment(templates_dir)
     values = asdict(context)
     text = env.get_template(TEXT_TEMPLATE).render(values).strip("\n")
     body = env.get_template(HTML_TEMPLATE).render(values).strip("\n")
