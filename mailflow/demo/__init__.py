@@ -122,6 +122,7 @@ class Demo:
         await self._wait_until_watching(daemon)
         await asyncio.to_thread(self._deliver_samples)
         await self._wait_for_pool(daemon, 3)
+        self._show_pool(daemon)
         await asyncio.to_thread(self._save_rejection_draft)
         await self._wait_for_event(daemon, "invited")
         await asyncio.to_thread(self._file_sent_rejection)
@@ -144,6 +145,15 @@ class Demo:
             if count >= size:
                 return
             await asyncio.sleep(0.2)
+
+    def _show_pool(self, daemon: Daemon) -> None:
+        with daemon.lane:
+            pool = list(daemon.store.scan("candidates"))
+        self.say("demo: the talent pool now (mailflow candidates):")
+        for c in pool:
+            position = c["applications"][-1]["position"] if c["applications"] else ""
+            self.say(f"demo:   {c['name']:<8} {c['source']:<9} {position or '-':<16} "
+                     f"{', '.join(c['phones']) or '-'}")
 
     async def _wait_for_event(self, daemon: Daemon, kind: str) -> None:
         while True:
