@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailflow.backfill import Backfill, BackfillRunner
 from mailflow.clock import Clock, SystemClock
@@ -27,6 +27,10 @@ from mailflow.store import open_store
 from mailflow.store.base import Store
 from mailflow.store.serial import SerialStore
 from mailflow.watcher import FolderWatcher
+
+if TYPE_CHECKING:
+    from mailflow.ledger import ReferralLedger
+    from mailflow.web.server import WebEdge
 
 log = logging.getLogger("mailflow.daemon")
 
@@ -70,6 +74,7 @@ class Daemon:
         self.control = ControlServer(config.data_dir, self.control_handlers())
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.web: WebEdge | None = None
 
     @cached_property
     def scanners(self) -> dict[str, Callable[[Mailbox, str], float | None]]:
@@ -122,7 +127,14 @@ class Daemon:
             "outbox.queue": lambda args: self.outbox.queue_command(args),
             "outbox.resend": lambda args: self.outbox.resend(str(args["id"])),
             "outbox.mark_sent": lambda args: self.outbox.mark_sent(str(args["id"])),
+            "ledger.redeem": lambda args: self.ledger.redeem(str(args["note"])),
         }
+
+    @cached_property
+    def ledger(self) -> ReferralLedger:
+        from mailflow.ledger import ReferralLedger
+
+        return ReferralLedger.from_config(self.store, self.clock, self.config, self.lane)
 
     @cached_property
     def backfills(self) -> BackfillRunner:
@@ -174,6 +186,10 @@ class Daemon:
             loop.add_signal_handler(signal.SIGHUP, self._reload_safely)
         self._loop = loop
         await self.control.start()
+        from mailflow.web.server import WebEdge
+
+        self.web = WebEdge(self)
+        await self.web.start()
         for role, name, create in watched_folders(self.config):
             watcher = FolderWatcher(role, name, self.config.mailbox, password, self.intake, create,
                                     scanner=self.scanners.get(role))
@@ -187,6 +203,8 @@ class Daemon:
             await self._stopping.wait()
         finally:
             log.info("stopping: finishing the message in hand")
+            if self.web is not None:
+                await self.web.stop()
             watchdog.cancel()
             delivery.cancel()
             await asyncio.to_thread(self.outbox.stop)
@@ -247,7 +265,7 @@ def default_stages(daemon: Daemon) -> list[Stage]:
     from mailflow.sent import SentMail
 
     pool = TalentPool(daemon.store, daemon.clock)
-    applications = Applications(pool, daemon.config)
+    applications = Applications(pool, daemon.config, daemon.outbox)
     sent = SentMail(pool, daemon.config, daemon.clock, daemon.outbox)
     daemon.reloaders += [applications.reload, sent.reload]
     return [Receipt(daemon.store, daemon.clock), applications, sent]

@@ -10,6 +10,8 @@ from mailflow.classify import Mailbox, classify_inbound
 from mailflow.clock import iso
 from mailflow.config import Config
 from mailflow.documents import DocumentShelf
+from mailflow.notices import notify_hr, reapplication_notice
+from mailflow.outbox import Outbox
 from mailflow.parse import Mail, parse_mail
 from mailflow.pipeline import Incoming
 from mailflow.pool import TalentPool
@@ -24,8 +26,10 @@ class Applications:
     name = "applications"
     roles = frozenset({"inbox"})
 
-    def __init__(self, pool: TalentPool, config: Config) -> None:
+    def __init__(self, pool: TalentPool, config: Config, outbox: Outbox | None = None) -> None:
         self.pool = pool
+        self.config = config
+        self.outbox = outbox
         self.rules_dir: Path = config.rules_dir
         self.rules: SourceRules = load_sources(self.rules_dir)
         self.mailbox = Mailbox(config.mailbox.address, tuple(config.company.domains))
@@ -49,7 +53,11 @@ class Applications:
                      decision.reason)
             return
         applied_at = iso(mail.date) if mail.date else None
+        before, _why = self.pool.match(decision.applicant)
         candidate, created = self.pool.apply(decision.applicant, mail.message_id, applied_at)
+        if before is not None and before["status"] == "rejected" and self.outbox is not None:
+            subject, body = reapplication_notice(candidate)
+            notify_hr(self.outbox, self.config, self.pool.clock, subject, body, candidate["id"])
         log.info("%s: application via %s -> %s candidate %s", message.ref, decision.rule,
                  "new" if created else "existing", candidate["id"])
         documents = [self.shelf.keep(a, mail.message_id, self.pool.now())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import signal
 import stat
@@ -18,9 +20,10 @@ from harness import (
     wait_until,
     write_config,
 )
-from servers import Dovecot, ImapAccount
+from servers import Dovecot, ImapAccount, SmtpSink
 
 from mailflow.config import load_config
+from mailflow.pool import TalentPool
 from mailflow.demo import samples
 from mailflow.store import open_store
 
@@ -134,3 +137,25 @@ def test_backfill_10k_kill9_resume_once_and_flat_memory(
     status, peak_1k = _backfill(write_config(tmp_path / "c", imap_account), env)
     assert status == 0
     assert peak_10k < peak_1k * 1.25, (peak_1k, peak_10k)
+
+
+def test_reapplication_is_told_to_hr_by_mail(
+        tmp_path: Path, dovecot: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink,
+        env: dict[str, str]) -> None:
+    config = write_config(tmp_path, imap_account, smtp_sink)
+    user, address = imap_account.username, imap_account.address
+    with DaemonThread(config) as running:
+        dovecot.append(user, "INBOX", application(1, address))
+        store = running.daemon.store
+        found = wait_until(lambda: store.find("candidates", "emails", "applicant1@example.net"),
+                           what="the candidate")
+        with running.daemon.lane:
+            TalentPool(store, running.daemon.clock).record_rejection(
+                found[0], "スキル不足", "一次面接", True, None)
+        again = application(1, address).replace(b"<app1@example.net>", b"<app1b@example.net>")
+        dovecot.append(user, "INBOX", again)
+        notice = smtp_sink.wait_for(1, timeout=20)[0]
+    message = email.message_from_bytes(notice.data, policy=email.policy.default)
+    assert notice.rcpt_tos == (address,)
+    assert "再応募" in message["Subject"] and message["Auto-Submitted"] == "auto-generated"
+    assert found[0]["id"] in message.get_content()
