@@ -23,8 +23,8 @@ from harness import (
 from servers import Dovecot, ImapAccount, SmtpSink
 
 from mailflow.config import load_config
-from mailflow.pool import TalentPool
 from mailflow.demo import samples
+from mailflow.pool import TalentPool
 from mailflow.store import open_store
 
 
