@@ -39,14 +39,15 @@ def _register() -> None:
         check,
         demo,
         importing,
+        ledger,
         outbox,
         quarantine,
         rewrite,
         run,
     )
 
-    for module in (backfill, candidates, check, demo, importing, outbox, quarantine, rewrite,
-                   run):
+    for module in (backfill, candidates, check, demo, importing, ledger, outbox, quarantine,
+                   rewrite, run):
         module.register(cli)
 
 

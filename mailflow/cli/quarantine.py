@@ -17,6 +17,13 @@ def _public(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k != "raw"}
 
 
+def _where(item: dict[str, Any]) -> str:
+    """A mail's folder role and UID, or a partner callback's event id."""
+    if item.get("role") == "callback":
+        return f"callback:{item.get('event_id')}"
+    return f"{item['role']}:{item['uid']}"
+
+
 @click.group()
 def quarantine() -> None:
     """Messages that failed: retrying, quarantined, replayed."""
@@ -38,7 +45,7 @@ def list_(config_path: Path | None, as_json: bool, show_all: bool) -> None:
         print_json(items)
         return
     for item in items:
-        click.echo(f"{item['id']}  {item['state']:<11} {item['role']}:{item['uid']}  "
+        click.echo(f"{item['id']}  {item['state']:<11} {_where(item)}  "
                    f"attempts={item['attempts']}  {item['reason']}")
     if not items:
         click.echo("quarantine is empty")
@@ -72,6 +79,15 @@ def show(config_path: Path | None, as_json: bool, item_id: str) -> None:
 def replay(config_path: Path | None, item_id: str) -> None:
     """Run a quarantined message through the pipeline again (through the running daemon)."""
     config = load(config_path)
+    store = read_store(config)
+    try:
+        callback = [d for s in STATES for d in store.find("quarantine", "state", s)
+                    if item_id in (d["id"], d["key"]) and d.get("role") == "callback"]
+    finally:
+        store.close()
+    if callback:
+        raise MailflowError(f"{item_id} is a partner callback with an unknown ref: it is "
+                            "recorded when the partner delivers it again with a known ref")
     result = carry_out(config, "quarantine.replay", {"id": item_id},
                        lambda d: {k: v for k, v in d.intake.replay(item_id).items() if k != "raw"})
     if result["state"] != "replayed":

@@ -31,6 +31,7 @@ INDEXES: dict[str, tuple[str, ...]] = {
     "tokens": ("candidate_id",),
     "followups": ("due_at", "candidate_id", "state"),
     "journal": ("state",),
+    "callbacks": ("candidate_id",),
 }
 
 # Append-only kinds: written with `append`, keys are increasing sequence numbers.

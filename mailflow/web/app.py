@@ -1,0 +1,174 @@
+"""The Starlette app of the web edge: only the routes INTERFACE.md lists (everything else 404).
+
+`build_app(daemon)` assembles it: `routes(edge)` is the list of routes (add a route there), and
+two small ASGI middlewares wrap every response: `SecurityHeaders` and `BodyLimit` (413 over
+`[web] max_body_bytes`, announced by Content-Length or found while reading).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mailflow.callbacks import SIGNATURE_HEADER, CareerRelayCallbacks, Refused
+from mailflow.ledger import ReferralLedger
+from mailflow.web.commit import GroupCommit
+from mailflow.web.openapi import openapi
+
+if TYPE_CHECKING:
+    from mailflow.daemon import Daemon
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+]
+
+
+@dataclass
+class Edge:
+    """What the routes need from the daemon."""
+
+    daemon: Daemon
+    callbacks: CareerRelayCallbacks
+    commits: GroupCommit
+    alerts: list[Callable[[], str]] = field(default_factory=list)
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": message}, status)
+
+
+# -- routes ---------------------------------------------------------------------------------------
+
+
+def routes(edge: Edge) -> list[BaseRoute]:
+    async def career_relay(request: Request) -> Response:
+        body = await request.body()  # the raw bytes, read once, within the size limit
+        try:
+            event = edge.callbacks.check(request.headers.get(SIGNATURE_HEADER), body)
+        except Refused as refused:
+            return error(refused.status, refused.reason)
+        answer = await edge.commits.submit(event)
+        return JSONResponse(answer.body, answer.status)
+
+    async def healthz(request: Request) -> Response:
+        health = edge.daemon.health
+        reasons = list(health.reasons) + [a for a in (alert() for alert in edge.alerts) if a]
+        if health.healthy and not reasons:
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "unhealthy", "reasons": reasons}, 503)
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(openapi(edge.daemon.config.web.public_url))
+
+    return [
+        Route("/callbacks/career-relay", career_relay, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+    ]
+
+
+# -- middleware -----------------------------------------------------------------------------------
+
+
+class SecurityHeaders:
+    """Adds the security headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _value in SECURITY_HEADERS}
+                message["headers"] = [(n, v) for n, v in message.get("headers", [])
+                                      if n.lower() not in names] + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """413 for a body over `limit` bytes: at once when Content-Length says so, else as soon as
+    the bytes read pass it (the endpoint's `request.body()` raises, the handler answers 413)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                await too_large(scope, receive, send)
+                return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge()
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    await error(413, "request body too large")(scope, receive, send)
+
+
+async def _too_large_handler(request: Request, exc: Exception) -> Response:
+    return error(413, "request body too large")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = "not found" if exc.status_code == 404 else str(exc.detail).lower()
+    return JSONResponse({"ok": False, "error": message}, exc.status_code, exc.headers)
+
+
+def build_app(daemon: Daemon, extra: list[BaseRoute] | None = None) -> Starlette:
+    """The app for `daemon`: `app.state.edge` holds the callbacks desk and its group commit."""
+    ledger: ReferralLedger = daemon.ledger
+    callbacks = CareerRelayCallbacks(daemon.store, daemon.clock, daemon.config, ledger,
+                                     daemon.lane)
+    edge = Edge(daemon, callbacks, GroupCommit(callbacks.record_batch),
+                [lambda: callbacks.alert])
+    app = Starlette(
+        routes=[*routes(edge), *(extra or [])],
+        middleware=[Middleware(SecurityHeaders),
+                    Middleware(BodyLimit, limit=daemon.config.web.max_body_bytes)],
+        exception_handlers={BodyTooLarge: _too_large_handler, HTTPException: _http_error},
+    )
+    app.state.edge = edge
+    return app

@@ -1,0 +1,104 @@
+"""uvicorn inside the daemon's event loop: `WebEdge(daemon).start()` binds `[web] listen` and
+serves; `stop()` stops taking requests, answers those in hand, then stops the group commit.
+
+The listening socket is bound here, not by uvicorn (which would `sys.exit` on a port in use):
+an address that cannot be bound is logged, shown by the daemon's health, and tried again every
+`RETRY_SECONDS`, while the mailbox side keeps running. uvicorn's own signal handlers are left
+out: the daemon owns SIGTERM, SIGINT and SIGHUP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Generator
+from typing import TYPE_CHECKING
+
+import uvicorn
+from starlette.applications import Starlette
+
+from mailflow.web.app import Edge, build_app
+
+if TYPE_CHECKING:
+    from mailflow.daemon import Daemon
+
+log = logging.getLogger("mailflow.web")
+
+RETRY_SECONDS = 5.0
+GRACE_SECONDS = 5
+
+
+class EmbeddedServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # the daemon handles signals and sets should_exit
+
+
+def host_port(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=1024)
+    sock.setblocking(False)
+    return sock
+
+
+class WebEdge:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.host, self.port = host_port(daemon.config.web.listen)
+        self.app: Starlette = build_app(daemon)
+        self.alert = ""
+        self.edge: Edge = self.app.state.edge
+        self.edge.alerts.append(lambda: self.alert)
+        self.server: EmbeddedServer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        """Bind and serve in the background; returns once listening (or once refused)."""
+        self._task = asyncio.create_task(self._run(self._bind_now()))
+
+    def _bind_now(self) -> socket.socket | None:
+        try:
+            sock = bind(self.host, self.port)
+        except OSError as exc:
+            if not self.alert:
+                log.error("web: cannot listen on %s: %s; trying again every %.0f s",
+                          self.daemon.config.web.listen, exc.strerror or exc, RETRY_SECONDS)
+            self.alert = f"web: cannot listen on {self.daemon.config.web.listen}"
+            return None
+        if self.alert:
+            log.info("web: listening on %s now", self.daemon.config.web.listen)
+        self.alert = ""
+        return sock
+
+    async def _run(self, sock: socket.socket | None) -> None:
+        while sock is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), RETRY_SECONDS)
+                return
+            sock = self._bind_now()
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
+                                lifespan="off", access_log=False, log_config=None,
+                                proxy_headers=False, server_header=False, ws="none",
+                                timeout_graceful_shutdown=GRACE_SECONDS)
+        self.server = EmbeddedServer(config)
+        log.info("web: listening on %s", self.daemon.config.web.listen)
+        try:
+            await self.server.serve(sockets=[sock])
+        finally:
+            sock.close()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self.server is not None:
+            self.server.should_exit = True
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.edge.commits.close()
