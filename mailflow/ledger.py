@@ -130,6 +130,9 @@ class Replay:
 
     def feed(self, position: int, entry: Doc) -> bool:
         """Take the next entry (stored at `position`); False once a problem is found."""
+        if self.problem is None and position != self.last_seq + 1:
+            self.problem = LedgerBroken(self.last_seq + 1,
+                                        f"missing (the next stored entry is {position})")
         if self.problem is None:
             why = self._chain(position, entry) or self._rules(position, entry)
             if why:
@@ -140,8 +143,6 @@ class Replay:
         return self.problem is None
 
     def _chain(self, position: int, entry: Doc) -> str:
-        if position != self.last_seq + 1:
-            return f"missing (entry {self.last_seq + 1} is followed by entry {position})"
         if set(entry) != set(FIELDS):
             return "fields changed"
         if entry["seq"] != position:
