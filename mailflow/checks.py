@@ -38,9 +38,22 @@ def _templates(config: Config) -> list[Problem]:
     return check_templates(config.templates_dir)
 
 
+def _followups(config: Config) -> list[Problem]:
+    from mailflow import followups
+
+    return followups.check(config.rules_dir, config.templates_dir)
+
+
+def _followup_templates(config: Config) -> list[Problem]:
+    from mailflow import followups
+
+    return followups.check_templates(config.rules_dir, config.templates_dir)
+
+
 # Checkers of rule files and templates: config -> problems.
 STATIC_CHECKS: list[Callable[[Config], list[Problem]]] = [_sources, _stages, _rejection,
-                                                          _templates]
+                                                          _templates, _followups,
+                                                          _followup_templates]
 
 
 def static_problems(config: Config) -> list[Problem]:

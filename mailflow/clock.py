@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
+
+CLOCK_FILE_ENV = "MAILFLOW_CLOCK_FILE"
 
 
 class Clock(Protocol):
@@ -33,6 +37,24 @@ class FrozenClock:
 
     def set(self, at: datetime) -> None:
         self._at = at.astimezone(UTC)
+
+
+class FileClock:
+    """A test hook, never for production: the time is the ISO 8601 text in a file, read at every
+    call, so a test can move a daemon running in another process across a due time. The daemon
+    uses it only when $MAILFLOW_CLOCK_FILE names the file (see `default_clock`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def now(self) -> datetime:
+        return parse_iso(self.path.read_text(encoding="utf-8").strip())
+
+
+def default_clock() -> Clock:
+    """The system clock; a `FileClock` when $MAILFLOW_CLOCK_FILE is set (tests only)."""
+    path = os.environ.get(CLOCK_FILE_ENV)
+    return FileClock(Path(path)) if path else SystemClock()
 
 
 def iso(at: datetime) -> str:

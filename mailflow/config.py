@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mailflow import tomlpos
 from mailflow.errors import MissingSecret, UsageError
 from mailflow.validation import validate
 
 Security = Literal["tls", "starttls", "none"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class Section(BaseModel):
@@ -125,6 +126,50 @@ class Rules(Section):
         return value
 
 
+class Followups(Section):
+    tick_seconds: int = Field(30, ge=1)
+    batch: int = Field(500, ge=1)
+    days: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+    start: str = "10:00"
+    end: str = "18:00"
+    holidays: str = "JP"
+    per_hour: int = Field(60, ge=1)
+    per_candidate: str = "7d"
+    apply_url: str = ""
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        hour, sep, minute = value.partition(":")
+        if not (sep and hour.isdigit() and minute.isdigit() and len(minute) == 2
+                and (int(hour), int(minute)) <= (24, 0) and int(minute) < 60):
+            raise ValueError("expected HH:MM, e.g. 10:00")
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        import holidays
+
+        if value and value not in holidays.list_supported_countries():
+            raise ValueError("unknown country code; expected e.g. JP, or \"\" for none")
+        return value
+
+    @field_validator("per_candidate")
+    @classmethod
+    def _delay(cls, value: str) -> str:
+        from mailflow.followups import parse_delay
+
+        parse_delay(value)
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> Followups:
+        if tuple(map(int, self.start.split(":"))) >= tuple(map(int, self.end.split(":"))):
+            raise ValueError("start must be before end")
+        return self
+
+
 class Company(Section):
     name: str = "株式会社サンプル"
     domains: list[str] = []
@@ -139,6 +184,7 @@ class Config(Section):
     rejection: Rejection = Rejection()
     privacy: Privacy = Privacy()
     rules: Rules = Rules()
+    followups: Followups = Followups()
     company: Company = Company()
     source: Path | None = None
 

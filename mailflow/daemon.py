@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mailflow.backfill import Backfill, BackfillRunner
-from mailflow.clock import Clock, SystemClock
+from mailflow.clock import Clock, default_clock
 from mailflow.config import Config
 from mailflow.control import ControlServer
 from mailflow.handoff import Intake
@@ -23,6 +23,7 @@ from mailflow.importer import import_file
 from mailflow.mailbox import Mailbox
 from mailflow.outbox import Outbox
 from mailflow.pipeline import Pipeline, Receipt, Stage
+from mailflow.scheduler import FollowUpScheduler
 from mailflow.store import open_store
 from mailflow.store.base import Store
 from mailflow.store.serial import SerialStore
@@ -60,7 +61,7 @@ class Daemon:
                  stages: Callable[[Daemon], list[Stage]] | None = None,
                  store: Store | None = None) -> None:
         self.config = config
-        self.clock = clock or SystemClock()
+        self.clock = clock or default_clock()
         self.store: Store = store or SerialStore(open_store(config.data_dir, config.store.engine))
         self.lane = threading.RLock()
         self.reloaders: list[Callable[[], None]] = []
@@ -68,6 +69,8 @@ class Daemon:
                              on_undeliverable=self._undeliverable)
         self.pipeline = Pipeline((stages or default_stages)(self))
         _ = self.scanners  # loads the rejection rules now: a broken file refuses the start
+        self.followups = FollowUpScheduler(self.store, self.clock, config, self.outbox, self.lane)
+        self.reloaders.append(self.followups.reload)
         self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
         self.health = Health()
         self.watchers: list[FolderWatcher] = []
@@ -199,6 +202,7 @@ class Daemon:
                                                           watched_folders(self.config)))
         watchdog = asyncio.create_task(self._watchdog())
         delivery = asyncio.create_task(self._deliver())
+        followups = asyncio.create_task(self._followups())
         try:
             await self._stopping.wait()
         finally:
@@ -207,6 +211,7 @@ class Daemon:
                 await self.web.stop()
             watchdog.cancel()
             delivery.cancel()
+            followups.cancel()
             await asyncio.to_thread(self.outbox.stop)
             if "backfills" in self.__dict__:
                 await asyncio.to_thread(self.backfills.stop)
@@ -257,6 +262,27 @@ class Daemon:
                 log.exception("outbox: delivery round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), OUTBOX_SECONDS)
+
+    async def _followups(self) -> None:
+        """The follow-up tick: the `schedule` library runs it every [followups] tick_seconds
+        (and once at start); the tick itself only claims rows that are due (scheduler.py)."""
+        import schedule
+
+        def tick() -> None:
+            try:
+                outcomes = self.followups.tick()
+            except Exception:
+                log.exception("follow-ups: tick failed")
+                return
+            if outcomes:
+                log.info("follow-ups: %s", ", ".join(f"{k} {v}" for k, v in outcomes.items()))
+
+        ticker = schedule.Scheduler()
+        ticker.every(self.config.followups.tick_seconds).seconds.do(tick)
+        await asyncio.to_thread(tick)
+        while True:
+            await asyncio.sleep(min(1.0, self.config.followups.tick_seconds))
+            await asyncio.to_thread(ticker.run_pending)
 
 
 def default_stages(daemon: Daemon) -> list[Stage]:
