@@ -7,6 +7,7 @@ two small ASGI middlewares wrap every response: `SecurityHeaders` and `BodyLimit
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ from mailflow.web.openapi import openapi
 
 if TYPE_CHECKING:
     from mailflow.daemon import Daemon
+
+log = logging.getLogger("mailflow.web")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,6 +67,7 @@ def routes(edge: Edge) -> list[BaseRoute]:
         try:
             event = edge.callbacks.check(request.headers.get(SIGNATURE_HEADER), body)
         except Refused as refused:
+            log.warning("callback refused (%d): %s", refused.status, refused.reason)
             return error(refused.status, refused.reason)
         answer = await edge.commits.submit(event)
         return JSONResponse(answer.body, answer.status)
