@@ -15,6 +15,7 @@ from mailflow.outbox import Outbox
 from mailflow.parse import Mail, parse_mail
 from mailflow.pipeline import Incoming
 from mailflow.pool import TalentPool
+from mailflow.scheduler import stop_on_reply
 from mailflow.sources import SourceRules, load_sources
 from mailflow.stages import marker_fields
 from mailflow.store.base import Doc
@@ -45,6 +46,8 @@ class Applications:
         if known is not None:
             self.pool.reply(known, mail.message_id)
             log.info("%s: reply in the thread of candidate %s", message.ref, known["id"])
+            stop_on_reply(self.pool.store, self.pool.clock, self.config, self.outbox, known,
+                          thread)  # a reply to a follow-up stops the sequence, tells HR
             self._markers(mail, known)
             return
         decision = classify_inbound(mail, self.rules, self.mailbox)

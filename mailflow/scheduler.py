@@ -76,7 +76,9 @@ class Window:
         return cls(f.days, f.start, f.end, config.zone, f.holidays)
 
     def open_day(self, day: date) -> bool:
-        return day.weekday() in self.days and not (self.holidays and day in self.holidays)
+        # `is not None`: a holidays object is empty (falsy) until a year is looked up
+        return day.weekday() in self.days and not (self.holidays is not None
+                                                   and day in self.holidays)
 
     def opening(self, at: datetime) -> datetime:
         """`at` when the window is open then, else the next time it opens."""

@@ -43,11 +43,12 @@ def _register() -> None:
         outbox,
         quarantine,
         rewrite,
+        rules,
         run,
     )
 
     for module in (backfill, candidates, check, demo, importing, ledger, outbox, quarantine,
-                   rewrite, run):
+                   rewrite, rules, run):
         module.register(cli)
 
 
