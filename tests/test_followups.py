@@ -125,7 +125,8 @@ def test_rule_level_problems(tmp_path: Path, body: str, message: str) -> None:
 
 
 def test_duplicate_names_and_a_missing_file(tmp_path: Path) -> None:
-    rule = '[[followup]]\nname = "x"\nafter = { event = "applied", delay = "1d" }\ntag_add = ["a"]\n'
+    rule = ('[[followup]]\nname = "x"\nafter = { event = "applied", delay = "1d" }\n'
+            'tag_add = ["a"]\n')
     rules = _rules_dir(tmp_path, rule + "\n" + rule)
     with pytest.raises(ProblemsError, match=r"followups.toml:7: followup name 'x' used twice"):
         load_followups(rules, SHIPPED_TEMPLATES)
