@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mailflow.callbacks import SIGNATURE_HEADER, CareerRelayCallbacks, Refused
 from mailflow.ledger import ReferralLedger
+from mailflow.unsubscribe import CONFIRMED, ONE_CLICK, UnknownToken
 from mailflow.web.commit import GroupCommit
 from mailflow.web.openapi import openapi
 
@@ -82,10 +84,24 @@ def routes(edge: Edge) -> list[BaseRoute]:
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi(edge.daemon.config.web.public_url))
 
+    async def unsubscribe(request: Request) -> Response:
+        """GET (and HEAD) only show the confirmation page; POST opts out (RFC 8058)."""
+        desk, token = edge.daemon.followups.unsubscribes, request.path_params["token"]
+        try:
+            if request.method != "POST":
+                return HTMLResponse(await run_in_threadpool(desk.confirm_page, token))
+            how = ONE_CLICK if b"List-Unsubscribe=One-Click" in await request.body() \
+                else CONFIRMED
+            return HTMLResponse(await run_in_threadpool(desk.opt_out, token, how))
+        except UnknownToken:
+            return HTMLResponse(desk.unknown_page(), 404)
+
     return [
         Route("/callbacks/career-relay", career_relay, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/u/{token}", unsubscribe, methods=["GET"]),
+        Route("/u/{token}", unsubscribe, methods=["POST"]),
     ]
 
 
