@@ -31,6 +31,7 @@ INDEXES: dict[str, tuple[str, ...]] = {
     "tokens": ("candidate_id",),
     "followups": ("due_at", "candidate_id", "state"),
     "journal": ("state",),
+    "clicks": ("token", "class"),
     "callbacks": ("candidate_id",),
 }
 

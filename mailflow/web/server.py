@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 import uvicorn
 from starlette.applications import Starlette
 
+from mailflow.ratelimit import RateLimiter
 from mailflow.web.app import Edge, build_app
+from mailflow.web.metrics import Metrics, Outcomes
+from mailflow.web.relay_link import relay_routes
+
+PUBLIC_RATE = 2.0  # requests per second per client on the public link and unsubscribe pages
+PUBLIC_BURST = 30
 
 if TYPE_CHECKING:
     from mailflow.daemon import Daemon
@@ -43,7 +49,16 @@ def host_port(listen: str) -> tuple[str, int]:
 
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=1024)
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+    # and without it every response waits ~40 ms for a delayed ACK (Nagle)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
     sock.setblocking(False)
     return sock
 
@@ -52,7 +67,11 @@ class WebEdge:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
         self.host, self.port = host_port(daemon.config.web.listen)
-        self.app: Starlette = build_app(daemon)
+        self.metrics = Metrics(daemon)
+        public = RateLimiter(rate=PUBLIC_RATE, burst=PUBLIC_BURST)  # per client, /r and /u
+        self.app: Starlette = build_app(daemon, extra=[
+            *relay_routes(daemon, public, self.metrics), *self.metrics.routes()])
+        self.app.add_middleware(Outcomes, metrics=self.metrics)
         self.alert = ""
         self.edge: Edge = self.app.state.edge
         self.edge.alerts.append(lambda: self.alert)

@@ -1,0 +1,99 @@
+"""`GET /metrics`: Prometheus text. Counters of what the edge saw, and gauges read from the
+store at scrape time (messages handled, rewrites, outbox by state, ledger balance). No personal
+data: only counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+if TYPE_CHECKING:
+    from mailflow.daemon import Daemon
+    from mailflow.web.app import ASGIApp, Message, Receive, Scope, Send
+
+OUTBOX_STATES = ("queued", "sending", "sent", "failed", "unknown")
+CALLBACK_OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 413: "too_large",
+                     422: "unknown_ref", 503: "unavailable"}
+
+
+class StoreFigures(Collector):
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        store, lane = self.daemon.store, self.daemon.lane
+        with lane:
+            handled = store.count("messages")
+            links = store.count("tokens")
+            outbox = {s: len(store.find("outbox", "state", s)) for s in OUTBOX_STATES}
+        yield GaugeMetricFamily("mailflow_messages_handled", "Messages handed to the pipeline",
+                                value=handled)
+        yield GaugeMetricFamily("mailflow_invitations_issued",
+                                "Career Relay links issued (rejection rewrites and invitations)",
+                                value=links)
+        family = GaugeMetricFamily("mailflow_outbox_messages", "Outgoing mail by state",
+                                   labels=["state"])
+        for state, count in outbox.items():
+            family.add_metric([state], count)
+        yield family
+        try:
+            balance = self.daemon.ledger.balance()
+        except Exception:  # a missing ledger key: the balance is not shown, the rest is
+            return
+        ledger = GaugeMetricFamily("mailflow_ledger", "Referral ledger balance", labels=["what"])
+        for what in ("registrations", "slots_earned", "slots_redeemed", "slots_available",
+                     "progress_to_next"):
+            ledger.add_metric([what], getattr(balance, what))
+        ledger.add_metric(["verified"], int(balance.verified))
+        yield ledger
+
+
+class Metrics:
+    def __init__(self, daemon: Daemon) -> None:
+        self.registry = CollectorRegistry()
+        self.clicks = Counter("mailflow_link_clicks", "Career Relay link requests by class",
+                              ["class"], registry=self.registry)
+        self.callbacks = Counter("mailflow_partner_callbacks", "Partner callbacks by outcome",
+                                 ["outcome"], registry=self.registry)
+        self.limited = Counter("mailflow_rate_limited", "Requests refused by the rate limit",
+                               ["path"], registry=self.registry)
+        self.registry.register(StoreFigures(daemon))
+
+    def routes(self) -> list[BaseRoute]:
+        async def metrics(request: Request) -> Response:
+            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+        return [Route("/metrics", metrics, methods=["GET"])]
+
+
+class Outcomes:
+    """ASGI middleware: counts callbacks by the status they were answered with, and rate-limit
+    refusals by path family."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or not path.startswith(("/callbacks/", "/r/", "/u/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def observe(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                if path.startswith("/callbacks/"):
+                    self.metrics.callbacks.labels(CALLBACK_OUTCOMES.get(status, str(status))).inc()
+                elif status == 429:
+                    self.metrics.limited.labels(path[:3]).inc()
+            await send(message)
+
+        await self.app(scope, receive, observe)

@@ -1,0 +1,67 @@
+"""`GET /r/{token}`: the Career Relay link (302 to the configured registration page, or a
+friendly 404), rate-limited per client."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mailflow.clicks import Click
+from mailflow.links import LinkDesk
+from mailflow.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from mailflow.daemon import Daemon
+    from mailflow.web.metrics import Metrics
+
+NOT_FOUND = """<!doctype html>
+<html lang="ja"><head><meta charset="utf-8"><title>リンクが見つかりません</title></head>
+<body><h1>リンクが見つかりません</h1>
+<p>このリンクは無効か、メールソフトやセキュリティ製品によって書き換えられた可能性があります。
+お手数ですが、届いたメールのリンクをもう一度そのまま開いてください。</p>
+<p>This link is not valid. Please open the link from the mail once more, exactly as sent.</p>
+</body></html>
+"""
+
+TOO_MANY = """<!doctype html>
+<html lang="ja"><head><meta charset="utf-8"><title>しばらくお待ちください</title></head>
+<body><p>アクセスが集中しています。少し時間をおいてからもう一度お試しください。</p></body></html>
+"""
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def too_many() -> Response:
+    return HTMLResponse(TOO_MANY, 429, headers={"Retry-After": "10"})
+
+
+def relay_routes(daemon: Daemon, limiter: RateLimiter, metrics: Metrics) -> list[BaseRoute]:
+    config = daemon.config
+    desk = LinkDesk(daemon.store, daemon.clock, daemon.lane, config.career_relay.register_url,
+                    config.career_relay.company_id)
+
+    async def follow(request: Request) -> Response:
+        if not limiter.allow(client_of(request), time.monotonic()):
+            return too_many()
+        click = Click(
+            method=request.method, user_agent=request.headers.get("user-agent", ""),
+            client=client_of(request), at=daemon.clock.now(),
+            accept_language=request.headers.get("accept-language", ""),
+            has_cookie=bool(request.headers.get("cookie")))
+        try:
+            followed = desk.follow(request.path_params["token"], click)
+        except Exception:  # never a 5xx on the public link: a person sees the friendly page
+            followed = None
+        if followed is None:
+            metrics.clicks.labels("unknown").inc()
+            return HTMLResponse(NOT_FOUND, 404)
+        metrics.clicks.labels(followed.verdict.kind).inc()
+        return RedirectResponse(followed.location, 302)
+
+    return [Route("/r/{token:path}", follow, methods=["GET", "HEAD"])]
