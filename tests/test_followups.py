@@ -155,10 +155,11 @@ def test_every_rule_key_is_documented_in_the_readme_and_the_shipped_file() -> No
     readme = (PROJECT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Follow-ups"):readme.index("## Store")]
     shipped = (SHIPPED_RULES / "followups.toml").read_text(encoding="utf-8")
-    keys = [*RuleSpec.model_fields, *AfterSpec.model_fields, *WhenSpec.model_fields]
+    keys = [*RuleSpec.model_fields, *(f"after.{k}" for k in AfterSpec.model_fields),
+            *(f"when.{k}" for k in WhenSpec.model_fields)]
     for key in keys:
         assert f"`{key}`" in section, key
-        assert key in shipped, key
+        assert key.rpartition(".")[2] in shipped, key
 
 
 # -- delays -----------------------------------------------------------------------------------

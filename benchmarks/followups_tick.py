@@ -1,0 +1,174 @@
+"""One follow-up scheduler tick on a large pool (issue 11).
+
+A SQLite store holds 100,000 rejected candidates (one `rejected` event each, already planned:
+the planner's cursor is at the end of the events log) and one planned follow-up row per
+candidate under 5 rules that send mail; 100 of those rows are due now, the rest later. One
+`FollowUpScheduler.tick()` plans (nothing new), claims the 100 due rows with `store.below`,
+re-checks each rule, renders the template, issues an unsubscribe token and queues the mail in the
+outbox (no SMTP: queueing is what the tick does). Measured beside it in the same run: the time
+to merely iterate the candidates from the store (`store.scan`), and a tick when nothing is due.
+Time with `time.perf_counter`, peak Python memory with `tracemalloc`.
+
+Target: the tick costs in proportion to what is due, not to the pool (well under one second).
+
+    python benchmarks/followups_tick.py [--candidates 100000] [--due 100] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mailflow.clock import FrozenClock, iso
+from mailflow.config import load_config
+from mailflow.outbox import Outbox
+from mailflow.scheduler import CURSOR, FollowUpScheduler
+from mailflow.store.sqlite import SqliteStore
+
+PROJECT = Path(__file__).resolve().parents[1]
+TOKYO = ZoneInfo("Asia/Tokyo")
+NOW = datetime(2025, 11, 5, 11, 0, tzinfo=TOKYO)  # a Wednesday, inside the window
+RULES = 5
+TARGET_SECONDS = 1.0
+
+
+def rules_file(n: int) -> str:
+    return "\n".join(f"""[[followup]]
+name = "rule-{i}"
+after = {{ event = "rejected", delay = "{i + 1}mo" }}
+when = {{ status = ["rejected"], rescout_ok = true, reapplied = false }}
+send = "rescout.txt.j2"
+subject = "【{{{{ company_name }}}}】ご案内 {i}"
+purpose = "rescout"
+catch_up = "30d"
+""" for i in range(n))
+
+
+def candidate(i: int) -> dict[str, Any]:
+    at = iso(NOW - timedelta(days=200))
+    return {"id": f"c{i:07d}", "name": f"候補者 {i}", "name_normalized": f"候補者{i}",
+            "emails": [f"candidate{i}@example.jp"], "phones": [], "source": "direct",
+            "status": "rejected", "applications": [{"position": "営業", "applied_at": at,
+                                                    "source": "direct", "message_ids": []}],
+            "rejection": {"id": f"rj{i}", "reason": "", "at": at, "stage": "",
+                          "rescout": True, "message_id": None},
+            "rescout_ok": True, "tags": [], "relay_status": "invited", "relay_ref": f"r{i:08d}",
+            "reapplied": False, "consents": {}, "message_ids": [], "created_at": at,
+            "updated_at": at}
+
+
+def prefill(store: SqliteStore, n: int, due: int) -> None:
+    at = iso(NOW - timedelta(days=200))
+    step = max(1, n // (2 * due))
+    for start in range(0, n, 10_000):
+        with store.transaction():
+            for i in range(start, min(n, start + 10_000)):
+                doc = candidate(i)
+                store.put("candidates", doc["id"], doc)
+                store.append("events", {"candidate_id": doc["id"], "type": "rejected", "at": at,
+                                        "data": {}})
+                # two groups of `due` rows: one due now (timed), one an hour later (traced)
+                group = i // step if i % step == 0 and i // step < 2 * due else None
+                when = (NOW + timedelta(hours=group // due) - timedelta(minutes=5)
+                        if group is not None else NOW + timedelta(days=1 + i % 300))
+                rule = f"rule-{i % RULES}"
+                row_id = f"{rule}:{doc['id']}"
+                store.put("followups", row_id, {
+                    "id": row_id, "rule": rule, "candidate_id": doc["id"], "due_at": iso(when),
+                    "planned_due_at": iso(when), "state": "planned", "reason": "",
+                    "trigger": {"field": "rejection.at", "at": at}, "created_at": at,
+                    "updated_at": at})
+        print(f"  prefilled {min(n, start + 10_000):,}", file=sys.stderr)
+    with store.transaction():
+        store.put("checkpoints", CURSOR, {"seq": n, "at": at})
+
+
+def timed(action: Callable[[], object]) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def traced(action: Callable[[], object]) -> float:
+    """Peak MiB allocated by Python during `action` (tracemalloc slows it: timed apart)."""
+    tracemalloc.start()
+    action()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--candidates", type=int, default=100_000)
+    parser.add_argument("--due", type=int, default=100)
+    parser.add_argument("--dir", type=Path, default=None)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="followups-bench-", dir=args.dir))
+    try:
+        (root / "rules").mkdir()
+        (root / "rules" / "followups.toml").write_text(rules_file(RULES), encoding="utf-8")
+        (root / "config.toml").write_text(f"""
+[mailbox]
+address = "jobs@example.co.jp"
+[store]
+path = "data"
+[rules]
+dir = "rules"
+templates_dir = "{PROJECT / 'templates'}"
+[privacy]
+notified_purposes = ["selection", "talent_pool", "rescout"]
+[followups]
+per_hour = 100000
+""", encoding="utf-8")
+        config = load_config(root / "config.toml")
+        (root / "data").mkdir()
+        store = SqliteStore(root / "data" / "mailflow.sqlite3")
+        print(f"prefilling {args.candidates:,} candidates …", file=sys.stderr)
+        prefill(store, args.candidates, args.due)
+        clock = FrozenClock(NOW)
+        lane = threading.RLock()
+        scheduler = FollowUpScheduler(store, clock, config, Outbox(store, clock, config, lane),
+                                      lane)
+
+        def iterate() -> int:
+            return sum(1 for _ in store.scan("candidates"))
+
+        seconds, result = timed(iterate)
+        results = [("iterate the candidates (`store.scan`)", seconds, traced(iterate), result)]
+        seconds, result = timed(scheduler.tick)  # the first group
+        clock.advance(timedelta(hours=1))
+        results.append((f"one tick, {args.due} due", seconds, traced(scheduler.tick), result))
+        seconds, result = timed(scheduler.tick)
+        results.append(("one tick, nothing due", seconds, traced(scheduler.tick), result))
+        store.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"\n{args.candidates:,} candidates, {RULES} rules, {args.candidates:,} planned rows; "
+          f"SQLite; Python {platform.python_version()} on {platform.machine()}\n")
+    print("| what | time | peak memory (tracemalloc) | result |")
+    print("|---|---:|---:|---|")
+    for name, seconds, peak, result in results:  # peak: a second, identical run, traced
+        shown = dict(result) if isinstance(result, dict) else result
+        print(f"| {name} | {seconds * 1000:,.1f} ms | {peak:,.2f} MiB | {shown} |")
+    tick = results[1][1]
+    verdict = "met" if tick < TARGET_SECONDS else "NOT met"
+    print(f"\ntick / iterate = {tick / results[0][1]:.3f}; target tick < {TARGET_SECONDS:.0f} s: "
+          f"{verdict}")
+
+
+if __name__ == "__main__":
+    main()
