@@ -65,6 +65,9 @@ class Web(Section):
     public_url: str = "http://127.0.0.1:8025"
     admin_token_env: str = "MAILFLOW_ADMIN_TOKEN"
     max_body_bytes: int = Field(65536, gt=0)
+    public_rate_per_second: float = Field(2.0, gt=0)
+    public_burst: int = Field(30, ge=1)
+    scanner_networks: list[str] = []
 
     @field_validator("listen")
     @classmethod

@@ -20,7 +20,8 @@ from mailflow.classify import Applicant
 from mailflow.clock import FrozenClock
 from mailflow.pool import TalentPool
 from mailflow.relay import RejectionFacts, RelayDesk
-from mailflow.web.server import PUBLIC_BURST, PUBLIC_RATE
+
+PUBLIC_RATE, PUBLIC_BURST = 2.0, 30  # the config's defaults
 
 REGISTER = "https://career-relay.example.jp/register?lang=ja"
 BROWSER = {"User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 "

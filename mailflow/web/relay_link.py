@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow.clicks import Click
+from mailflow.clicks import SCANNER_NETWORKS, Click
 from mailflow.links import LinkDesk
 from mailflow.ratelimit import RateLimiter
 
@@ -44,7 +44,8 @@ def too_many() -> Response:
 def relay_routes(daemon: Daemon, limiter: RateLimiter, metrics: Metrics) -> list[BaseRoute]:
     config = daemon.config
     desk = LinkDesk(daemon.store, daemon.clock, daemon.lane, config.career_relay.register_url,
-                    config.career_relay.company_id)
+                    config.career_relay.company_id,
+                    (*SCANNER_NETWORKS, *config.web.scanner_networks))
 
     async def follow(request: Request) -> Response:
         if not limiter.allow(client_of(request), time.monotonic()):

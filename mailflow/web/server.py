@@ -24,9 +24,6 @@ from mailflow.web.app import Edge, build_app
 from mailflow.web.metrics import Metrics, Outcomes
 from mailflow.web.relay_link import relay_routes
 
-PUBLIC_RATE = 2.0  # requests per second per client on the public link and unsubscribe pages
-PUBLIC_BURST = 30
-
 if TYPE_CHECKING:
     from mailflow.daemon import Daemon
 
@@ -68,7 +65,8 @@ class WebEdge:
         self.daemon = daemon
         self.host, self.port = host_port(daemon.config.web.listen)
         self.metrics = Metrics(daemon)
-        public = RateLimiter(rate=PUBLIC_RATE, burst=PUBLIC_BURST)  # per client, /r and /u
+        web = daemon.config.web
+        public = RateLimiter(rate=web.public_rate_per_second, burst=web.public_burst)
         self.app: Starlette = build_app(daemon, extra=[
             *relay_routes(daemon, public, self.metrics), *self.metrics.routes()])
         self.app.add_middleware(Outcomes, metrics=self.metrics)
