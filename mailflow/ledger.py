@@ -296,6 +296,7 @@ class ReferralLedger:
         self.per_slot = per_slot
         self.key = key
         self.lane = lane or threading.RLock()
+        self._known: tuple[Doc, Running] | None = None  # a head checked or written, its balance
 
     @classmethod
     def from_config(cls, store: Store, clock: Clock, config: Config,
@@ -329,19 +330,22 @@ class ReferralLedger:
         with self.lane, self.store.transaction():
             if self._entries_of(candidate_id, "registration"):
                 return []
-            running = self._tail()[1]
+            head, running = self._tail()
             running.registrations += 1
             running.progress += 1
-            seqs = [self._append("registration", running, event_id=event_id,
-                                 candidate_id=candidate_id, ref=ref, occurred_at=occurred_at,
-                                 per_slot=self.per_slot, counted_delta=1)]
+            head = self._append("registration", running, head, event_id=event_id,
+                                candidate_id=candidate_id, ref=ref, occurred_at=occurred_at,
+                                per_slot=self.per_slot, counted_delta=1)
+            seqs = [int(head["seq"])]
             while running.progress >= self.per_slot:
                 running.progress -= self.per_slot
                 running.slots_earned += 1
                 running.last_slot_seq = seqs[-1] + 1
-                seqs.append(self._append("slot_earned", running, event_id=event_id,
-                                         per_slot=self.per_slot))
+                head = self._append("slot_earned", running, head, event_id=event_id,
+                                    per_slot=self.per_slot)
+                seqs.append(int(head["seq"]))
                 log.info("ledger: slot %d earned (entry %d)", running.slots_earned, seqs[-1])
+            self._seal(head, running)
             return seqs
 
     def correct_withdrawal(self, candidate_id: str, ref: str, event_id: str,
@@ -352,13 +356,15 @@ class ReferralLedger:
             credits = self._entries_of(candidate_id, "registration")
             if not credits or self._entries_of(candidate_id, "correction"):
                 return []
-            running = self._tail()[1]
+            head, running = self._tail()
             delta = -1 if int(credits[0]["seq"]) > running.last_slot_seq else 0
             running.registrations += delta
             running.progress += delta
-            return [self._append("correction", running, event_id=event_id,
-                                 candidate_id=candidate_id, ref=ref, occurred_at=occurred_at,
-                                 counted_delta=delta)]
+            head = self._append("correction", running, head, event_id=event_id,
+                                candidate_id=candidate_id, ref=ref, occurred_at=occurred_at,
+                                counted_delta=delta)
+            self._seal(head, running)
+            return [int(head["seq"])]
 
     def redeem(self, note: str) -> Doc:
         """Use one free slot; NothingToRedeem (exit 1) when none is available."""
@@ -366,14 +372,16 @@ class ReferralLedger:
         if not note:
             raise LedgerError("a redemption needs a note (what the slot was used for)")
         with self.lane, self.store.transaction():
-            running = self._tail()[1]
+            head, running = self._tail()
             if running.available < 1:
                 raise NothingToRedeem(
                     f"no free slot available ({running.slots_earned} earned, "
                     f"{running.slots_redeemed} redeemed; progress {running.progress}/"
                     f"{self.per_slot})")
             running.slots_redeemed += 1
-            seq = self._append("slot_redeemed", running, note=note)
+            head = self._append("slot_redeemed", running, head, note=note)
+            self._seal(head, running)
+        seq = int(head["seq"])
         log.info("ledger: slot redeemed (entry %d)", seq)
         return {"seq": seq, "slots_available": running.available}
 
@@ -382,9 +390,13 @@ class ReferralLedger:
                 if e.get("kind") == kind]
 
     def _tail(self) -> tuple[Doc | None, Running]:
-        """The last entry and its running balance, after checking it against the sealed head:
-        a chain that was cut or edited at its end is never extended (nor sealed again)."""
+        """The sealed head and the running balance of the last entry, after checking that entry
+        against the seal: a chain that was cut or edited at its end is never extended (nor
+        sealed again). A head this ledger checked or wrote itself is not checked again (a head
+        rolled back with its transaction differs from it, and is checked)."""
         head = self.store.get("settings", HEAD)
+        if head is not None and self._known is not None and self._known[0] == head:
+            return head, Running(**vars(self._known[1]))
         if head is None:
             if self.store.get("ledger", "1") is not None:
                 raise LedgerBroken(1, "the head seal is missing; run `mailflow ledger verify`")
@@ -397,10 +409,12 @@ class ReferralLedger:
                                            str(head.get("seal", "")))):
             raise LedgerBroken(seq, "does not match the sealed head; nothing is appended until "
                                     "`mailflow ledger verify` passes")
-        return last, Running.from_doc(last["balance"])
+        running = Running.from_doc(last["balance"])
+        self._known = (head, Running(**vars(running)))
+        return head, running
 
-    def _append(self, kind: str, running: Running, **fields: Any) -> int:
-        head = self.store.get("settings", HEAD)
+    def _append(self, kind: str, running: Running, head: Doc | None, **fields: Any) -> Doc:
+        """Append an entry after `head`; returns the new head (sealed by `_seal`)."""
         seq = int(head["seq"]) + 1 if head else 1
         entry: Doc = {name: None for name in FIELDS}
         entry.update({"seq": seq, "kind": kind, "at": iso(self.clock.now()), "note": "",
@@ -411,9 +425,13 @@ class ReferralLedger:
         stored = self.store.append("ledger", entry)
         if stored != seq:
             raise LedgerBroken(stored, f"appended at position {stored}, expected {seq}")
-        self.store.put("settings", HEAD, {"seq": seq, "hash": entry["hash"],
-                                         "seal": seal(self.key(), seq, entry["hash"])})
-        return seq
+        return {"seq": seq, "hash": entry["hash"]}
+
+    def _seal(self, head: Doc, running: Running) -> None:
+        """Seal the new head, in the transaction of the entries it covers."""
+        sealed = {**head, "seal": seal(self.key(), int(head["seq"]), str(head["hash"]))}
+        self.store.put("settings", HEAD, sealed)
+        self._known = (sealed, Running(**vars(running)))
 
 
 def ledger_key(config: Config) -> bytes:
