@@ -11,21 +11,30 @@ import asyncio
 import email
 import email.policy
 import os
+import re
 import secrets
 import shutil
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from imapclient import IMAPClient
 
 from mailflow import logs
 from mailflow.config import load_config
 from mailflow.daemon import Daemon, watched_folders
 from mailflow.demo import samples
+from mailflow.demo.partner import PartnerSimulator
 from mailflow.demo.servers import MemoryImap, SmtpSink, free_port
 
 PASSWORD_ENV = "MAILFLOW_DEMO_IMAP_PASSWORD"
+RELAY_SECRET_ENV = "MAILFLOW_DEMO_RELAY_SECRET"
+LEDGER_KEY_ENV = "MAILFLOW_DEMO_LEDGER_KEY"
+BROWSER = {"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+                         "(KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+           "Accept-Language": "ja-JP,ja;q=0.9"}
 PROJECT = Path(__file__).resolve().parents[2]
 
 CONFIG = """\
@@ -60,6 +69,12 @@ path = "data"
 listen = "127.0.0.1:{web_port}"
 public_url = "http://127.0.0.1:{web_port}"
 
+[career_relay]
+register_url = "{register_url}"
+company_id = "demo-company"
+secret_env = "{relay_secret_env}"
+ledger_key_env = "{ledger_key_env}"
+
 [rules]
 dir = "{rules}"
 templates_dir = "{templates}"
@@ -73,15 +88,23 @@ class Demo:
         self.password = secrets.token_urlsafe(12)
         self.imap = MemoryImap("jobs", self.password, workdir / "imap.log")
         self.smtp = SmtpSink()
+        self.web_port = free_port()
+        self.relay_secret = secrets.token_urlsafe(24)
+        self.partner = PartnerSimulator(
+            f"http://127.0.0.1:{self.web_port}/callbacks/career-relay", self.relay_secret)
 
     def prepare(self) -> Path:
         """A fresh work directory with a config for the servers (start them first)."""
         config_path = self.workdir / "config.toml"
         config_path.write_text(CONFIG.format(
-            imap_port=self.imap.port, smtp_port=self.smtp.port, web_port=free_port(),
+            imap_port=self.imap.port, smtp_port=self.smtp.port, web_port=self.web_port,
             password_env=PASSWORD_ENV, address=samples.RECRUITING,
+            register_url=self.partner.url, relay_secret_env=RELAY_SECRET_ENV,
+            ledger_key_env=LEDGER_KEY_ENV,
             rules=PROJECT / "rules", templates=PROJECT / "templates"), encoding="utf-8")
         os.environ[PASSWORD_ENV] = self.password
+        os.environ[RELAY_SECRET_ENV] = self.relay_secret  # shared with the partner stand-in
+        os.environ[LEDGER_KEY_ENV] = secrets.token_urlsafe(24)
         return config_path
 
     def run(self) -> None:
@@ -90,14 +113,18 @@ class Demo:
         logs.setup("plain", "WARNING")
         self.imap.start()
         self.smtp.start()
+        self.partner.start()
         config_path = self.prepare()
         self.say(f"demo: IMAP server (pymap, in memory) on 127.0.0.1:{self.imap.port}, user jobs")
         self.say(f"demo: SMTP sink (aiosmtpd) on 127.0.0.1:{self.smtp.port}")
+        self.say(f"demo: Career Relay stand-in on {self.partner.url}; mailflow's web edge on "
+                 f"http://127.0.0.1:{self.web_port}")
         self.say(f"demo: config and data in {self.workdir}")
         self.say(f"demo: while it runs, try: mailflow quarantine list -c {config_path}")
         try:
             asyncio.run(self._main(config_path))
         finally:
+            self.partner.stop()
             self.smtp.stop()
             self.imap.stop()
             self.say("demo: stopped")
@@ -126,6 +153,7 @@ class Demo:
         await asyncio.to_thread(self._save_rejection_draft)
         await self._wait_for_event(daemon, "invited")
         await asyncio.to_thread(self._file_sent_rejection)
+        await self._follow_and_register(daemon)
         self.say("demo: press Ctrl-C to stop")
 
     async def _wait_until_watching(self, daemon: Daemon) -> None:
@@ -145,6 +173,53 @@ class Demo:
             if count >= size:
                 return
             await asyncio.sleep(0.2)
+
+    async def _follow_and_register(self, daemon: Daemon) -> None:
+        """A mail scanner fetches the link at once; the candidate opens it a little later and
+        registers at Career Relay, whose signed callback moves the ledger."""
+        link = await asyncio.to_thread(self._link_in_rewritten_draft)
+        if not link:
+            self.say("demo: no rewritten draft found in Drafts")
+            return
+        self.say(f"demo: the rewritten draft in Drafts carries {link}")
+        async with httpx.AsyncClient() as client:
+            await client.head(link, headers={"User-Agent": "Microsoft Office SafeLinks"})
+            self.say("demo: ⚠ a mail security scanner fetched the link (counted apart as a "
+                     "scanner click)")
+            await asyncio.sleep(11)  # past the seconds right after sending
+            answer = await client.get(link, headers=BROWSER)
+            self.say(f"demo: 👤 the candidate opens the link: {answer.status_code} → "
+                     f"{answer.headers.get('location', '')}")
+            page = urllib.parse.urlsplit(answer.headers.get("location", ""))
+            ref = dict(urllib.parse.parse_qsl(page.query)).get("ref", "")
+            await client.post(self.partner.url, content=urllib.parse.urlencode(
+                {"company": "demo-company", "ref": ref}),
+                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.say(f"demo: ✔ the candidate registered at Career Relay; its signed callback was "
+                 f"answered {self.partner.answers[-1] if self.partner.answers else '-'}")
+        balance = await asyncio.to_thread(daemon.ledger.balance)
+        self.say(f"demo: ledger: {balance.registrations} registration(s), "
+                 f"{balance.progress_to_next}/{balance.registrations_per_free_slot} toward the "
+                 f"next free referral slot, {balance.slots_available} slot(s) available "
+                 f"(mailflow ledger -c {self.workdir / 'config.toml'})")
+
+    def _link_in_rewritten_draft(self) -> str:
+        """The link as the candidate will see it: read from the rewritten draft over IMAP."""
+        client = IMAPClient("127.0.0.1", port=self.imap.port, ssl=False)
+        client.login("jobs", self.password)
+        try:
+            client.select_folder("Drafts", readonly=True)
+            for item in client.fetch(client.search("ALL"), ["BODY.PEEK[]"]).values():
+                message = email.message_from_bytes(item[b"BODY[]"], policy=email.policy.default)
+                body = message.get_body(("plain",))
+                if message["X-Mailflow-Relay"] and body is not None:
+                    found = re.search(r"http://127\.0\.0\.1:\d+/r/[A-Za-z0-9_-]+",
+                                      body.get_content())
+                    if found:
+                        return found.group(0)
+        finally:
+            client.logout()
+        return ""
 
     def _show_pool(self, daemon: Daemon) -> None:
         with daemon.lane:
@@ -220,5 +295,8 @@ def describe(event: dict[str, Any]) -> str:
         "applied": f"candidate {who} applied for {data.get('position') or '(no position)'}",
         "rejected": f"candidate {who} rejected (reason: {data.get('reason') or '-'})",
         "invited": f"candidate {who} invited to Career Relay (a personal link issued)",
+        "clicked": f"candidate {who} followed the link (a person, not a scanner): clicked",
+        "relay_registered": f"candidate {who} registered at Career Relay (signed callback): "
+                            "one registration credited in the ledger",
     }
     return lines.get(str(kind), f"{kind} {who or ''}".strip())
