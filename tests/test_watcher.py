@@ -193,12 +193,17 @@ def test_demo_shows_mail_and_stops_on_sigint(tmp_path: Path) -> None:
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         lines.append(line)
-        if sum("handled inbox message" in seen for seen in lines) >= 3:
+        if "demo: ledger:" in line:  # the whole loop, up to the ledger moving
             break
     process.send_signal(signal.SIGINT)
     rest, _ = process.communicate(timeout=30)
     output = "".join(lines) + rest
     assert process.returncode == 0, output
     assert output.count("handled inbox message") >= 3, output
+    for step in ("new candidate", "rejection draft", "invited to Career Relay",
+                 "SMTP sink received a mail", "scanner fetched the link",
+                 "the candidate opens the link: 302", "callback was answered 200",
+                 "ledger: 1 registration(s), 1/10"):
+        assert step in output, step
     assert "demo: stopped" in output
     assert "Traceback" not in output
