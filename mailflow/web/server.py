@@ -106,9 +106,15 @@ class WebEdge:
                                 proxy_headers=False, server_header=False, ws="none",
                                 timeout_graceful_shutdown=GRACE_SECONDS)
         self.server = EmbeddedServer(config)
+        if self._stopping.is_set():  # stopped before this task first ran
+            sock.close()
+            return
         log.info("web: listening on %s", self.daemon.config.web.listen)
         try:
             await self.server.serve(sockets=[sock])
+        except Exception:
+            log.exception("web: the server stopped")
+            self.alert = "web: the server stopped"
         finally:
             sock.close()
 
