@@ -132,7 +132,7 @@ class Rules(Section):
 class Followups(Section):
     tick_seconds: int = Field(30, ge=1)
     batch: int = Field(500, ge=1)
-    days: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+    days: list[Weekday] = Field(["mon", "tue", "wed", "thu", "fri"], min_length=1)
     start: str = "10:00"
     end: str = "18:00"
     holidays: str = "JP"

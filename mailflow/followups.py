@@ -440,9 +440,31 @@ class FollowupRules:
         return [r for r in self.rules if r.trigger.startswith("field:")]
 
 
+# The templates shipped beside the package (a source checkout): a follow-up template missing
+# from the configured folder is taken from here, so a templates folder made before follow-ups
+# existed keeps working with the shipped rules. The configured folder always wins.
+SHIPPED_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+
+def template_dirs(templates_dir: Path) -> list[Path]:
+    dirs = [templates_dir]
+    if SHIPPED_TEMPLATES.is_dir() and templates_dir.resolve() != SHIPPED_TEMPLATES:
+        dirs.append(SHIPPED_TEMPLATES)
+    return dirs
+
+
 def template_names(templates_dir: Path) -> tuple[str, ...]:
-    return tuple(sorted(p.name for p in templates_dir.glob("*.j2"))) if templates_dir.is_dir() \
-        else ()
+    return tuple(sorted({p.name for d in template_dirs(templates_dir) if d.is_dir()
+                         for p in d.glob("*.j2")}))
+
+
+def template_environment(templates_dir: Path) -> jinja2.Environment:
+    """The rendering environment of `rewrite.render`, over `template_dirs`."""
+    from mailflow.rewrite.render import make_environment
+
+    env = make_environment(templates_dir)
+    env.loader = jinja2.FileSystemLoader([str(d) for d in template_dirs(templates_dir)])
+    return env
 
 
 def load_followups(rules_dir: Path, templates_dir: Path) -> FollowupRules:
@@ -484,9 +506,11 @@ _SAMPLES = (
 
 
 def _template_problems(env: jinja2.Environment, templates_dir: Path, name: str) -> list[Problem]:
-    path = str(templates_dir / name)
+    found = next((d / name for d in template_dirs(templates_dir) if (d / name).is_file()),
+                 templates_dir / name)
+    path = str(found)
     try:
-        source = (templates_dir / name).read_text(encoding="utf-8")
+        source = found.read_text(encoding="utf-8")
         tree = env.parse(source)
         template = env.get_template(name)
     except (OSError, UnicodeDecodeError) as exc:
@@ -512,13 +536,11 @@ def check_templates(rules_dir: Path, templates_dir: Path) -> list[Problem]:
     """Every problem in the templates the follow-up rules send (syntax, unknown variables,
     runtime errors with sample values), each with file and line. A broken rule file is
     reported by `check`, not here."""
-    from mailflow.rewrite.render import make_environment
-
     try:
         rules = load_followups(rules_dir, templates_dir)
     except ProblemsError:
         return []
-    env = make_environment(templates_dir)
+    env = template_environment(templates_dir)
     names = sorted({rule.send for rule in rules.rules if rule.send})
     return [problem for name in names for problem in _template_problems(env, templates_dir, name)]
 

@@ -42,12 +42,12 @@ from mailflow.followups import (
     load_followups,
     new_row,
     parse_delay,
+    template_environment,
 )
 from mailflow.notices import notify_hr
 from mailflow.outbox import Outbox
 from mailflow.pool import TalentPool
 from mailflow.relay import new_referral_code, new_token
-from mailflow.rewrite.render import make_environment
 from mailflow.store.base import Doc, Store
 from mailflow.unsubscribe import Unsubscribes
 
@@ -152,14 +152,14 @@ class FollowUpScheduler:
         self.pool = TalentPool(store, clock)
         self.unsubscribes = Unsubscribes(store, clock, config.web.public_url, self.lane,
                                          config.company.name)
-        self._templates = make_environment(config.templates_dir)
+        self._templates = template_environment(config.templates_dir)
         self._uses: dict[str, frozenset[str]] = {}
         self._subjects: dict[str, Template] = {}
 
     def reload(self) -> None:
         rules = load_followups(self.config.rules_dir, self.config.templates_dir)  # raises
         self.rules, self._uses, self._subjects = rules, {}, {}
-        self._templates = make_environment(self.config.templates_dir)
+        self._templates = template_environment(self.config.templates_dir)
 
     def tick(self) -> Counter[str]:
         """Plan from new events, then handle what is due. Outcomes counted by name."""
