@@ -55,16 +55,26 @@ class Verdict:
     reason: str
 
 
-def _in_networks(address: str, networks: Sequence[str]) -> bool:
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(networks: Sequence[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+DEFAULT_NETWORKS = parse_networks(SCANNER_NETWORKS)
+
+
+def _in_networks(address: str, networks: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+    return any(ip in network for network in networks)
 
 
 def classify(click: Click, issued_at: datetime | None, earlier: Sequence[datetime],
-             networks: Sequence[str] = SCANNER_NETWORKS) -> Verdict:
+             networks: Sequence[Network] = DEFAULT_NETWORKS) -> Verdict:
     """`issued_at`: when the link went out; `earlier`: times of earlier clicks on this link."""
     if click.method.upper() == "HEAD":
         return Verdict("scanner", "HEAD request")

@@ -1,4 +1,5 @@
-"""Group commit: callbacks that arrive together are recorded in one store transaction.
+"""Group commit: requests that arrive together are recorded in one store transaction
+(partner callbacks, link clicks).
 
 Each request puts its verified event on a queue and waits. One consumer takes everything queued
 (up to `MAX_BATCH`), records it with `record_batch` in a worker thread (one transaction, one
@@ -12,33 +13,45 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from mailflow.callbacks import Answer, PartnerEvent
 
 log = logging.getLogger("mailflow.web")
 
 MAX_BATCH = 256
-Recorder = Callable[[list[PartnerEvent]], list[Answer]]
+T = TypeVar("T")  # what a request hands in
+R = TypeVar("R")  # what it is answered
 
 
-class GroupCommit:
-    def __init__(self, record_batch: Recorder) -> None:
+def _not_recorded() -> Answer:
+    return Answer(500, {"ok": False, "error": "not recorded"})
+
+
+def _shutting_down() -> Answer:
+    return Answer(503, {"ok": False, "error": "shutting down"})
+
+
+class Batches(Generic[T, R]):
+    def __init__(self, record_batch: Callable[[list[T]], list[R]],
+                 failed: Callable[[], R], closing: Callable[[], R]) -> None:
         self.record_batch = record_batch
-        self._queue: asyncio.Queue[tuple[PartnerEvent, asyncio.Future[Answer]]] | None = None
+        self.failed = failed
+        self.closing = closing
+        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] | None = None
         self._consumer: asyncio.Task[None] | None = None
-        self._work: asyncio.Task[list[Answer]] | None = None
+        self._work: asyncio.Task[list[R]] | None = None
         self.batches = 0
 
-    async def submit(self, event: PartnerEvent) -> Answer:
+    async def submit(self, event: T) -> R:
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._consumer = asyncio.create_task(self._consume(self._queue))
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         await self._queue.put((event, future))
         return await asyncio.shield(future)
 
-    async def _consume(self, queue: asyncio.Queue[tuple[PartnerEvent, asyncio.Future[Answer]]]
-                       ) -> None:
+    async def _consume(self, queue: asyncio.Queue[tuple[T, asyncio.Future[R]]]) -> None:
         while True:
             batch = [await queue.get()]
             while not queue.empty() and len(batch) < MAX_BATCH:
@@ -53,19 +66,17 @@ class GroupCommit:
                 self._settle(batch, work)
                 raise
             except Exception:
-                log.exception("callbacks: batch of %d not recorded", len(batch))
-                answers = [Answer(500, {"ok": False, "error": "not recorded"})] * len(batch)
+                log.exception("web: batch of %d not recorded", len(batch))
+                answers = [self.failed() for _ in batch]
             self.batches += 1
             for (_event, future), answer in zip(batch, answers, strict=True):
                 if not future.done():
                     future.set_result(answer)
 
-    @staticmethod
-    def _settle(batch: list[tuple[PartnerEvent, asyncio.Future[Answer]]],
-                work: asyncio.Future[list[Answer]]) -> None:
+    def _settle(self, batch: list[tuple[T, asyncio.Future[R]]],
+                work: asyncio.Future[list[R]]) -> None:
         failed = work.cancelled() or work.exception() is not None
-        answers = ([Answer(500, {"ok": False, "error": "not recorded"})] * len(batch)
-                   if failed else work.result())
+        answers = [self.failed() for _ in batch] if failed else work.result()
         for (_event, future), answer in zip(batch, answers, strict=True):
             if not future.done():
                 future.set_result(answer)
@@ -79,4 +90,11 @@ class GroupCommit:
             while not self._queue.empty():
                 _event, future = self._queue.get_nowait()
                 if not future.done():
-                    future.set_result(Answer(503, {"ok": False, "error": "shutting down"}))
+                    future.set_result(self.closing())
+
+
+class GroupCommit(Batches[PartnerEvent, Answer]):
+    """Partner callbacks, answered 500 when their batch could not be recorded."""
+
+    def __init__(self, record_batch: Callable[[list[PartnerEvent]], list[Answer]]) -> None:
+        super().__init__(record_batch, _not_recorded, _shutting_down)

@@ -13,6 +13,8 @@ from starlette.routing import BaseRoute, Route
 from mailflow.clicks import SCANNER_NETWORKS, Click
 from mailflow.links import LinkDesk
 from mailflow.ratelimit import RateLimiter
+from mailflow.store.base import Doc
+from mailflow.web.commit import Batches
 
 if TYPE_CHECKING:
     from mailflow.daemon import Daemon
@@ -46,6 +48,7 @@ def relay_routes(daemon: Daemon, limiter: RateLimiter, metrics: Metrics) -> list
     desk = LinkDesk(daemon.store, daemon.clock, daemon.lane, config.career_relay.register_url,
                     config.career_relay.company_id,
                     (*SCANNER_NETWORKS, *config.web.scanner_networks))
+    clicks: Batches[Doc, bool] = Batches(desk.record_batch, lambda: False, lambda: False)
 
     async def follow(request: Request) -> Response:
         if not limiter.allow(client_of(request), time.monotonic()):
@@ -56,7 +59,9 @@ def relay_routes(daemon: Daemon, limiter: RateLimiter, metrics: Metrics) -> list
             accept_language=request.headers.get("accept-language", ""),
             has_cookie=bool(request.headers.get("cookie")))
         try:
-            followed = desk.follow(request.path_params["token"], click)
+            followed = desk.judge(request.path_params["token"], click)
+            if followed is not None:
+                await clicks.submit(followed.record)  # answered once the click is durable
         except Exception:  # never a 5xx on the public link: a person sees the friendly page
             followed = None
         if followed is None:
