@@ -174,6 +174,11 @@ class Intake:
                 from mailflow.errors import MailflowError
 
                 raise MailflowError(f"no quarantined message {item_id}")
+            if "raw" not in doc or "folder" not in doc:
+                from mailflow.errors import MailflowError
+
+                raise MailflowError(f"{item_id} is a {doc.get('role', 'non-mail')} item; "
+                                    "only messages can be replayed")
             self._attempt(doc, replay=True)
             return self.store.get("quarantine", doc["key"]) or doc
 

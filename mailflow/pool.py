@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailflow.pool")
 
 RELAY_STATUSES = ("not_invited", "invited", "clicked", "registered", "introduced",
-                  "hired_elsewhere")
+                  "hired_elsewhere", "withdrawn")
 
 
 def new_candidate(candidate_id: str, at: str) -> Doc:
