@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, Protocol
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mailflow import tomlpos
 from mailflow.errors import Problem, ProblemsError
@@ -26,7 +26,7 @@ from mailflow.parse import Mail
 from mailflow.people import normalise_email
 from mailflow.rewrite.markers import strip_html, strip_plain
 from mailflow.rewrite.placement import own_text_end
-from mailflow.validation import validate
+from mailflow.validation import Pattern, validate
 
 FILE = "rejection.toml"
 NO_RULE = "no-rule"
@@ -36,15 +36,6 @@ NO = frozenset({"no", "n", "false", "off", "0", "いいえ", "不可"})
 
 # -- the rule file ---------------------------------------------------------------------------
 
-def _regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"bad regular expression: {exc}") from exc
-    return value
-
-
-Pattern = Annotated[str, AfterValidator(_regex)]
 Phrase = Annotated[str, Field(min_length=1)]
 
 

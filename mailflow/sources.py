@@ -9,28 +9,17 @@ the sender. Patterns are Python regular expressions, checked when the file is lo
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mailflow import tomlpos
 from mailflow.errors import Problem, ProblemsError
-from mailflow.validation import validate
+from mailflow.validation import Pattern, validate
 
 FILE = "sources.toml"
 
 
-def _regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"bad regular expression: {exc}") from exc
-    return value
-
-
-Pattern = Annotated[str, AfterValidator(_regex)]
 
 
 class Strict(BaseModel):

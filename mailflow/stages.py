@@ -17,8 +17,7 @@ from mailflow import tomlpos
 from mailflow.errors import Problem, ProblemsError
 from mailflow.parse import Mail
 from mailflow.rewrite.markers import strip_html, strip_plain
-from mailflow.sources import Pattern
-from mailflow.validation import validate
+from mailflow.validation import Pattern, validate
 
 FILE = "stages.toml"
 

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from mailflow.errors import Problem, ProblemsError
 from mailflow.tomlpos import KeyPath, line_of
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"bad regular expression: {exc}") from exc
+    return value
+
+
+Pattern = Annotated[str, AfterValidator(_regex)]
 
 
 def _dotted(path: KeyPath) -> str:
