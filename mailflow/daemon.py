@@ -265,7 +265,8 @@ class Daemon:
 
     async def _followups(self) -> None:
         """The follow-up tick: the `schedule` library runs it every [followups] tick_seconds
-        (and once at start); the tick itself only claims rows that are due (scheduler.py)."""
+        (the first one tick_seconds after start); the tick itself only claims rows that are
+        due (scheduler.py)."""
         import schedule
 
         def tick() -> None:
@@ -279,7 +280,6 @@ class Daemon:
 
         ticker = schedule.Scheduler()
         ticker.every(self.config.followups.tick_seconds).seconds.do(tick)
-        await asyncio.to_thread(tick)
         while True:
             await asyncio.sleep(min(1.0, self.config.followups.tick_seconds))
             await asyncio.to_thread(ticker.run_pending)
