@@ -49,7 +49,9 @@ def drafts(dovecot: Dovecot, account: ImapAccount) -> dict[int, tuple[bytes, tup
         client.select_folder("Drafts", readonly=True)
         uids = client.search("ALL")
         data = client.fetch(uids, ["BODY.PEEK[]", "FLAGS"]) if uids else {}
-    return {uid: (item[b"BODY[]"], item[b"FLAGS"]) for uid, item in data.items()}
+    # a draft the daemon removes between SEARCH and FETCH comes back without its body: gone
+    return {uid: (item[b"BODY[]"], item[b"FLAGS"]) for uid, item in data.items()
+            if b"BODY[]" in item and b"FLAGS" in item}
 
 
 def rewritten(found: dict[int, tuple[bytes, tuple[bytes, ...]]]) -> list[bytes]:

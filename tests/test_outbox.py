@@ -166,7 +166,8 @@ def test_smtp_down_waits_and_goes_out_once_when_it_returns(
     with Running(config) as running:
         outbox = fast(running.daemon.outbox)
         doc = outbox.queue(rejection(), to=[CANDIDATE], purpose="rejection", candidate_id="c1")
-        wait_until(lambda: record(outbox, doc["id"])["attempts"] >= 2, what="two attempts")
+        wait_until(lambda: (r := record(outbox, doc["id"]))["attempts"] >= 2
+                   and r["state"] == "queued", what="two attempts ended")
         waiting = record(outbox, doc["id"])
         assert waiting["state"] == "queued" and waiting["last_error"]
         smtp_sink.start()  # the same port again
@@ -183,7 +184,8 @@ def test_452_at_rcpt_is_retried_later(tmp_path: Path, imap_account: ImapAccount,
     with Running(config) as running:
         outbox = fast(running.daemon.outbox)
         doc = outbox.queue(rejection(), to=[CANDIDATE], purpose="rejection", candidate_id="c1")
-        wait_until(lambda: record(outbox, doc["id"])["attempts"] >= 2, what="a retry")
+        wait_until(lambda: (r := record(outbox, doc["id"]))["attempts"] >= 2
+                   and r["state"] == "queued", what="a retry ended")
         deferred = record(outbox, doc["id"])
         assert deferred["state"] == "queued" and "452" in deferred["last_error"]
         assert deferred["undeliverable"] == [] and smtp_sink.messages == []
