@@ -198,7 +198,7 @@ class Mailbox:
             self.heard()
             for uid in batch:
                 item = data.get(uid)
-                if item is None or b"BODY[]" not in item:
+                if item is None or item.get(b"BODY[]") is None:
                     continue  # expunged meanwhile
                 yield Fetched(uid, bytes(item[b"BODY[]"]), tuple(item.get(b"FLAGS", ())))
 

@@ -51,7 +51,7 @@ def drafts(dovecot: Dovecot, account: ImapAccount) -> dict[int, tuple[bytes, tup
         data = client.fetch(uids, ["BODY.PEEK[]", "FLAGS"]) if uids else {}
     # a draft the daemon removes between SEARCH and FETCH comes back without its body: gone
     return {uid: (item[b"BODY[]"], item[b"FLAGS"]) for uid, item in data.items()
-            if b"BODY[]" in item and b"FLAGS" in item}
+            if item.get(b"BODY[]") is not None and b"FLAGS" in item}
 
 
 def rewritten(found: dict[int, tuple[bytes, tuple[bytes, ...]]]) -> list[bytes]:
