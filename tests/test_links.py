@@ -132,6 +132,8 @@ def test_one_noisy_client_is_limited_another_is_served_callbacks_are_not(
     allowed = statuses.count(302)
     assert statuses.count(429) == 1000 - allowed
     assert 1 <= allowed <= PUBLIC_BURST + PUBLIC_RATE * elapsed + 1, (allowed, elapsed)
+    with httpx.Client() as noisy:  # the unsubscribe pages share the limit
+        assert noisy.get(f"{base}/u/{'x' * 32}").status_code == 429
     other = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
     with other:
         assert other.get(f"{base}/r/{token}", headers=BROWSER).status_code == 302

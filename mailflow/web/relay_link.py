@@ -18,6 +18,7 @@ from mailflow.web.commit import Batches
 
 if TYPE_CHECKING:
     from mailflow.daemon import Daemon
+    from mailflow.web.app import ASGIApp, Receive, Scope, Send
     from mailflow.web.metrics import Metrics
 
 NOT_FOUND = """<!doctype html>
@@ -43,7 +44,26 @@ def too_many() -> Response:
     return HTMLResponse(TOO_MANY, 429, headers={"Retry-After": "10"})
 
 
-def relay_routes(daemon: Daemon, limiter: RateLimiter, metrics: Metrics) -> list[BaseRoute]:
+class PublicRateLimit:
+    """ASGI middleware: per-client limits on the public pages (`/r/…` links, `/u/…`
+    unsubscribe); 429 with Retry-After beyond them. Signed partner callbacks are not limited."""
+
+    PREFIXES = ("/r/", "/u/")
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith(self.PREFIXES):
+            client = scope.get("client") or ("unknown", 0)
+            if not self.limiter.allow(str(client[0]), time.monotonic()):
+                await too_many()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def relay_routes(daemon: Daemon, metrics: Metrics) -> list[BaseRoute]:
     config = daemon.config
     desk = LinkDesk(daemon.store, daemon.clock, daemon.lane, config.career_relay.register_url,
                     config.career_relay.company_id,
@@ -51,8 +71,6 @@ def relay_routes(daemon: Daemon, limiter: RateLimiter, metrics: Metrics) -> list
     clicks: Batches[Doc, bool] = Batches(desk.record_batch, lambda: False, lambda: False)
 
     async def follow(request: Request) -> Response:
-        if not limiter.allow(client_of(request), time.monotonic()):
-            return too_many()
         click = Click(
             method=request.method, user_agent=request.headers.get("user-agent", ""),
             client=client_of(request), at=daemon.clock.now(),

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from mailflow.ratelimit import RateLimiter
 from mailflow.web.app import Edge, build_app
 from mailflow.web.metrics import Metrics, Outcomes
-from mailflow.web.relay_link import relay_routes
+from mailflow.web.relay_link import PublicRateLimit, relay_routes
 
 if TYPE_CHECKING:
     from mailflow.daemon import Daemon
@@ -68,7 +68,8 @@ class WebEdge:
         web = daemon.config.web
         public = RateLimiter(rate=web.public_rate_per_second, burst=web.public_burst)
         self.app: Starlette = build_app(daemon, extra=[
-            *relay_routes(daemon, public, self.metrics), *self.metrics.routes()])
+            *relay_routes(daemon, self.metrics), *self.metrics.routes()])
+        self.app.add_middleware(PublicRateLimit, limiter=public)
         self.app.add_middleware(Outcomes, metrics=self.metrics)
         self.alert = ""
         self.edge: Edge = self.app.state.edge
