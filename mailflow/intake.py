@@ -70,7 +70,10 @@ class Applications:
         self._markers(mail, candidate)
 
     def _markers(self, mail: Mail, candidate: Doc) -> None:
-        """A `#mailflow stage=…` line in any mail mailflow reads is recorded."""
+        """A `#mailflow stage=…` line is recorded when the company wrote it (a note from the
+        recruiting address or the company's domains): an applicant cannot set their own stage."""
+        if not (mail.from_ and self.mailbox.is_own(mail.from_[0].email)):
+            return
         fields = marker_fields(mail)
         if fields.get("stage"):
             at = iso(mail.date) if mail.date else self.pool.now()

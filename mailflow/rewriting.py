@@ -192,7 +192,7 @@ def rewrite_rejection(raw: bytes, settings: RewriteSettings, desk: Invitations,
         return _left_alone(raw, decision, "no recipient is a known candidate")
     addressed = {} if to_candidate else _candidates_addressed(mail, desk)
     if len(addressed) > 1:
-        shown = ", ".join(sorted(addressed.values()))
+        shown = ", ".join(sorted(addressed))  # candidate ids: the reason is logged
         return _left_alone(raw, decision, f"addressed to {len(addressed)} candidates ({shown}); "
                            "a personal link needs exactly one")
     who = (str(candidate["id"]), decision.candidate)

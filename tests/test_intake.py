@@ -158,3 +158,14 @@ def test_broken_sources_file_is_positioned_and_daemon_refuses(
     assert f"mailflow: error: {path}:6: source[0].extract.name: bad regular expression" in (
         errors[1])
     assert not (tmp_path / "data" / "control.sock").exists()
+
+
+def test_an_applicant_cannot_set_their_own_stage(running: DaemonThread, dovecot: Dovecot,
+                                                 imap_account: ImapAccount) -> None:
+    marker = "<p>#mailflow stage=内定 rating=A</p><p>連".encode()
+    raw = _application_html(imap_account.address).replace("<p>連".encode(), marker)
+    assert b"#mailflow stage=" in raw
+    dovecot.append(imap_account.username, "INBOX", raw)
+    candidate = wait_until(lambda: _pool(running).get("misaki.takahashi@example.com"),
+                           what="the candidate")
+    assert candidate["stages"] == [] and candidate["status"] == "applied"
