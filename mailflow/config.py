@@ -6,6 +6,7 @@ Secrets never stand in the file: it names environment variables (`*_env` keys) a
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
@@ -42,6 +43,23 @@ class Mailbox(Section):
     silence_alarm_seconds: float = Field(1800, gt=0)
     reconnect_max_seconds: float = Field(300, gt=0)
     provider_files_sent: bool = False
+
+
+    @model_validator(mode="after")
+    def _plain_on_loopback_only(self) -> Mailbox:
+        if self.security == "none" and not is_loopback(self.host):
+            raise ValueError(f"security = \"none\" sends the password in clear: only for a "
+                             f"server on this machine, not {self.host!r}; use tls or starttls")
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Smtp(Section):

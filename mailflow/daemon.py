@@ -149,7 +149,16 @@ class Daemon:
 
         reply = next((str(u.get("reply", "")) for u in record.get("undeliverable") or []
                       if u.get("address") == address), "")
-        TalentPool(self.store, self.clock).mark_undeliverable(address, reply)
+        candidate = TalentPool(self.store, self.clock).mark_undeliverable(address, reply)
+        if candidate is not None:
+            from mailflow.notices import notify_hr
+
+            notify_hr(self.outbox, self.config, self.clock,
+                      f"送信できない宛先: {candidate.get('name') or candidate['id']}",
+                      f"候補者 {candidate.get('name') or ''} ({candidate['id']}) 宛のメールが、"
+                      f"宛先のサーバーに恒久的に拒否されました。\n\n応答: {reply}\n\n"
+                      f"連絡先を確認してください: mailflow candidate show {candidate['id']}\n",
+                      candidate["id"])
 
     def _record_rewrite(self, args: dict[str, Any]) -> Any:
         from mailflow.rewriting import record_handler

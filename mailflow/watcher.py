@@ -116,7 +116,10 @@ class FolderWatcher:
     def _watch(self, mailbox: Mailbox, folder: str) -> None:
         while not self._stop.is_set():
             self.wake.clear()
-            wait = self.settings.idle_seconds if mailbox.has("IDLE") else self.settings.poll_seconds
+            # IDLE is re-issued at least every timeout_seconds: the DONE it takes must be answered
+            # within the read timeout, so a connection cut without a FIN is found in ~2x that
+            wait = (min(self.settings.idle_seconds, self.settings.timeout_seconds)
+                    if mailbox.has("IDLE") else self.settings.poll_seconds)
             if self.scanner is not None:
                 due = self.scanner(mailbox, folder)
                 if due is not None:

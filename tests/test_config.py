@@ -103,3 +103,23 @@ def test_every_key_is_documented_in_the_example() -> None:
     for line in example.read_text(encoding="utf-8").splitlines():
         if re.match(r"^\w+ = ", line):
             assert "#" in line, f"key without a comment: {line}"
+
+
+def test_plain_imap_only_to_this_machine(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[mailbox]\nhost = "imap.example.co.jp"\nsecurity = "none"\n')
+    with pytest.raises(ProblemsError, match="password in clear"):
+        load_config(path)
+    for host in ("127.0.0.1", "localhost", "::1"):
+        path.write_text(f'[mailbox]\nhost = "{host}"\nsecurity = "none"\n')
+        assert load_config(path).mailbox.security == "none"
+
+
+def test_demo_refuses_a_folder_that_is_not_its_own(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("keep me")
+    done = subprocess.run([*MAILFLOW, "demo", "--dir", str(precious)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "is not a demo folder" in done.stderr
+    assert (precious / "thesis.txt").read_text() == "keep me"

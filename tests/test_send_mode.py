@@ -164,4 +164,8 @@ def test_permanent_refusal_marks_the_candidate_undeliverable(
         record = next(iter(store.scan("outbox")))
     assert candidate["undeliverable"] == ["taro.yamada@example.net"]
     assert "undeliverable" in candidate["tags"]
-    assert record["state"] == "failed" and smtp_sink.messages == []
+    assert record["state"] == "failed"
+    notice = smtp_sink.wait_for(1)[0]  # HR is told, at the recruiting address
+    body = email.message_from_bytes(notice.data, policy=email.policy.default)
+    assert notice.rcpt_tos == (imap_account.address,)
+    assert "550" in body.get_content()  # type: ignore[attr-defined]

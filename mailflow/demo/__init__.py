@@ -28,7 +28,9 @@ from mailflow.daemon import Daemon, watched_folders
 from mailflow.demo import samples
 from mailflow.demo.partner import PartnerSimulator
 from mailflow.demo.servers import MemoryImap, SmtpSink, free_port
+from mailflow.errors import UsageError
 
+MARKER = ".mailflow-demo"
 PASSWORD_ENV = "MAILFLOW_DEMO_IMAP_PASSWORD"
 RELAY_SECRET_ENV = "MAILFLOW_DEMO_RELAY_SECRET"
 LEDGER_KEY_ENV = "MAILFLOW_DEMO_LEDGER_KEY"
@@ -108,8 +110,13 @@ class Demo:
         return config_path
 
     def run(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir.exists() and any(self.workdir.iterdir()) and not (
+                self.workdir / MARKER).exists():
+            raise UsageError(f"{self.workdir} exists and is not a demo folder; "
+                             "give --dir a new or an earlier demo folder")
+        shutil.rmtree(self.workdir, ignore_errors=True)  # an earlier demo's, marked as such
         self.workdir.mkdir(parents=True)
+        (self.workdir / MARKER).write_text("made by `mailflow demo`; it wipes this folder\n")
         logs.setup("plain", "WARNING")
         self.imap.start()
         self.smtp.start()
