@@ -76,8 +76,7 @@ class OutboxFolder:
     def scan(self, mailbox: Mailbox, folder: str) -> float | None:
         mailbox.select(folder)
         uids = mailbox.search(["NOT", "DELETED"])
-        flags = mailbox.flags(uids) if uids else {}
-        for fetched in mailbox.fetch([u for u in uids if MARK not in flags.get(u, ())]):
+        for fetched in mailbox.fetch(uids):
             self._take(mailbox, folder, fetched.uid, fetched.raw)
         return None
 
@@ -86,28 +85,38 @@ class OutboxFolder:
         message_id = raw_message_id(raw)
         with self.lane:
             queued = bool(message_id and self.store.find("outbox", "message_id", message_id))
-            journaled = self.store.get("journal", key)
-        if not queued and not journaled:
-            result = self.rewrite(raw)
-            if result.outcome == "refused":
-                log.error("outbox folder UID %d refused (alert): %s", uid, "; ".join(
-                    result.problems))
-            if not result.rewritten and self.not_rejection == "mark":
-                mailbox.add_flags([uid], [MARK])
-                log.info("outbox folder UID %d left with a mark: %s", uid, result.why)
-                return
-            recipients = envelope_recipients(result.raw)
-            if not recipients:
-                mailbox.add_flags([uid], [MARK])
-                log.error("outbox folder UID %d has no recipient; marked", uid)
-                return
+            journal = self.store.get("journal", key)
+        if journal is not None and journal["state"] == "left":
+            return  # judged before and left for HR (marked); judged again only if changed
+        if not queued and journal is None:
+            # the rewrite (which records the rejection and issues the link), the queueing and
+            # the journal are one transaction: a crash leaves all of them or none
             with self.lane, self.store.transaction():
-                record = self.outbox.queue(without_bcc(result.raw), to=recipients,
-                                           purpose="rejection" if result.rewritten else "as-is",
-                                           candidate_id=result.candidate_id)
-                self.store.put("journal", key, {
-                    "key": key, "kind": "outbox-folder", "state": "queued", "folder": folder,
-                    "uid": uid, "outbox_id": record["id"], "at": iso(self.clock.now())})
+                result = self.rewrite(raw)
+                if result.outcome == "refused":
+                    log.error("outbox folder UID %d refused (alert): %s", uid,
+                              "; ".join(result.problems))
+                recipients = envelope_recipients(result.raw)
+                if (not result.rewritten and self.not_rejection == "mark") or not recipients:
+                    self.store.put("journal", key, {
+                        "key": key, "kind": "outbox-folder", "state": "left", "folder": folder,
+                        "uid": uid, "why": result.why if recipients else "no recipient",
+                        "at": iso(self.clock.now())})
+                    record = None
+                else:
+                    record = self.outbox.queue(
+                        without_bcc(result.raw), to=recipients,
+                        purpose="rejection" if result.rewritten else "as-is",
+                        candidate_id=result.candidate_id)
+                    self.store.put("journal", key, {
+                        "key": key, "kind": "outbox-folder", "state": "queued",
+                        "folder": folder, "uid": uid, "outbox_id": record["id"],
+                        "at": iso(self.clock.now())})
+            if record is None:
+                mailbox.add_flags([uid], [MARK])  # HR sees it; mailflow remembers it in the store
+                log.info("outbox folder UID %d left with a mark: %s", uid,
+                         result.why if recipients else "no recipient")
+                return
             log.info("outbox folder UID %d queued as %s (%s)", uid, record["id"], result.why)
         faults.point("sendmode:queued")
         mailbox.select(folder)

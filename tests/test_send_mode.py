@@ -122,6 +122,7 @@ def test_kill9_at_each_step_sends_exactly_once(
                    what="the outbox folder emptied")
         time.sleep(2.0)
         assert_delivered_once(smtp_sink, dovecot, imap_account)
+        assert running.daemon.store.count("tokens") == 1, "one rejection, one link"
 
 
 def test_rejection_sent_directly_is_recorded_and_invited_once(
