@@ -170,9 +170,10 @@ class TalentPool:
         return candidate
 
     def record_rejection(self, candidate: Doc, reason: str, stage: str, rescout: bool | None,
-                         message_id: str | None) -> None:
-        """A rejection without an invitation (HR sent it directly; no follow-up configured)."""
-        at = self.now()
+                         message_id: str | None, at: str | None = None) -> None:
+        """A rejection without an invitation (HR sent it directly; no follow-up configured);
+        `at` is when it was sent (else now)."""
+        at = at or self.now()
         candidate["status"] = "rejected"
         candidate["rejection"] = {"id": None, "reason": reason, "at": at, "stage": stage,
                                   "rescout": rescout, "message_id": message_id}

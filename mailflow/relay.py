@@ -52,6 +52,7 @@ class RejectionFacts:
     stage: str = ""
     rescout: bool | None = None
     message_id: str | None = None
+    at: str | None = None  # when the rejection was sent, if known (else: now)
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,8 @@ class RelayDesk:
             })
             current["relay_ref"] = ref
             current["status"] = "rejected"
-            current["rejection"] = {"id": rejection_id, "reason": facts.reason, "at": at,
+            current["rejection"] = {"id": rejection_id, "reason": facts.reason,
+                                    "at": facts.at or at,
                                     "stage": facts.stage, "rescout": facts.rescout,
                                     "message_id": facts.message_id}
             if facts.rescout is not None:

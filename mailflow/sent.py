@@ -45,8 +45,8 @@ class SentMail:
 
     def handle(self, message: Incoming) -> None:
         mail = parse_mail(message.raw)
-        self._stages(message, mail)
-        self._rejection(message, mail)
+        if not self._rejection(message, mail):  # a rejection is not a step forward
+            self._stages(message, mail)
 
     def _stages(self, message: Incoming, mail: Mail) -> None:
         change = stage_change(mail, self.rules)
@@ -62,33 +62,38 @@ class SentMail:
             log.info("%s: candidate %s -> stage %s (%s)", message.ref, candidate["id"],
                      change.stage, change.rule)
 
-    def _rejection(self, message: Incoming, mail: Mail) -> None:
-        """A rejection HR sent directly (no invitation from mailflow in it)."""
+    def _rejection(self, message: Incoming, mail: Mail) -> bool:
+        """A rejection HR sent directly (no invitation from mailflow in it) is recorded and,
+        when configured, followed by an invitation. True when the mail is a rejection."""
+        decision = decide(mail, self.rewrite.rules, lambda e: self.pool.by_email(e) is not None)
+        if not decision.rejection:
+            return False
         if mail.message_id and self.pool.store.find("outbox", "message_id", mail.message_id):
-            return  # mailflow sent it (and filed this copy): not HR's own
+            return True  # mailflow sent it (and filed this copy): not HR's own
         if mail.header(HEADER) is not None or is_already_invited(
                 mail.text, mail.html, self.config.web.public_url):
-            return
-        decision = decide(mail, self.rewrite.rules, lambda e: self.pool.by_email(e) is not None)
-        if not decision.rejection or not decision.candidate:
-            return
+            return True
+        if not decision.candidate:
+            return True
         candidate = self.pool.by_email(decision.candidate)
         if candidate is None or (candidate.get("rejection") or {}).get(
                 "message_id") == mail.message_id:
-            return
+            return True
         note = decision.note
         if not (self.config.rejection.invite_after_direct_send and self.outbox):
             self.pool.record_rejection(candidate, note.reason, note.stage, note.rescout,
-                                       mail.message_id)
+                                       mail.message_id, iso(mail.date) if mail.date else None)
             log.info("%s: rejection sent without mailflow recorded on %s (rule %s)",
                      message.ref, candidate["id"], decision.rule)
-            return
+            return True
         self._invite(message, mail, candidate, decision.candidate, note)
+        return True
 
     def _invite(self, message: Incoming, mail: Mail, candidate: Doc, to: str,
                 note: HrNote) -> None:
         invite = self.relay.issue(candidate, RejectionFacts(
-            note.reason, note.stage, note.rescout, mail.message_id))
+            note.reason, note.stage, note.rescout, mail.message_id,
+            iso(mail.date) if mail.date else None))
         applications = candidate.get("applications") or []
         context = InvitationContext(
             link=invite.link, company_name=self.rewrite.company_name,

@@ -131,7 +131,8 @@ def test_rejection_sent_directly_is_recorded_and_invited_once(
     config = write_config(tmp_path, imap_account, smtp_sink)
     with DaemonThread(config) as running:
         known_candidate(running, dovecot, imap_account)
-        dovecot.append(imap_account.username, "Sent", rejection_draft(imap_account))
+        dated = b"Date: Mon, 02 Nov 2026 10:00:00 +0900\r\n" + rejection_draft(imap_account)
+        dovecot.append(imap_account.username, "Sent", dated)
         received = smtp_sink.wait_for(1, timeout=20)
         time.sleep(2.0)  # the invitation, filed in Sent, is not taken for another rejection
         assert len(smtp_sink.messages) == 1
@@ -143,6 +144,7 @@ def test_rejection_sent_directly_is_recorded_and_invited_once(
         candidate = running.daemon.store.find("candidates", "emails",
                                               "taro.yamada@example.net")[0]
     assert candidate["status"] == "rejected" and candidate["rejection"]["reason"] == "スキル不足"
+    assert candidate["rejection"]["at"] == "2026-11-02T01:00:00.000000Z"  # its Date, not now
     store = open_store(load_config(config).data_dir, read_only=True)
     try:
         assert store.count("tokens") == 1
