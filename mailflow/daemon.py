@@ -121,6 +121,7 @@ class Daemon:
             "quarantine.replay": lambda args: self._replay(str(args["id"])),
             "rules.reload": lambda args: self.reload(),
             "rewrite.record": self._record_rewrite,
+            "consent.record": self._record_consent,
             "import.csv": lambda args: import_file(self.store, self.clock, self.config.zone,
                                                    str(args["path"]), bool(args.get("dry_run"))),
             "backfill.start": lambda args: self.backfills.start(
@@ -159,6 +160,12 @@ class Daemon:
                       f"宛先のサーバーに恒久的に拒否されました。\n\n応答: {reply}\n\n"
                       f"連絡先を確認してください: mailflow candidate show {candidate['id']}\n",
                       candidate["id"])
+
+    def _record_consent(self, args: dict[str, Any]) -> Any:
+        from mailflow.cli.consent import record_consent
+
+        with self.lane:
+            return record_consent(self.store, self.clock, args)
 
     def _record_rewrite(self, args: dict[str, Any]) -> Any:
         from mailflow.rewriting import record_handler

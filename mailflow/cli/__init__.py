@@ -37,6 +37,7 @@ def _register() -> None:
         backfill,
         candidates,
         check,
+        consent,
         demo,
         importing,
         ledger,
@@ -47,8 +48,8 @@ def _register() -> None:
         run,
     )
 
-    for module in (backfill, candidates, check, demo, importing, ledger, outbox, quarantine,
-                   rewrite, rules, run):
+    for module in (backfill, candidates, check, consent, demo, importing, ledger, outbox,
+                   quarantine, rewrite, rules, run):
         module.register(cli)
 
 
