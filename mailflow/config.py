@@ -86,6 +86,7 @@ class Web(Section):
     public_rate_per_second: float = Field(2.0, gt=0)
     public_burst: int = Field(30, ge=1)
     scanner_networks: list[str] = []
+    trusted_proxies: list[str] = []
 
     @field_validator("listen")
     @classmethod

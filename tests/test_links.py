@@ -168,3 +168,18 @@ def test_metrics_parse_and_move(site: tuple[DaemonThread, str]) -> None:
     assert sample("mailflow_invitations_issued") == 1
     text = httpx.get(f"{base}/metrics").text
     assert "taro" not in text and "山田" not in text and ref not in text
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(
+        tmp_path: Path, imap_account: ImapAccount, env: dict[str, str]) -> None:  # noqa: F811
+    config, base = write_config(tmp_path, imap_account, extra=f'register_url = "{REGISTER}"\n')
+    config.write_text(config.read_text().replace(
+        "max_body_bytes = 4096", 'max_body_bytes = 4096\ntrusted_proxies = ["127.0.0.1"]'))
+    with DaemonThread(config) as running:
+        token, _ref, _cid = invited(running)
+        with httpx.Client() as proxy:
+            first = [proxy.get(f"{base}/r/{token}", headers={
+                **BROWSER, "X-Forwarded-For": "198.51.100.1"}).status_code for _ in range(60)]
+            other = proxy.get(f"{base}/r/{token}", headers={
+                **BROWSER, "X-Forwarded-For": "198.51.100.2"}).status_code
+    assert 429 in first and other == 302

@@ -104,7 +104,9 @@ class WebEdge:
             sock = self._bind_now()
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
                                 lifespan="off", access_log=False, log_config=None,
-                                proxy_headers=False, server_header=False, ws="none",
+                                proxy_headers=bool(self.daemon.config.web.trusted_proxies),
+                                forwarded_allow_ips=self.daemon.config.web.trusted_proxies or None,
+                                server_header=False, ws="none",
                                 timeout_graceful_shutdown=GRACE_SECONDS)
         self.server = EmbeddedServer(config)
         if self._stopping.is_set():  # stopped before this task first ran
