@@ -104,8 +104,8 @@ class Intake:
                                                          "done": int(doc.get("done", 0)) + 1})
 
         with self.lane:
-            known = self.store.find("messages", "message_key", message.key)
-            if known or self.store.get("quarantine", message.key):
+            known = self.store.find("messages", "message_key", message.identity)
+            if known or self.store.get("quarantine", message.identity):
                 with self.store.transaction():
                     advance()
                 log.debug("%s: known message, skipped", message.ref)
@@ -125,8 +125,8 @@ class Intake:
             return 1
 
     def _record(self, message: Incoming) -> None:
-        self.store.put("messages", message.key, {
-            "message_key": message.key, "folder": message.folder, "role": message.role,
+        self.store.put("messages", message.identity, {
+            "message_key": message.identity, "folder": message.folder, "role": message.role,
             "uidvalidity": message.uidvalidity, "uid": message.uid,
             "handled_at": iso(self.clock.now()),
         })
@@ -142,8 +142,8 @@ class Intake:
     def _retry_later(self, message: Incoming, reason: str, attempts: int) -> None:
         quarantined = attempts >= self.max_attempts
         delay = self.backoff_seconds[min(attempts - 1, len(self.backoff_seconds) - 1)]
-        self.store.put("quarantine", message.key, {
-            "id": message.key[:12], "key": message.key,
+        self.store.put("quarantine", message.identity, {
+            "id": message.key[:12], "key": message.identity,
             "state": "quarantined" if quarantined else "retrying",
             "folder": message.folder, "role": message.role,
             "uidvalidity": message.uidvalidity, "uid": message.uid,

@@ -72,6 +72,12 @@ class Incoming:
         return message_key(self.raw)
 
     @property
+    def identity(self) -> str:
+        """What "handled once" means: this message in this role. The same mail in INBOX (a Cc
+        to the recruiting address) and in Sent is two things to handle, not one."""
+        return f"{self.role}:{self.key}"
+
+    @property
     def ref(self) -> str:
         """How logs name this message: no personal data, only where it is and its key."""
         return f"{self.role}:{self.uidvalidity}:{self.uid}:{self.key[:12]}"
