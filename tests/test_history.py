@@ -8,6 +8,7 @@ import os
 import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,34 @@ def test_reapplication_is_told_to_hr_by_mail(
     assert notice.rcpt_tos == (address,)
     assert "再応募" in message["Subject"] and message["Auto-Submitted"] == "auto-generated"
     assert found[0]["id"] in message.get_content()
+
+
+def test_a_mail_cc_to_the_inbox_and_in_sent_is_handled_in_both_and_a_rejection_is_no_stage(
+        tmp_path: Path, dovecot: Dovecot, imap_account: ImapAccount, env: dict[str, str]) -> None:
+    user, address = imap_account.username, imap_account.address
+    config = write_config(tmp_path, imap_account)
+    with DaemonThread(config) as running:
+        dovecot.append(user, "INBOX", application(7, address))
+        store = running.daemon.store
+        wait_until(lambda: store.find("candidates", "emails", "applicant7@example.net"),
+                   what="the candidate")
+        invitation = (f"From: {address}\r\nTo: applicant7@example.net\r\nCc: {address}\r\n"
+                      "Subject: =?UTF-8?B?5LiA5qyh6Z2i5o6l44Gu44GU5qGI5YaF?=\r\n"
+                      "Message-ID: <cc-1@example.co.jp>\r\nContent-Type: text/plain; "
+                      "charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+                      "一次面接の日程をご案内します。\r\n").encode()
+        dovecot.append(user, "INBOX", invitation)  # the Cc copy arrives first
+        time.sleep(1.0)
+        dovecot.append(user, "Sent", invitation)
+        rejected = (f"From: {address}\r\nTo: applicant7@example.net\r\n"
+                    "Subject: =?UTF-8?B?5pu46aGe6YG46ICD57WQ5p6c44Gu44GU6YCj57Wh?=\r\n"
+                    "Message-ID: <no-1@example.co.jp>\r\nContent-Type: text/plain; "
+                    "charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+                    "誠に残念ながら、書類選考を通過されませんでした。\r\n")
+        dovecot.append(user, "Sent", rejected.encode())
+
+        def stages() -> list[str]:
+            found = store.find("candidates", "emails", "applicant7@example.net")[0]
+            return [s["stage"] for s in found["stages"]] if found["status"] == "rejected" else []
+
+        assert wait_until(stages, what="the stage and the rejection") == ["一次面接"]
