@@ -164,7 +164,7 @@ def test_permanent_refusal_marks_the_candidate_undeliverable(
         store = running.daemon.store
         wait_until(lambda: store.find("events", "type", "undeliverable"), what="the refusal")
         candidate = store.find("candidates", "emails", "taro.yamada@example.net")[0]
-        record = next(iter(store.scan("outbox")))
+        record = next(r for r in store.scan("outbox") if r["purpose"] == "rejection")
     assert candidate["undeliverable"] == ["taro.yamada@example.net"]
     assert "undeliverable" in candidate["tags"]
     assert record["state"] == "failed"
