@@ -121,7 +121,7 @@ class CareerRelay(Section):
 
 
 class Rejection(Section):
-    mode: Literal["send", "rewrite"] = "rewrite"
+    mode: Literal["send", "rewrite", "both"] = "rewrite"
     outbox_folder: str = "Outbox"
     quiet_seconds: float = Field(120, ge=0)
     not_rejection: Literal["send", "mark"] = "mark"

@@ -49,9 +49,9 @@ def watched_folders(config: Config) -> list[tuple[str, str, bool]]:
     """(role, configured name, create if missing) of each folder the daemon watches; a missing
     folder is created at run time (HR's client may not have made Sent or the outbox yet)."""
     folders = [("inbox", config.mailbox.inbox, False), ("sent", config.mailbox.sent, True)]
-    if config.rejection.mode == "rewrite":
+    if config.rejection.mode in ("rewrite", "both"):
         folders.append(("drafts", config.mailbox.drafts, True))
-    else:
+    if config.rejection.mode in ("send", "both"):
         folders.append(("outbox", config.rejection.outbox_folder, True))
     return folders
 
@@ -95,12 +95,15 @@ class Daemon:
             settings[0] = RewriteSettings.from_config(self.config)  # raises: old ones stay
 
         self.reloaders.append(reload)
-        if self.config.rejection.mode == "send":
+        scanners: dict[str, Callable[[Mailbox, str], float | None]] = {}
+        if self.config.rejection.mode in ("send", "both"):
             folder = OutboxFolder(self.store, self.clock, self.outbox,
                                   lambda raw: rewrite_rejection(raw, settings[0], relay),
                                   self.config.rejection.not_rejection, self.lane,
                                   trash=self.config.mailbox.trash)
-            return {"outbox": folder.scan}
+            scanners["outbox"] = folder.scan
+        if self.config.rejection.mode == "send":
+            return scanners
 
         def rewriter(raw: bytes) -> Rewritten:
             result = rewrite_rejection(raw, settings[0], relay)
@@ -113,7 +116,7 @@ class Daemon:
 
         desk = DraftDesk(self.store, self.clock, rewriter, self.config.rejection.quiet_seconds,
                          self.lane, trash=self.config.mailbox.trash)
-        return {"drafts": desk.scan}
+        return {**scanners, "drafts": desk.scan}
 
     def control_handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {

@@ -202,6 +202,7 @@ def test_demo_shows_mail_and_stops_on_sigint(tmp_path: Path) -> None:
     assert output.count("handled inbox message") >= 3, output
     for step in ("new candidate", "rejection draft", "invited to Career Relay",
                  "SMTP sink received a mail", "scanner fetched the link",
+                 "SMTP sink received a mail for ichiro.suzuki@example.jp: 選考結果のご連絡",
                  "the candidate opens the link: 302", "callback was answered 200",
                  "ledger: 1 registration(s), 1/10"):
         assert step in output, step

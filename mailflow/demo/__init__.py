@@ -55,7 +55,8 @@ address = "{address}"
 idle_seconds = 30
 
 [rejection]
-mode = "rewrite"
+mode = "both"
+outbox_folder = "Outbox"
 quiet_seconds = 2
 
 [smtp]
@@ -160,6 +161,7 @@ class Demo:
         await asyncio.to_thread(self._save_rejection_draft)
         await self._wait_for_event(daemon, "invited")
         await asyncio.to_thread(self._file_sent_rejection)
+        await asyncio.to_thread(self._file_outbox_rejection)
         await self._follow_and_register(daemon)
         self.say("demo: press Ctrl-C to stop")
 
@@ -251,6 +253,16 @@ class Demo:
             client.append("Sent", samples.sent_rejection(samples.RECRUITING), flags=[b"\\Seen"])
             self.say("demo: → Sent: HR sends another rejection straight from their client "
                      "(no link in it)")
+        finally:
+            client.logout()
+
+    def _file_outbox_rejection(self) -> None:
+        client = IMAPClient("127.0.0.1", port=self.imap.port, ssl=False)
+        client.login("jobs", self.password)
+        try:
+            client.append("Outbox", samples.outbox_rejection(samples.RECRUITING))
+            self.say("demo: → Outbox: HR files a finished rejection in the outbox folder; "
+                     "mailflow adds the link, sends it and files it in Sent")
         finally:
             client.logout()
 

@@ -83,6 +83,18 @@ def sent_rejection(sender: str) -> bytes:
     return message.as_bytes()
 
 
+def outbox_rejection(sender: str) -> bytes:
+    """A finished rejection HR files in the outbox folder (send mode): mailflow sends it."""
+    body = ("鈴木 一郎 様\n\n経理職へのご応募、誠にありがとうございました。\n"
+            "慎重に検討いたしました結果、誠に残念ながら今回は見送らせていただくことになりました。\n"
+            "#mailflow reason=募集充足 rescout=yes\n\n-- \n株式会社サンプル 人事部\n")
+    message = MIMEText(body, "plain", "iso-2022-jp")
+    _headers(message, ("株式会社サンプル 採用担当", sender), "選考結果のご連絡", "iso-2022-jp")
+    del message["To"]
+    message["To"] = "ichiro.suzuki@example.jp"
+    return message.as_bytes()
+
+
 def rejection_draft(sender: str) -> bytes:
     """A rejection HR saved as a draft in their own client, with a `#mailflow` line for mailflow
     (reason, willingness to re-scout) that the candidate will never see."""
