@@ -4,6 +4,7 @@ data: only counts."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -68,7 +69,9 @@ class Metrics:
 
     def routes(self) -> list[BaseRoute]:
         async def metrics(request: Request) -> Response:
-            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+            # read in a thread: the store figures wait for the store, never the event loop
+            text = await asyncio.to_thread(generate_latest, self.registry)
+            return Response(text, media_type=CONTENT_TYPE_LATEST)
 
         return [Route("/metrics", metrics, methods=["GET"])]
 

@@ -3,6 +3,7 @@ friendly 404), rate-limited per client."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING
 
@@ -77,7 +78,7 @@ def relay_routes(daemon: Daemon, metrics: Metrics) -> list[BaseRoute]:
             accept_language=request.headers.get("accept-language", ""),
             has_cookie=bool(request.headers.get("cookie")))
         try:
-            followed = desk.judge(request.path_params["token"], click)
+            followed = await asyncio.to_thread(desk.judge, request.path_params["token"], click)
             if followed is not None:
                 await clicks.submit(followed.record)  # answered once the click is durable
         except Exception:  # never a 5xx on the public link: a person sees the friendly page
