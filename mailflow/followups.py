@@ -37,7 +37,7 @@ from mailflow.clock import iso
 from mailflow.errors import Problem, ProblemsError
 from mailflow.pool import RELAY_STATUSES
 from mailflow.store.base import Doc, Store
-from mailflow.validation import problems_from
+from mailflow.validation import names_used_twice, problems_from
 
 FILE = "followups.toml"
 
@@ -478,10 +478,8 @@ def load_followups(rules_dir: Path, templates_dir: Path) -> FollowupRules:
             data, context={"templates": template_names(templates_dir)})
     except ValidationError as exc:
         raise ProblemsError(problems_from(exc, FollowupsFile, positions, path)) from exc
-    names = [spec.name for spec in parsed.followup]
-    problems = [Problem(str(path), tomlpos.line_of(positions, ("followup", i, "name")),
-                        f"followup name {name!r} used twice")
-                for i, name in enumerate(names) if name in names[:i]]
+    problems = names_used_twice([spec.name for spec in parsed.followup], "followup",
+                                "followup", positions, path)
     if problems:
         raise ProblemsError(problems)
     return FollowupRules(tuple(_rule(spec) for spec in parsed.followup), str(path))

@@ -26,7 +26,7 @@ from mailflow.parse import Mail
 from mailflow.people import normalise_email
 from mailflow.rewrite.markers import strip_html, strip_plain
 from mailflow.rewrite.placement import own_text_end
-from mailflow.validation import Pattern, validate
+from mailflow.validation import Pattern, names_used_twice, validate
 
 FILE = "rejection.toml"
 NO_RULE = "no-rule"
@@ -286,11 +286,8 @@ def load_rejection_rules(rules_dir: Path) -> RejectionRules:
             message = (f"rule[{index}] ({spec.name}): needs a condition: "
                        f"{', '.join(_CONDITION_KEYS)}")
             problems.append(Problem(str(path), line, message))
-    names = [spec.name for spec in parsed.rule]
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            line = tomlpos.line_of(positions, ("rule", index, "name"))
-            problems.append(Problem(str(path), line, f"rule name {name!r} used twice"))
+    problems += names_used_twice([spec.name for spec in parsed.rule], "rule", "rule",
+                                 positions, path)
     if problems:
         raise ProblemsError(problems)
     return RejectionRules(tuple(_rule(spec) for spec in parsed.rule), str(path))

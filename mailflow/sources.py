@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mailflow import tomlpos
 from mailflow.errors import Problem, ProblemsError
-from mailflow.validation import Pattern, validate
+from mailflow.validation import Pattern, names_used_twice, validate
 
 FILE = "sources.toml"
 
@@ -58,11 +58,8 @@ def load_sources(rules_dir: Path) -> SourceRules:
             line = tomlpos.line_of(positions, ("source", index))
             message = f"source[{index}] ({source.name}): needs `from` or direct = true"
             problems.append(Problem(str(path), line, message))
-    names = [s.name for s in rules.source]
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            line = tomlpos.line_of(positions, ("source", index, "name"))
-            problems.append(Problem(str(path), line, f"source name {name!r} used twice"))
+    problems += names_used_twice([s.name for s in rules.source], "source", "source",
+                                 positions, path)
     if problems:
         raise ProblemsError(problems)
     return rules

@@ -75,6 +75,14 @@ def problems_from(
     return sorted(problems, key=lambda p: (p.line or 0, p.message))
 
 
+def names_used_twice(names: list[str], table: str, what: str,
+                     positions: dict[KeyPath, int], path: Path) -> list[Problem]:
+    """A problem, at its line, for each `[[table]]` entry whose name an earlier one has."""
+    return [Problem(str(path), line_of(positions, (table, index, "name")),
+                    f"{what} name {name!r} used twice")
+            for index, name in enumerate(names) if name in names[:index]]
+
+
 def validate(
     model: type[M], data: dict[str, Any], positions: dict[KeyPath, int], path: Path
 ) -> M:
