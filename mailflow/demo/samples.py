@@ -71,39 +71,36 @@ def applications() -> list[tuple[str, bytes]]:
     ]
 
 
+def _rejection(sender: str, to: str, body: str, charset: str) -> bytes:
+    """A rejection as HR's client writes it, from the recruiting address to `to`."""
+    message = MIMEText(body, "plain", charset)
+    _headers(message, ("株式会社サンプル 採用担当", sender), "選考結果のご連絡", charset)
+    del message["To"]
+    message["To"] = to
+    return message.as_bytes()
+
+
 def sent_rejection(sender: str) -> bytes:
     """A rejection HR sent straight from their client, without mailflow's link."""
-    body = ("佐藤 花子 様\n\n先日はご応募いただきありがとうございました。\n"
-            "社内で慎重に検討しました結果、今回はご縁がなかったものとさせていただきました。\n"
-            "#mailflow reason=募集終了\n\n-- \n株式会社サンプル 人事部\n")
-    message = MIMEText(body, "plain", "utf-8")
-    _headers(message, ("株式会社サンプル 採用担当", sender), "選考結果のご連絡", "utf-8")
-    del message["To"]
-    message["To"] = "hanako.sato@example.org"
-    return message.as_bytes()
+    return _rejection(sender, "hanako.sato@example.org", (
+        "佐藤 花子 様\n\n先日はご応募いただきありがとうございました。\n"
+        "社内で慎重に検討しました結果、今回はご縁がなかったものとさせていただきました。\n"
+        "#mailflow reason=募集終了\n\n-- \n株式会社サンプル 人事部\n"), "utf-8")
 
 
 def outbox_rejection(sender: str) -> bytes:
     """A finished rejection HR files in the outbox folder (send mode): mailflow sends it."""
-    body = ("鈴木 一郎 様\n\n経理職へのご応募、誠にありがとうございました。\n"
-            "慎重に検討いたしました結果、誠に残念ながら今回は見送らせていただくことになりました。\n"
-            "#mailflow reason=募集充足 rescout=yes\n\n-- \n株式会社サンプル 人事部\n")
-    message = MIMEText(body, "plain", "iso-2022-jp")
-    _headers(message, ("株式会社サンプル 採用担当", sender), "選考結果のご連絡", "iso-2022-jp")
-    del message["To"]
-    message["To"] = "ichiro.suzuki@example.jp"
-    return message.as_bytes()
+    return _rejection(sender, "ichiro.suzuki@example.jp", (
+        "鈴木 一郎 様\n\n経理職へのご応募、誠にありがとうございました。\n"
+        "慎重に検討いたしました結果、誠に残念ながら今回は見送らせていただくことになりました。\n"
+        "#mailflow reason=募集充足 rescout=yes\n\n-- \n株式会社サンプル 人事部\n"), "iso-2022-jp")
 
 
 def rejection_draft(sender: str) -> bytes:
     """A rejection HR saved as a draft in their own client, with a `#mailflow` line for mailflow
     (reason, willingness to re-scout) that the candidate will never see."""
-    body = ("山田 太郎 様\n\nこの度は弊社求人にご応募いただき、誠にありがとうございました。\n"
-            "慎重に選考を進めました結果、誠に残念ながら今回はご期待に沿えない結果となりました。\n"
-            "#mailflow reason=経験年数 rescout=yes\n\n今後のご活躍をお祈り申し上げます。\n\n"
-            "-- \n株式会社サンプル 人事部 採用担当\n")
-    message = MIMEText(body, "plain", "iso-2022-jp")
-    _headers(message, ("株式会社サンプル 採用担当", sender), "選考結果のご連絡", "iso-2022-jp")
-    del message["To"]
-    message["To"] = "taro.yamada@example.net"
-    return message.as_bytes()
+    return _rejection(sender, "taro.yamada@example.net", (
+        "山田 太郎 様\n\nこの度は弊社求人にご応募いただき、誠にありがとうございました。\n"
+        "慎重に選考を進めました結果、誠に残念ながら今回はご期待に沿えない結果となりました。\n"
+        "#mailflow reason=経験年数 rescout=yes\n\n今後のご活躍をお祈り申し上げます。\n\n"
+        "-- \n株式会社サンプル 人事部 採用担当\n"), "iso-2022-jp")
