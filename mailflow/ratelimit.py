@@ -16,8 +16,9 @@ class RateLimiter:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def allow(self, client: str, now: float) -> bool:
+        """``now`` in seconds from the injected clock; a clock stepped back refills nothing."""
         tokens, last = self._buckets.pop(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        tokens = min(self.burst, tokens + max(0.0, now - last) * self.rate)
         allowed = tokens >= 1.0
         self._buckets[client] = (tokens - 1.0 if allowed else tokens, now)
         while len(self._buckets) > self.clients:

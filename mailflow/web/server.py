@@ -69,7 +69,7 @@ class WebEdge:
         public = RateLimiter(rate=web.public_rate_per_second, burst=web.public_burst)
         self.app: Starlette = build_app(daemon, extra=[
             *relay_routes(daemon, self.metrics), *self.metrics.routes()])
-        self.app.add_middleware(PublicRateLimit, limiter=public)
+        self.app.add_middleware(PublicRateLimit, limiter=public, clock=daemon.clock)
         self.app.add_middleware(Outcomes, metrics=self.metrics)
         self.alert = ""
         self.edge: Edge = self.app.state.edge
