@@ -179,8 +179,7 @@ def rewrite_rejection(raw: bytes, settings: RewriteSettings, desk: Invitations,
     """
     mail = parse_mail(raw)
     recipients = [to_candidate] if to_candidate else None
-    decision = decide(mail, settings.rules, lambda e: desk.candidate_for(e) is not None,
-                      recipients)
+    decision = decide(mail, settings.rules, desk.candidate_for, recipients)
     if not decision.rejection:
         return _left_alone(raw, decision, f"not a rejection ({decision.rule})")
     if mail.header(HEADER) is not None:
@@ -227,9 +226,7 @@ def as_json(result: RejectionRewrite) -> dict[str, Any]:
     return {
         "outcome": result.outcome,
         "why": result.why,
-        "decision": {"rejection": decision.rejection, "rule": decision.rule, "why": decision.why,
-                     "phrase": decision.phrase, "hits": list(decision.hits),
-                     "tried": list(decision.tried), "candidate": decision.candidate},
+        "decision": decision.as_json(),
         "candidate_id": result.candidate_id,
         "candidate_email": result.candidate_email,
         "reason": result.facts.reason,

@@ -65,7 +65,7 @@ class SentMail:
     def _rejection(self, message: Incoming, mail: Mail) -> bool:
         """A rejection HR sent directly (no invitation from mailflow in it) is recorded and,
         when configured, followed by an invitation. True when the mail is a rejection."""
-        decision = decide(mail, self.rewrite.rules, lambda e: self.pool.by_email(e) is not None)
+        decision = decide(mail, self.rewrite.rules, self.pool.by_email)
         if not decision.rejection:
             return False
         if mail.message_id and self.pool.store.find("outbox", "message_id", mail.message_id):

@@ -100,7 +100,7 @@ def test_preview_prints_decision_and_diff_and_changes_nothing(tmp_path: Path) ->
     assert any(line.startswith("+") and "キャリアリレー制度" in line for line in lines)
     assert b"X-Mailflow-Relay: preview\r\n" in out.read_bytes()
     unmarked = _run("rewrite", _eml(tmp_path, marker=False), "-c", config)
-    assert "  rule: rejection-wording" in unmarked.stdout.splitlines()
+    assert "  rule: recognised" in unmarked.stdout.splitlines()
     assert "  phrase: ご縁がなかった" in unmarked.stdout.splitlines()
     assert "  tried before: forbidden-by-marker, marked-by-hr, not-to-a-candidate, " \
         "rejection-subject" in unmarked.stdout.splitlines()

@@ -45,46 +45,56 @@ def _decide(raw: bytes) -> Decision:
     return decide(parse_mail(raw), RULES, _known)
 
 
-@pytest.mark.parametrize(("subject", "body", "rule", "phrase"), [
+@pytest.mark.parametrize(("subject", "body", "cue", "phrase"), [
     ("選考結果のご連絡", "残念ながら、今回は採用を見合わせることとなりました。",
-     "result-with-regret", "選考結果"),
+     "見合わせ", "見合わせ"),
     ("ご応募の件", "誠に残念ですが、今回はご縁がなかったものとご了承ください。",
-     "rejection-wording", "ご縁がなかった"),
+     "ご縁がない", "ご縁がなかった"),
     ("ご応募の件", "慎重に検討した結果、今回は見送らせていただくこととなりました。",
-     "rejection-wording", "見送らせていただ"),
-    ("ご応募の件", "今回はご期待に沿えない結果となりました。", "rejection-wording",
-     "ご期待に沿えない"),
-    ("ご応募の件", "末筆ながら、今後のご活躍をお祈り申し上げます。", "rejection-wording",
-     "お祈り申し上げます"),
-    ("ご応募の件", "選考の結果、不採用となりました。", "rejection-wording", "不採用"),
-    ("ご応募の件", "今回は見送りとさせていただきます。", "rejection-wording", "今回は見送り"),
-    ("【不採用】ご応募の件", "ご応募ありがとうございました。", "rejection-subject", "不採用"),
+     "見送り", "見送"),
+    ("ご応募の件", "今回はご期待に沿えない結果となりました。", "今回は沿えない",
+     "今回はご期待に沿えな"),
+    ("ご応募の件", "選考の結果、不採用となりました。", "不採用", "不採用"),
+    ("ご応募の件", "今回は見送りとさせていただきます。", "見送り", "見送"),
+    ("【不採用】ご応募の件", "ご応募ありがとうございました。", "不採用", "不採用"),
+    ("面接の結果について", "残念ながら今回はご縁がありませんでした。", "ご縁がない",
+     "ご縁がありません"),
+    ("Your application", "We regret to inform you that we will not be moving forward.",
+     "we regret to inform", "regret to inform"),
 ])
-def test_shipped_rules_recognise_japanese_rejections(subject: str, body: str, rule: str,
-                                                     phrase: str) -> None:
+def test_the_evidence_recognises_rejections_and_says_why(subject: str, body: str, cue: str,
+                                                         phrase: str) -> None:
     decision = _decide(_mail(f"山田 花子 様\r\n\r\n{body}\r\n", subject))
-    assert decision.rejection
-    assert (decision.rule, decision.phrase) == (rule, phrase)
+    assert decision.rejection and decision.verdict == "rejection"
+    assert (decision.rule, decision.phrase) == ("recognised", phrase)
+    assert decision.assessment is not None
+    assert cue in [e.cue for e in decision.assessment.evidence if e.kind == "rejection"]
     assert decision.candidate == CANDIDATE
     assert "not-to-a-candidate" in decision.tried
-    assert rule in decision.describe() and phrase in decision.describe()
-
-
-def test_phrase_broken_across_lines_and_half_width_kana_still_match() -> None:
-    wrapped = _decide(_mail("今回は採用を見送らせて\r\n  いただくことになりました。\r\n"))
-    assert wrapped.rule == "rejection-wording"
-    narrow = _decide(_mail("選考結果: ｻﾞﾝﾈﾝ\r\n", "選考結果"))  # NFKC: ｻﾞﾝﾈﾝ is not 残念
-    assert not narrow.rejection
+    assert "recognised" in decision.describe() and cue in decision.describe()
 
 
 def test_not_a_rejection_is_named_too() -> None:
     passed = _decide(_mail("一次選考を通過されました。二次面接の日程をご連絡ください。\r\n",
                            "選考結果のご連絡"))
-    assert not passed.rejection and passed.rule == NO_RULE and passed.phrase is None
-    assert passed.tried == tuple(rule.name for rule in RULES.rules)
+    assert not passed.rejection and passed.verdict == "not_rejection"
+    assert passed.rule == "recognised" and passed.phrase is None
+    assert passed.assessment is not None
+    assert "選考通過" in [e.cue for e in passed.assessment.evidence]
+    assert passed.tried == tuple(rule.name for rule in RULES.rules[:-1])
     stranger = _decide(_mail("今回はご縁がなかったということで。\r\n", to="partner@vendor.jp"))
     assert not stranger.rejection and stranger.rule == "not-to-a-candidate"
     assert "partner@vendor.jp" in stranger.why
+
+
+def test_without_an_evidence_rule_no_rule_decides(tmp_path: Path) -> None:
+    (tmp_path / FILE).write_text('[[rule]]\nname = "said"\nbody_phrases = ["不採用"]\n',
+                                 encoding="utf-8")
+    rules = load_rejection_rules(tmp_path)
+    silent = decide(parse_mail(_mail("今回はご縁がありませんでした。\r\n")), rules, _known)
+    assert (silent.rejection, silent.rule, silent.tried) == (False, NO_RULE, ("said",))
+    said = decide(parse_mail(_mail("不採用です。\r\n")), rules, _known)
+    assert said.rejection and said.rule == "said" and said.assessment is None
 
 
 def test_quoted_original_does_not_count() -> None:

@@ -8,6 +8,9 @@ A bare word that names a flag (``FLAGS``: ``#mailflow rejection``) means ``flag=
 other word without ``=`` is ignored and reported in ``problems``. In HTML the whole line is
 removed: its ``<p>``/``<div>`` element when the marker is all it holds, else the text and one
 ``<br>``.
+
+Marker lines count only in HR's own text, above any quoted original (`mailflow.rewrite.quotes`):
+a line inside a quote is the other side's words, neither read nor removed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from mailflow.rewrite.htmllines import html_lines
+from mailflow.rewrite.quotes import html_quote_start, own_text_end
 
 _MARKER = re.compile(r"^[ \t\u3000]*[#＃]mailflow(?=[ \t\u3000]|$)(.*)$", re.IGNORECASE)
 _PAIR = re.compile(r'([^\s=＝"]+)[=＝]("[^"]*"|\S*)|(\S+)')
@@ -51,19 +55,20 @@ def strip_plain(text: str) -> Markers:
     """Read and remove marker lines from plain text (keeps every other line as it is)."""
     fields: dict[str, str] = {}
     problems: list[str] = []
-    kept = [
-        line
-        for line in text.splitlines(keepends=True)
-        if not _parse(line.rstrip("\r\n"), fields, problems)
-    ]
-    return Markers(fields, "".join(kept), tuple(problems))
+    lines = text.splitlines(keepends=True)
+    own = own_text_end([line.rstrip("\r\n") for line in lines])
+    kept = [line for line in lines[:own] if not _parse(line.rstrip("\r\n"), fields, problems)]
+    return Markers(fields, "".join([*kept, *lines[own:]]), tuple(problems))
 
 
 def strip_html(html: str) -> Markers:
     """Read and remove marker lines from HTML, whole element or ``<br>``-line at a time."""
     fields: dict[str, str] = {}
     problems: list[str] = []
-    cuts = [line.removal() for line in html_lines(html) if _parse(line.text, fields, problems)]
+    limit = html_quote_start(html)
+    lines = [line for line in html_lines(html) if line.end <= limit]
+    own = own_text_end([line.text for line in lines])
+    cuts = [line.removal() for line in lines[:own] if _parse(line.text, fields, problems)]
     out: list[str] = []
     pos = 0
     for start, end in sorted(cuts):

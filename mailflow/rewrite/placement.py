@@ -5,10 +5,8 @@ First match wins, in this order, for plain text and HTML alike:
 1. ``{{ career_relay }}`` written by HR (any spacing, also ``&nbsp;`` in HTML) is replaced by the
    invitation; further placeholders are removed. In HTML, an element holding nothing but the
    placeholder is replaced as a whole.
-2. Before the signature of HR's own text (the text above any quoted original: a line starting
-   with ``>``, ``-----Original Message-----``, ``----- 元のメッセージ -----``, ``On … wrote:``,
-   ``2024年4月1日(月) 10:00 … :``; in HTML also ``<blockquote>`` and Gmail/Outlook/Thunderbird quote
-   containers). The signature starts at, first match wins:
+2. Before the signature of HR's own text (the text above any quoted original, as
+   `mailflow.rewrite.quotes` finds it). The signature starts at, first match wins:
    a. the first ``-- `` line (RFC 3676; also ``--``);
    b. a separator line (3 or more of ― ━ ─ ＝ = - ＊ * ※ － ＿ _ ～ ~ ー ・ and spaces) whose
       block (the lines up to the next separator or the end) has a contact line (company form
@@ -29,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mailflow.rewrite.htmllines import html_lines
+from mailflow.rewrite.quotes import HTML_QUOTE, own_text_end
 
 Where = Literal["placeholder", "signature", "end"]
 
@@ -42,14 +41,6 @@ _SIG_DASHES = re.compile(r"^--\s?$")
 _CONTACT = re.compile(
     r"株式会社|有限会社|合同会社|（株）|\(株\)|Inc\.|Co\.,? ?Ltd|Corporation|"
     r"TEL|Tel|tel|電話|FAX|Fax|E-?mail|e-?mail|Mail|メール|〒|https?://|[\w.+-]+@[\w-]+\.[\w.]+"
-)
-_QUOTE_INTRO = re.compile(
-    r"^(>|-{2,}\s*Original Message\s*-{2,}|-{2,}\s*元のメッセージ\s*-{2,}|"
-    r"-{2,}\s*Forwarded message\s*-{2,}|On .+ wrote:$|\d{4}年\d{1,2}月\d{1,2}日.*[:：]$)"
-)
-_HTML_QUOTE = re.compile(
-    r"""(?is)<blockquote\b|<div[^>]*\b(?:class|id)\s*=\s*["']?[^"'>]*"""
-    r"(?:gmail_quote|moz-cite-prefix|divRplyFwdMsg|appendonsend|OutlookMessageHeader)"
 )
 _HTML_SIGNATURE = re.compile(
     r"""(?is)<(?:div|p|span|pre|table)\b[^>]*\b(?:class|id|data-smartmail)\s*=\s*["']?"""
@@ -75,11 +66,6 @@ def is_separator(line: str) -> bool:
 
 def _is_contact(line: str) -> bool:
     return bool(_CONTACT.search(line))
-
-
-def own_text_end(lines: Sequence[str]) -> int:
-    """Index of the first line of a quoted original, or ``len(lines)``."""
-    return next((i for i, line in enumerate(lines) if _QUOTE_INTRO.match(line.strip())), len(lines))
 
 
 def _separator_signature(lines: Sequence[str]) -> int | None:
@@ -164,7 +150,7 @@ def place_html(html: str, snippet: str) -> Placed:
     """Put the HTML ``snippet`` (already escaped) into ``html``."""
     if _HTML_PLACEHOLDER.search(html):
         return Placed(_html_placeholder(html, snippet), "placeholder")
-    quote = _HTML_QUOTE.search(html)
+    quote = HTML_QUOTE.search(html)
     limit = quote.start() if quote is not None else len(html)
     lines = [line for line in html_lines(html) if line.start < limit]
     texts = [line.text for line in lines]
