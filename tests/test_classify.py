@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import corpus
 import pytest
 from harness import PROJECT
 
@@ -13,7 +14,6 @@ from mailflow.parse import parse_mail
 from mailflow.people import find_phones, normalise_email, normalise_name, normalise_phone
 from mailflow.sources import load_sources
 
-CORPUS = PROJECT.parent / "shared" / "corpus" / "mail"
 RULES = load_sources(PROJECT / "rules")
 ANYONE = Mailbox("")  # every mail counts as addressed to the recruiting address
 
@@ -40,17 +40,13 @@ NOT_APPLICATIONS = {
 
 @pytest.mark.parametrize("name", sorted(NOT_APPLICATIONS))
 def test_bounces_and_auto_replies_are_not_applications(name: str) -> None:
-    if not CORPUS.is_dir():
-        pytest.skip("../shared/corpus is absent")
-    decision = classify_inbound(parse_mail((CORPUS / name).read_bytes()), RULES, ANYONE)
+    decision = classify_inbound(parse_mail(corpus.read(name)), RULES, ANYONE)
     assert decision.kind == "ignored"
     assert decision.rule == NOT_APPLICATIONS[name]
 
 
 def test_person_written_corpus_mail_is_an_application() -> None:
-    if not CORPUS.is_dir():
-        pytest.skip("../shared/corpus is absent")
-    mail = parse_mail((CORPUS / "rubymail__japanese_iso_2022.eml").read_bytes())
+    mail = parse_mail(corpus.read("rubymail__japanese_iso_2022.eml"))
     decision = classify_inbound(mail, RULES, ANYONE)
     assert decision.kind == "application" and decision.rule == "direct"
 
