@@ -43,6 +43,7 @@ class Mailbox(Section):
     silence_alarm_seconds: float = Field(1800, gt=0)
     reconnect_max_seconds: float = Field(300, gt=0)
     provider_files_sent: bool = False
+    trusted_authserv_ids: list[str] = []
 
 
     @model_validator(mode="after")

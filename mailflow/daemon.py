@@ -23,6 +23,7 @@ from mailflow.importer import import_file
 from mailflow.mailbox import Mailbox
 from mailflow.outbox import Outbox
 from mailflow.pipeline import Pipeline, Receipt, Stage
+from mailflow.reviews import ReviewDesk
 from mailflow.scheduler import FollowUpScheduler
 from mailflow.store import open_store
 from mailflow.store.base import Store
@@ -67,6 +68,7 @@ class Daemon:
         self.reloaders: list[Callable[[], None]] = []
         self.outbox = Outbox(self.store, self.clock, config, self.lane,
                              on_undeliverable=self._undeliverable)
+        self.reviews = ReviewDesk(self.store, self.clock, config, self.outbox)
         self.pipeline = Pipeline((stages or default_stages)(self))
         _ = self.scanners  # loads the rejection rules now: a broken file refuses the start
         self.followups = FollowUpScheduler(self.store, self.clock, config, self.outbox, self.lane)
@@ -85,7 +87,7 @@ class Daemon:
         mode (rejection drafts rewritten in place), the outbox folder in send mode."""
         from mailflow.drafts import DraftDesk, Rewritten
         from mailflow.relay import RelayDesk
-        from mailflow.rewriting import RewriteSettings, rewrite_rejection
+        from mailflow.rewriting import RejectionRewrite, RewriteSettings, rewrite_rejection
         from mailflow.sending import OutboxFolder
 
         settings = [RewriteSettings.from_config(self.config)]
@@ -97,8 +99,12 @@ class Daemon:
         self.reloaders.append(reload)
         scanners: dict[str, Callable[[Mailbox, str], float | None]] = {}
         if self.config.rejection.mode in ("send", "both"):
-            folder = OutboxFolder(self.store, self.clock, self.outbox,
-                                  lambda raw: rewrite_rejection(raw, settings[0], relay),
+            def outgoing(raw: bytes) -> RejectionRewrite:
+                result = rewrite_rejection(raw, settings[0], relay)
+                self.reviews.saw(raw, result.decision, "outbox")
+                return result
+
+            folder = OutboxFolder(self.store, self.clock, self.outbox, outgoing,
                                   self.config.rejection.not_rejection, self.lane,
                                   trash=self.config.mailbox.trash)
             scanners["outbox"] = folder.scan
@@ -107,6 +113,7 @@ class Daemon:
 
         def rewriter(raw: bytes) -> Rewritten:
             result = rewrite_rejection(raw, settings[0], relay)
+            self.reviews.saw(raw, result.decision, "drafts")
             if result.outcome == "refused":
                 log.error("rejection draft left untouched (alert): %s; %s", result.why,
                           "; ".join(result.problems))
@@ -114,8 +121,12 @@ class Daemon:
                 return Rewritten(None, "", result.why)
             return Rewritten(result.raw, result.invite.rejection_id, result.why)
 
+        def reread(raw: bytes) -> None:
+            decision = rewrite_rejection(raw, settings[0], relay).decision
+            self.reviews.saw(raw, decision, "drafts", ask=False)
+
         desk = DraftDesk(self.store, self.clock, rewriter, self.config.rejection.quiet_seconds,
-                         self.lane, trash=self.config.mailbox.trash)
+                         self.lane, trash=self.config.mailbox.trash, reread=reread)
         return {**scanners, "drafts": desk.scan}
 
     def control_handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
@@ -311,6 +322,6 @@ def default_stages(daemon: Daemon) -> list[Stage]:
 
     pool = TalentPool(daemon.store, daemon.clock)
     applications = Applications(pool, daemon.config, daemon.outbox)
-    sent = SentMail(pool, daemon.config, daemon.clock, daemon.outbox)
+    sent = SentMail(pool, daemon.config, daemon.clock, daemon.outbox, daemon.reviews.saw)
     daemon.reloaders += [applications.reload, sent.reload]
     return [Receipt(daemon.store, daemon.clock), applications, sent]

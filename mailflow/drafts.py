@@ -55,7 +55,8 @@ class DraftDesk:
     """Watches one Drafts folder: decides what is quiet, rewrites, journals, replaces."""
 
     def __init__(self, store: Store, clock: Clock, rewriter: Rewriter, quiet_seconds: float,
-                 lane: threading.RLock, trash: str | None = None) -> None:
+                 lane: threading.RLock, trash: str | None = None,
+                 reread: Callable[[bytes], None] | None = None) -> None:
         self.store = store
         self.clock = clock
         self.rewriter = rewriter
@@ -64,6 +65,8 @@ class DraftDesk:
         self.trash = trash
         self.first_seen: dict[tuple[int, int], float] = {}
         self.decided: set[str] = set()  # keys of drafts already judged not to be rewritten
+        self.reread = reread  # sees each of mailflow's own drafts once (HR may have corrected it)
+        self.reread_done: set[tuple[int, int]] = set()
 
     def scan(self, mailbox: Mailbox, folder: str) -> float | None:
         """One pass over the folder; returns seconds until a draft becomes quiet, if any."""
@@ -75,9 +78,11 @@ class DraftDesk:
             (state.uidvalidity, uid), now) for uid in uids}  # drafts gone are forgotten
         newest: dict[str, int] = {}
         heads = mailbox.fetch_headers(uids) if uids else {}
+        ours: list[int] = []
         for uid in uids:
             head = heads.get(uid, b"")
             if has_marker(head):
+                ours.append(uid)
                 continue
             identity = raw_message_id(head + b"\r\n\r\n") or f"uid:{uid}"
             newest[identity] = max(uid, newest.get(identity, 0))
@@ -91,7 +96,19 @@ class DraftDesk:
             older = [u for u in uids if u < uid and identity != f"uid:{uid}"
                      and raw_message_id(heads.get(u, b"") + b"\r\n\r\n") == identity]
             self._consider(mailbox, folder, state.uidvalidity, uid, older)
+        self._reread(mailbox, state.uidvalidity, ours)
         return wait
+
+    def _reread(self, mailbox: Mailbox, uidvalidity: int, ours: list[int]) -> None:
+        """Show each rewritten draft once to ``reread``: HR may have written
+        `#mailflow rejection=no` into it since (a correction to learn from)."""
+        new = [uid for uid in ours if (uidvalidity, uid) not in self.reread_done]
+        if self.reread is None or not new:
+            return
+        for fetched in mailbox.fetch(new):
+            with self.lane, self.store.transaction():
+                self.reread(fetched.raw)
+        self.reread_done.update((uidvalidity, uid) for uid in new)
 
     def _consider(self, mailbox: Mailbox, folder: str, uidvalidity: int, uid: int,
                   older: list[int]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from mailflow.authorship import company_wrote
 from mailflow.classify import Mailbox, classify_inbound
 from mailflow.clock import iso
 from mailflow.config import Config
@@ -70,13 +71,21 @@ class Applications:
         self._markers(mail, candidate)
 
     def _markers(self, mail: Mail, candidate: Doc) -> None:
-        """A `#mailflow stage=…` line is recorded when the company wrote it (a note from the
-        recruiting address or the company's domains): an applicant cannot set their own stage."""
-        if not (mail.from_ and self.mailbox.is_own(mail.from_[0].email)):
-            return
+        """A `#mailflow stage=…` line is recorded when the company wrote the mail: From the
+        company and confirmed by the receiving server (`authorship`). Anything else is the
+        candidate's mail, and the attempt is logged: an applicant cannot set their own stage."""
         fields = marker_fields(mail)
-        if fields.get("stage"):
-            at = iso(mail.date) if mail.date else self.pool.now()
-            self.pool.record_stage(candidate, fields["stage"], at, "#mailflow line",
-                                   fields.get("interviewer", ""), fields.get("rating", ""),
-                                   fields.get("note", ""))
+        if not fields.get("stage"):
+            return
+        box = self.config.mailbox
+        said = company_wrote(mail, "inbox", box.address, self.config.company.domains,
+                             box.trusted_authserv_ids)
+        if not said.company:
+            if said.why != "not From the company":
+                log.warning("candidate %s: a #mailflow stage line in INBOX ignored: %s",
+                            candidate["id"], said.why)
+            return
+        at = iso(mail.date) if mail.date else self.pool.now()
+        self.pool.record_stage(candidate, fields["stage"], at, "#mailflow line",
+                               fields.get("interviewer", ""), fields.get("rating", ""),
+                               fields.get("note", ""))

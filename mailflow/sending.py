@@ -97,7 +97,8 @@ class OutboxFolder:
                     log.error("outbox folder UID %d refused (alert): %s", uid,
                               "; ".join(result.problems))
                 recipients = envelope_recipients(result.raw)
-                if (not result.rewritten and self.not_rejection == "mark") or not recipients:
+                left = self.not_rejection == "mark" or result.decision.uncertain  # HR decides
+                if (not result.rewritten and left) or not recipients:
                     self.store.put("journal", key, {
                         "key": key, "kind": "outbox-folder", "state": "left", "folder": folder,
                         "uid": uid, "why": result.why if recipients else "no recipient",

@@ -5,6 +5,7 @@ separate invitation through the outbox)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from mailflow.clock import Clock, iso
@@ -14,7 +15,7 @@ from mailflow.outbox import Outbox
 from mailflow.parse import Mail, parse_mail
 from mailflow.pipeline import Incoming
 from mailflow.pool import TalentPool
-from mailflow.rejection import HrNote, decide
+from mailflow.rejection import Decision, HrNote, decide
 from mailflow.relay import RejectionFacts, RelayDesk
 from mailflow.rewrite.render import InvitationContext, is_already_invited
 from mailflow.rewriting import HEADER, RewriteSettings
@@ -23,14 +24,17 @@ from mailflow.store.base import Doc
 
 log = logging.getLogger("mailflow.sent")
 
+Review = Callable[[bytes, Decision, str], None]  # `ReviewDesk.saw`
+
 
 class SentMail:
     name = "sent"
     roles = frozenset({"sent"})
 
     def __init__(self, pool: TalentPool, config: Config, clock: Clock,
-                 outbox: Outbox | None = None) -> None:
+                 outbox: Outbox | None = None, review: Review | None = None) -> None:
         self.pool = pool
+        self.review = review
         self.config = config
         self.clock = clock
         self.outbox = outbox
@@ -66,6 +70,8 @@ class SentMail:
         """A rejection HR sent directly (no invitation from mailflow in it) is recorded and,
         when configured, followed by an invitation. True when the mail is a rejection."""
         decision = decide(mail, self.rewrite.rules, self.pool.by_email)
+        if self.review is not None:
+            self.review(message.raw, decision, "sent")
         if not decision.rejection:
             return False
         if mail.message_id and self.pool.store.find("outbox", "message_id", mail.message_id):

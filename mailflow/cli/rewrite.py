@@ -66,10 +66,19 @@ def _record(config: Config, raw: bytes, to_candidate: str | None) -> dict[str, A
 
 def _print_human(report: dict[str, Any]) -> None:
     decision = report["decision"]
-    verdict = "rejection" if decision["rejection"] else "not a rejection"
+    verdict = {"rejection": "rejection", "not_rejection": "not a rejection",
+               "uncertain": "uncertain (left alone; HR is asked to settle it)"}[decision["verdict"]]
     click.echo(f"decision: {verdict}")
     click.echo(f"  rule: {decision['rule']}")
-    click.echo(f"  why: {decision['why']}")
+    if decision["evidence"]:
+        click.echo(f"  evidence (score {decision['score']:+d}):")
+        for item in decision["evidence"]:
+            click.echo(f"    {item['weight']:+d} {item['where']} {item['kind']} "
+                       f"{item['cue']}: {item['text']}")
+    elif decision["score"] is not None:
+        click.echo("  evidence: none (nothing reads like a selection result)")
+    else:
+        click.echo(f"  why: {decision['why']}")
     if decision["phrase"]:
         click.echo(f"  phrase: {decision['phrase']}")
     if decision["tried"]:

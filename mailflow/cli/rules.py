@@ -1,4 +1,5 @@
-"""`mailflow rules check | test --at DATETIME [--candidate ID|EMAIL] [--json] | reload`."""
+"""`mailflow rules check | test --at DATETIME [--candidate ID|EMAIL] [--json] | reload |
+suggest [--json]`."""
 
 from __future__ import annotations
 
@@ -103,6 +104,37 @@ def reload_rules(config_path: Path | None) -> None:
             click.echo(f"mailflow: error: {line}", err=True)
         sys.exit(exc.exit_code)
     click.echo("rules and templates reloaded")
+
+
+@rules.command("suggest")
+@config_option
+@json_option
+def suggest_rules(config_path: Path | None, as_json: bool) -> None:
+    """Rule changes learned from the cases HR settled with a #mailflow line: phrases that would
+    have decided the ones the evidence got wrong, to add to rejection.toml before "recognised"."""
+    from mailflow.rejection.corrections import suggest
+
+    config = load(config_path)
+    store = read_store(config)
+    try:
+        examples = list(store.scan("examples"))
+    finally:
+        store.close()
+    suggestions = suggest(examples)
+    wrong = sum(1 for s in suggestions for _ in s.decides)
+    if as_json:
+        print_json({"examples": len(examples), "suggestions": [s.as_json() for s in suggestions]})
+        return
+    if not suggestions:
+        click.echo(f"{len(examples)} case(s) settled by HR; the evidence decided each as HR did "
+                   "or none left a phrase to learn: nothing to suggest")
+        return
+    click.echo(f"{len(examples)} case(s) settled by HR; {wrong} the evidence got wrong. Add to "
+               f"{config.rules_dir / 'rejection.toml'}, before the rule \"recognised\":\n")
+    for suggestion in suggestions:
+        click.echo(f"# would have decided {', '.join(suggestion.decides)} as "
+                   f"{suggestion.decide.replace('_', ' ')}")
+        click.echo(suggestion.toml() + "\n")
 
 
 def register(cli: click.Group) -> None:

@@ -33,6 +33,8 @@ INDEXES: dict[str, tuple[str, ...]] = {
     "journal": ("state",),
     "clicks": ("token", "class"),
     "callbacks": ("candidate_id",),
+    "reviews": ("state", "candidate_id"),
+    "examples": ("label",),
 }
 
 # Append-only kinds: written with `append`, keys are increasing sequence numbers.

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mailflow.web.app import ASGIApp, Message, Receive, Scope, Send
 
 OUTBOX_STATES = ("queued", "sending", "sent", "failed", "unknown")
+REVIEW_STATES = ("asked", "settled")
 CALLBACK_OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 413: "too_large",
                      422: "unknown_ref", 503: "unavailable"}
 
@@ -34,6 +35,9 @@ class StoreFigures(Collector):
             handled = store.count("messages")
             links = store.count("tokens")
             outbox = {s: len(store.find("outbox", "state", s)) for s in OUTBOX_STATES}
+            reviews = {s: len(store.find("reviews", "state", s)) for s in REVIEW_STATES}
+            examples = {label: len(store.find("examples", "label", label))
+                        for label in ("rejection", "not_rejection")}
         yield GaugeMetricFamily("mailflow_messages_handled", "Messages handed to the pipeline",
                                 value=handled)
         yield GaugeMetricFamily("mailflow_invitations_issued",
@@ -44,6 +48,19 @@ class StoreFigures(Collector):
         for state, count in outbox.items():
             family.add_metric([state], count)
         yield family
+        asked = GaugeMetricFamily(
+            "mailflow_rejection_reviews",
+            "Mails to candidates HR was asked about (neither clearly a rejection nor clearly not)",
+            labels=["state"])
+        for state, count in reviews.items():
+            asked.add_metric([state], count)
+        yield asked
+        learned = GaugeMetricFamily("mailflow_rejection_examples",
+                                    "Cases HR settled with a #mailflow line, by HR's label",
+                                    labels=["label"])
+        for label, count in examples.items():
+            learned.add_metric([label], count)
+        yield learned
         try:
             balance = self.daemon.ledger.balance()
         except Exception:  # a missing ledger key: the balance is not shown, the rest is
