@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, env_for, wait_until, write_config
+from prometheus_client import generate_latest
 from servers import Dovecot, ImapAccount, SmtpSink
 from test_drafts import drafts, known_candidate, rewritten
 from test_send_mode import SEND_MODE, folder, outbox_name
+
+from mailflow.web.metrics import Metrics
 
 CANDIDATE = "taro.yamada@example.net"
 UNCERTAIN = ("山田 太郎 様\n\n先日は面接にお越しいただきありがとうございました。\n"
@@ -99,6 +102,8 @@ def test_an_uncertain_draft_is_left_alone_and_hr_is_told_once_then_learns(
         store = running.daemon.store
         (review,) = list(store.scan("reviews"))
         assert review["state"] == "asked" and review["folder"] == "drafts"
+        figures = generate_latest(Metrics(running.daemon).registry).decode()
+        assert 'mailflow_rejection_reviews{state="asked"} 1.0' in figures
     (notice,) = notices(smtp_sink, imap_account)
     assert "#mailflow rejection" in notice and "#mailflow rejection=no" in notice
     assert review["id"] in notice and "下書き" in notice
