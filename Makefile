@@ -12,6 +12,8 @@ demo: install
 lint: install
 	$(PY)/ruff check .
 	$(PY)/mypy
+	$(PY)/lint-imports --no-cache
+	$(PY)/deptry .
 
 test: lint
 	$(PY)/pytest -q

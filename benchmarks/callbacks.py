@@ -36,10 +36,10 @@ import psutil  # noqa: E402
 from harness import PASSWORD_ENV, write_config  # noqa: E402
 from servers import Dovecot, free_port, wait_for_port  # noqa: E402
 
-from mailflow.callbacks import SIGNATURE_HEADER, sign  # noqa: E402
 from mailflow.clock import SystemClock, iso  # noqa: E402
-from mailflow.config import load_config  # noqa: E402
-from mailflow.pool import TalentPool, new_candidate  # noqa: E402
+from mailflow.pool.talent import TalentPool, new_candidate  # noqa: E402
+from mailflow.relay.callbacks import SIGNATURE_HEADER, sign  # noqa: E402
+from mailflow.settings.config import load_config  # noqa: E402
 from mailflow.store import open_store  # noqa: E402
 
 TARGET = 500.0

@@ -56,7 +56,7 @@ from imapclient import IMAPClient  # noqa: E402
 from servers import Dovecot, ImapAccount  # noqa: E402
 
 from mailflow.demo import samples  # noqa: E402
-from mailflow.mailbox import Mailbox  # noqa: E402
+from mailflow.mailbox.imap import Mailbox  # noqa: E402
 
 TARGET_MS = 150.0
 HEADER = "X-Mailflow-Relay"

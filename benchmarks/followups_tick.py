@@ -33,9 +33,9 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mailflow.clock import FrozenClock, iso
-from mailflow.config import load_config
-from mailflow.outbox import Outbox
-from mailflow.scheduler import CURSOR, FollowUpScheduler
+from mailflow.followups.scheduler import CURSOR, FollowUpScheduler
+from mailflow.outgoing.outbox import Outbox
+from mailflow.settings.config import load_config
 from mailflow.store.sqlite import SqliteStore
 
 PROJECT = Path(__file__).resolve().parents[1]

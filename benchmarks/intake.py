@@ -55,7 +55,7 @@ from harness import PASSWORD_ENV, write_config  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 from servers import Dovecot, ImapAccount  # noqa: E402
 
-from mailflow.config import load_config  # noqa: E402
+from mailflow.settings.config import load_config  # noqa: E402
 from mailflow.store import open_store  # noqa: E402
 
 MAX_RSS_MB = 300.0

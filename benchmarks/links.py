@@ -63,9 +63,9 @@ from harness import write_config as harness_config  # noqa: E402
 from servers import Dovecot, free_port, wait_for_port  # noqa: E402
 
 from mailflow.clock import FrozenClock, iso  # noqa: E402
-from mailflow.config import load_config  # noqa: E402
-from mailflow.pool import TalentPool, new_candidate  # noqa: E402
-from mailflow.relay import RejectionFacts, RelayDesk  # noqa: E402
+from mailflow.pool.talent import TalentPool, new_candidate  # noqa: E402
+from mailflow.relay.desk import RejectionFacts, RelayDesk  # noqa: E402
+from mailflow.settings.config import load_config  # noqa: E402
 from mailflow.store import open_store  # noqa: E402
 
 TARGET = 0.5  # of the bare endpoint's rate

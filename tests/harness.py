@@ -17,9 +17,9 @@ from typing import Any
 
 from servers import ImapAccount, SmtpSink
 
-from mailflow.config import load_config
-from mailflow.daemon import Daemon
-from mailflow.pipeline import Stage
+from mailflow.daemon.service import Daemon
+from mailflow.mailbox.pipeline import Stage
+from mailflow.settings.config import load_config
 from mailflow.store import open_store
 
 PASSWORD_ENV = "MAILFLOW_TEST_IMAP_PASSWORD"

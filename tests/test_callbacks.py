@@ -18,10 +18,10 @@ from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, daemon_process, env_fo
 from harness import write_config as harness_config
 from servers import ImapAccount, free_port, wait_for_port
 
-from mailflow.callbacks import SIGNATURE_HEADER, sign
 from mailflow.clock import SystemClock, iso
-from mailflow.config import load_config
-from mailflow.pool import TalentPool, new_candidate
+from mailflow.pool.talent import TalentPool, new_candidate
+from mailflow.relay.callbacks import SIGNATURE_HEADER, sign
+from mailflow.settings.config import load_config
 from mailflow.store import open_store
 
 SECRET = "relay-secret-for-tests"

@@ -1,10 +1,10 @@
-"""mailflow.charset with constructed bytes: the Japanese cases Python's codecs get wrong."""
+"""mailflow.mail.charset with constructed bytes: the Japanese cases Python's codecs get wrong."""
 
 from __future__ import annotations
 
 import pytest
 
-from mailflow.charset import decode_header_words, decode_text, encode_text, jis_to_sjis
+from mailflow.mail.charset import decode_header_words, decode_text, encode_text, jis_to_sjis
 
 ESC = b"\x1b"
 KANJI = ESC + b"$B"

@@ -8,11 +8,11 @@ import corpus
 import pytest
 from harness import PROJECT
 
-from mailflow.classify import Mailbox, classify_inbound
 from mailflow.demo import samples
-from mailflow.parse import parse_mail
-from mailflow.people import find_phones, normalise_email, normalise_name, normalise_phone
-from mailflow.sources import load_sources
+from mailflow.intake.classify import Mailbox, classify_inbound
+from mailflow.intake.sources import load_sources
+from mailflow.mail.parse import parse_mail
+from mailflow.mail.people import find_phones, normalise_email, normalise_name, normalise_phone
 
 RULES = load_sources(PROJECT / "rules")
 ANYONE = Mailbox("")  # every mail counts as addressed to the recruiting address

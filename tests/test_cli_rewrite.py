@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mailflow.classify import Applicant
 from mailflow.clock import FrozenClock
-from mailflow.pool import TalentPool
-from mailflow.rewrite.render import TEMPLATES
+from mailflow.mail.rewrite.render import TEMPLATES
+from mailflow.pool.records import Applicant
+from mailflow.pool.talent import TalentPool
 from mailflow.store import open_store
 
 PROJECT = Path(__file__).resolve().parents[1]

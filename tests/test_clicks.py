@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mailflow.clicks import Click, classify
-from mailflow.ratelimit import RateLimiter
+from mailflow.relay.clicks import Click, classify
+from mailflow.web.ratelimit import RateLimiter
 
 SENT = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 BROWSER = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -10,9 +10,9 @@ import pytest
 from harness import MAILFLOW, PROJECT
 from pydantic import BaseModel
 
-from mailflow.config import Config, load_config
 from mailflow.errors import MissingSecret, ProblemsError
-from mailflow.tomlpos import locate
+from mailflow.settings.config import Config, load_config
+from mailflow.settings.tomlpos import locate
 
 THREE_MISTAKES = """\
 [mailbox]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from harness import MAILFLOW, PROJECT
 
-from mailflow.classify import Applicant
 from mailflow.clock import SystemClock
-from mailflow.config import load_config
-from mailflow.consent import state
-from mailflow.pool import TalentPool
+from mailflow.pool.consent import state
+from mailflow.pool.records import Applicant
+from mailflow.pool.talent import TalentPool
+from mailflow.settings.config import load_config
 from mailflow.store import open_store
 
 

@@ -21,8 +21,8 @@ from harness import (
 )
 from servers import Dovecot, ImapAccount
 
-from mailflow.config import load_config
 from mailflow.demo import samples
+from mailflow.settings.config import load_config
 from mailflow.store import open_store
 
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3 rejection attachment\n" + bytes(range(256))

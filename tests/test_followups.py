@@ -12,20 +12,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from harness import MAILFLOW, PROJECT
 
-from mailflow import consent
 from mailflow.errors import ProblemsError
-from mailflow.followups import (
+from mailflow.followups.rules import (
     VARIABLES,
     AfterSpec,
-    Delay,
     Facts,
     RuleSpec,
     WhenSpec,
     check_templates,
     load_followups,
-    parse_delay,
 )
-from mailflow.scheduler import Window, rows_for
+from mailflow.followups.scheduler import Window, rows_for
+from mailflow.pool import consent
+from mailflow.settings.durations import Delay, parse_delay
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 SHIPPED_RULES = PROJECT / "rules"

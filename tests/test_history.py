@@ -23,9 +23,9 @@ from harness import (
 )
 from servers import Dovecot, ImapAccount, SmtpSink
 
-from mailflow.config import load_config
 from mailflow.demo import samples
-from mailflow.pool import TalentPool
+from mailflow.pool.talent import TalentPool
+from mailflow.settings.config import load_config
 from mailflow.store import open_store
 
 

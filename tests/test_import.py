@@ -14,11 +14,11 @@ import pytest
 from harness import MAILFLOW, PASSWORD_ENV, PROJECT, DaemonThread, env_for, wait_until, write_config
 from servers import Dovecot, ImapAccount
 
-from mailflow.classify import Applicant
 from mailflow.clock import SystemClock
-from mailflow.config import load_config
-from mailflow.importer import ALIASES, STATUSES, YES_NO, read_sheet
-from mailflow.pool import TalentPool
+from mailflow.intake.importer import ALIASES, STATUSES, YES_NO, read_sheet
+from mailflow.pool.records import Applicant
+from mailflow.pool.talent import TalentPool
+from mailflow.settings.config import load_config
 from mailflow.store import open_store, store_path
 
 TOKYO = ZoneInfo("Asia/Tokyo")

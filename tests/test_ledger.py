@@ -18,14 +18,8 @@ from test_callbacks import LEDGER_KEY, SECRET, add_candidates, cli, event, post,
 
 from mailflow.clock import FrozenClock
 from mailflow.errors import MailflowError
-from mailflow.ledger import (
-    HEAD,
-    LedgerBroken,
-    NothingToRedeem,
-    ReferralLedger,
-    entry_hash,
-    seal,
-)
+from mailflow.relay.accounting import HEAD, LedgerBroken, NothingToRedeem, entry_hash, seal
+from mailflow.relay.ledger import ReferralLedger
 from mailflow.store import open_store
 from mailflow.store.base import Store
 

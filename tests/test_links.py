@@ -15,10 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from servers import ImapAccount
 from test_callbacks import env, event, signed, write_config  # noqa: F401  (fixture)
 
-from mailflow.classify import Applicant
 from mailflow.clock import FrozenClock
-from mailflow.pool import TalentPool
-from mailflow.relay import RejectionFacts, RelayDesk
+from mailflow.pool.records import Applicant
+from mailflow.pool.talent import TalentPool
+from mailflow.relay.desk import RejectionFacts, RelayDesk
 
 PUBLIC_RATE, PUBLIC_BURST = 2.0, 30  # the config's defaults
 

@@ -19,11 +19,11 @@ import pytest
 from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, env_for, wait_until, write_config
 from servers import Dovecot, ImapAccount, SmtpSink
 
-from mailflow import control
 from mailflow.clock import FrozenClock
-from mailflow.config import Config, load_config
+from mailflow.daemon import control
 from mailflow.errors import MailflowError
-from mailflow.outbox import Outbox, with_message_id
+from mailflow.outgoing.outbox import Outbox, with_message_id
+from mailflow.settings.config import Config, load_config
 from mailflow.store import open_store
 from mailflow.store.base import Doc
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.parse import parse_mail
+from mailflow.mail.parse import parse_mail
 
 
 def crlf(text: str) -> bytes:

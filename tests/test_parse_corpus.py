@@ -13,7 +13,7 @@ from typing import Any
 import corpus
 import pytest
 
-from mailflow.parse import Mail, parse_mail
+from mailflow.mail.parse import Mail, parse_mail
 
 EXPECTATIONS: dict[str, dict[str, Any]] = tomllib.loads(
     (corpus.DIR / "expectations.toml").read_text(encoding="utf-8")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from mailflow.errors import ProblemsError
-from mailflow.parse import parse_mail
-from mailflow.pool import new_candidate
-from mailflow.rejection import (
+from mailflow.mail.parse import parse_mail
+from mailflow.pool.talent import new_candidate
+from mailflow.rejection.recognise import (
     FILE,
     NO_RULE,
     Decision,
@@ -19,8 +19,8 @@ from mailflow.rejection import (
     decide,
     load_rejection_rules,
 )
-from mailflow.relay import Invite, RejectionFacts
-from mailflow.rewriting import HEADER, RewriteSettings, rewrite_rejection
+from mailflow.rejection.rewriting import HEADER, RewriteSettings, rewrite_rejection
+from mailflow.relay.desk import Invite, RejectionFacts
 from mailflow.store.base import Doc
 
 PROJECT = Path(__file__).resolve().parents[1]

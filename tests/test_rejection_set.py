@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.parse import parse_mail
-from mailflow.rejection import Decision, KnownCandidate, decide, load_rejection_rules
+from mailflow.mail.parse import parse_mail
+from mailflow.rejection.recognise import Decision, KnownCandidate, decide, load_rejection_rules
 
 HERE = Path(__file__).resolve().parent
 SETS = HERE / "rejections"

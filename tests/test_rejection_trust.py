@@ -7,13 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.authorship import company_wrote
-from mailflow.parse import parse_mail
-from mailflow.rejection import KnownCandidate, assess, decide, load_rejection_rules, read_note
-from mailflow.rejection.corrections import example, mask, suggest
-from mailflow.reviews import review_notice
-from mailflow.rewrite.markers import strip_html, strip_plain
-from mailflow.rewrite.quotes import own_text_end
+from mailflow.intake.authorship import company_wrote
+from mailflow.mail.parse import parse_mail
+from mailflow.mail.rewrite.markers import strip_html, strip_plain
+from mailflow.mail.rewrite.quotes import own_text_end
+from mailflow.rejection.recognise import (
+    KnownCandidate,
+    assess,
+    decide,
+    load_rejection_rules,
+    read_note,
+)
+from mailflow.rejection.recognise.corrections import example, mask, suggest
+from mailflow.rejection.reviews import review_notice
 
 RULES = load_rejection_rules(Path(__file__).resolve().parents[1] / "rules")
 CANDIDATE = "hanako@example.com"

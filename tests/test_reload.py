@@ -11,7 +11,7 @@ import pytest
 from harness import PASSWORD_ENV, PROJECT, daemon_process, wait_until, write_config
 from servers import Dovecot, ImapAccount
 
-from mailflow.config import load_config
+from mailflow.settings.config import load_config
 from mailflow.store import open_store
 
 

@@ -19,13 +19,18 @@ from pathlib import Path
 import corpus
 import pytest
 
-from mailflow.classify import Applicant
 from mailflow.clock import FrozenClock
-from mailflow.pool import TalentPool
-from mailflow.rejection import load_rejection_rules
-from mailflow.relay import TOKEN_BYTES, PreviewDesk, RelayDesk
-from mailflow.rewrite.render import RELAY_MARK
-from mailflow.rewriting import HEADER, RejectionRewrite, RewriteSettings, rewrite_rejection
+from mailflow.mail.rewrite.render import RELAY_MARK
+from mailflow.pool.records import Applicant
+from mailflow.pool.talent import TalentPool
+from mailflow.rejection.recognise import load_rejection_rules
+from mailflow.rejection.rewriting import (
+    HEADER,
+    RejectionRewrite,
+    RewriteSettings,
+    rewrite_rejection,
+)
+from mailflow.relay.desk import TOKEN_BYTES, PreviewDesk, RelayDesk
 from mailflow.store import open_store
 from mailflow.store.base import Doc, Store
 

@@ -19,19 +19,19 @@ import pytest
 from harness import MAILFLOW, PASSWORD_ENV, PROJECT, write_config
 from servers import ImapAccount, SmtpSink
 
-from mailflow import consent
-from mailflow.classify import Applicant
 from mailflow.clock import FrozenClock, iso
-from mailflow.config import Config, load_config
-from mailflow.intake import Applications
-from mailflow.outbox import Outbox
-from mailflow.pipeline import Incoming
-from mailflow.pool import TalentPool
-from mailflow.relay import RejectionFacts, RelayDesk
-from mailflow.scheduler import FollowUpScheduler
+from mailflow.followups.scheduler import FollowUpScheduler, reply_listener
+from mailflow.followups.unsubscribe import ONE_CLICK, Unsubscribes
+from mailflow.intake.applications import Applications
+from mailflow.mailbox.pipeline import Incoming
+from mailflow.outgoing.outbox import Outbox
+from mailflow.pool import consent
+from mailflow.pool.records import Applicant
+from mailflow.pool.talent import TalentPool
+from mailflow.relay.desk import RejectionFacts, RelayDesk
+from mailflow.settings.config import Config, load_config
 from mailflow.store import open_store
 from mailflow.store.base import Doc, Store
-from mailflow.unsubscribe import ONE_CLICK, Unsubscribes
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOTIFIED = '[privacy]\nnotified_purposes = ["selection", "talent_pool", "rescout"]\n'
@@ -194,7 +194,8 @@ def test_a_reply_to_a_follow_up_stops_the_sequence_and_tells_hr(world: World) ->
              f"In-Reply-To: {mail['Message-ID']}\r\nReferences: {mail['Message-ID']}\r\n"
              "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
              "ぜひお話を伺いたいです。\r\n").encode()
-    stage = Applications(world.pool, world.config, world.outbox)
+    stage = Applications(world.pool, world.config, world.outbox, on_reply=[reply_listener(
+        world.store, world.clock, world.config, world.outbox)])  # as the daemon wires it
     world.clock.set(datetime(2025, 11, 5, 12, 0, tzinfo=TOKYO))
     stage.handle(Incoming("INBOX", "inbox", 1, 1, reply))
     assert world.rows(hanako["id"])["rescout-1-year"]["state"] == "cancelled"

@@ -16,11 +16,11 @@ import pytest
 from harness import MAILFLOW, PASSWORD_ENV, PROJECT, DaemonThread, env_for, wait_until, write_config
 from servers import ImapAccount, SmtpSink, free_port
 
-from mailflow.classify import Applicant
 from mailflow.clock import CLOCK_FILE_ENV, FrozenClock, iso
-from mailflow.config import load_config
-from mailflow.pool import TalentPool
-from mailflow.relay import RejectionFacts, RelayDesk
+from mailflow.pool.records import Applicant
+from mailflow.pool.talent import TalentPool
+from mailflow.relay.desk import RejectionFacts, RelayDesk
+from mailflow.settings.config import load_config
 from mailflow.store import open_store
 from mailflow.store.base import Doc
 

@@ -14,7 +14,7 @@ from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, env_for, wait_until, w
 from servers import Dovecot, ImapAccount, SmtpSink
 from test_drafts import PDF, known_candidate, rejection_draft
 
-from mailflow.config import load_config
+from mailflow.settings.config import load_config
 from mailflow.store import open_store
 
 SEND_MODE = '[rejection]\nmode = "send"\noutbox_folder = "Outbox/Rejections"\n'

@@ -8,11 +8,11 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailflow.rewrite.leaves import LeafKind, find_body_leaves
-from mailflow.rewrite.markers import strip_html, strip_plain
-from mailflow.rewrite.placement import place_html, place_plain
-from mailflow.rewrite.render import RELAY_MARK, is_already_invited
-from mailflow.rewrite.splice import Refusal, Spliced, splice
+from mailflow.mail.rewrite.leaves import LeafKind, find_body_leaves
+from mailflow.mail.rewrite.markers import strip_html, strip_plain
+from mailflow.mail.rewrite.placement import place_html, place_plain
+from mailflow.mail.rewrite.render import RELAY_MARK, is_already_invited
+from mailflow.mail.rewrite.splice import Refusal, Spliced, splice
 
 INVITE = "キャリアリレー制度のご案内\nhttps://jobs.example.co.jp/r/AbC123"
 INVITE_WIDE = "①キャリアリレー制度のご案内～\nhttps://jobs.example.co.jp/r/AbC123"

@@ -14,11 +14,11 @@ from pathlib import Path
 import corpus
 import pytest
 
-from mailflow.charset import decode_text, encode_text
-from mailflow.rewrite import transfer
-from mailflow.rewrite.leaves import LeafKind, find_body_leaves
-from mailflow.rewrite.mime import parse_message
-from mailflow.rewrite.splice import (
+from mailflow.mail.charset import decode_text, encode_text
+from mailflow.mail.rewrite import transfer
+from mailflow.mail.rewrite.leaves import LeafKind, find_body_leaves
+from mailflow.mail.rewrite.mime import parse_message
+from mailflow.mail.rewrite.splice import (
     LeafChange,
     Refusal,
     Spliced,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.classify import Applicant
 from mailflow.clock import FrozenClock
-from mailflow.ledger import ReferralLedger
-from mailflow.pool import TalentPool
+from mailflow.pool.records import Applicant
+from mailflow.pool.talent import TalentPool
+from mailflow.relay.ledger import ReferralLedger
 from mailflow.store import open_store
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "store-before-move"

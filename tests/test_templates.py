@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from mailflow.errors import Problem
-from mailflow.rewrite.render import (
+from mailflow.mail.rewrite.render import (
     HTML_TEMPLATE,
     RELAY_MARK,
     TEMPLATES,

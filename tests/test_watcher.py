@@ -23,8 +23,8 @@ from harness import (
 )
 from servers import Dovecot, ImapAccount, StallingProxy
 
-from mailflow.daemon import Daemon
-from mailflow.pipeline import Incoming, Receipt, Stage
+from mailflow.daemon.service import Daemon
+from mailflow.mailbox.pipeline import Incoming, Receipt, Stage
 
 
 @pytest.fixture(autouse=True)

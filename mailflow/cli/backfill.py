@@ -11,11 +11,11 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from mailflow import control
-from mailflow.backfill import Backfill
 from mailflow.cli.options import config_option, json_option, load, print_json
-from mailflow.daemon import Daemon
+from mailflow.daemon import control
+from mailflow.daemon.service import Daemon
 from mailflow.errors import MailflowError
+from mailflow.mailbox.backfill import Backfill
 
 
 def _bar() -> Progress:

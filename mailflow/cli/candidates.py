@@ -10,7 +10,7 @@ import click
 from mailflow.cli.options import config_option, json_option, load, print_json, read_store
 from mailflow.clock import SystemClock
 from mailflow.errors import MailflowError
-from mailflow.pool import TalentPool, public
+from mailflow.pool.talent import TalentPool, public
 
 
 def _matches(candidate: dict[str, object], term: str) -> bool:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from mailflow.checks import connect_imap, connect_smtp, static_problems
 from mailflow.cli.options import config_option, load
+from mailflow.daemon.checks import connect_imap, connect_smtp, static_problems
 from mailflow.errors import ProblemsError
 
 

@@ -20,8 +20,8 @@ from mailflow.cli.options import (
     read_store,
 )
 from mailflow.clock import SystemClock
-from mailflow.config import Config
-from mailflow.importer import RowProblem, import_file
+from mailflow.intake.importer import RowProblem, import_file
+from mailflow.settings.config import Config
 from mailflow.store import open_store, store_path
 from mailflow.store.base import Store
 

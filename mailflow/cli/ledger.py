@@ -12,9 +12,10 @@ import click
 
 from mailflow.cli.options import carry_out, config_option, json_option, load, print_json, read_store
 from mailflow.clock import SystemClock
-from mailflow.config import Config
 from mailflow.errors import MailflowError, UsageError
-from mailflow.ledger import Balance, ReferralLedger, read_entries
+from mailflow.relay.accounting import Balance
+from mailflow.relay.ledger import ReferralLedger, read_entries
+from mailflow.settings.config import Config
 from mailflow.store.base import Doc
 
 EXPORT_COLUMNS = ("seq", "kind", "at", "event_id", "ref", "occurred_at", "counted_delta",

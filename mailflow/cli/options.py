@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from mailflow.config import Config, find_config, load_config
+from mailflow.settings.config import Config, find_config, load_config
 from mailflow.store.base import Store
 
 if TYPE_CHECKING:
-    from mailflow.daemon import Daemon
+    from mailflow.daemon.service import Daemon
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,8 +52,8 @@ def carry_out(config: Config, command: str, args: dict[str, Any],
               local: Callable[[Daemon], Any]) -> Any:
     """A write command: through the running daemon when there is one, else here under the
     store's writer lock (a second writer is refused)."""
-    from mailflow import control
-    from mailflow.daemon import Daemon
+    from mailflow.daemon import control
+    from mailflow.daemon.service import Daemon
 
     if control.daemon_running(config.data_dir):
         return control.call(config.data_dir, command, args)

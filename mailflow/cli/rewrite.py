@@ -17,15 +17,15 @@ import click
 from mailflow.cli import fail
 from mailflow.cli.options import carry_out, config_option, json_option, load, print_json
 from mailflow.clock import SystemClock
-from mailflow.config import Config
 from mailflow.errors import MailflowError, StoreError, UsageError
-from mailflow.relay import PREVIEW, PreviewDesk
-from mailflow.rewriting import (
+from mailflow.rejection.rewriting import (
     RewriteSettings,
     as_json,
     record_handler,
     rewrite_rejection,
 )
+from mailflow.relay.desk import PREVIEW, PreviewDesk
+from mailflow.settings.config import Config
 from mailflow.store import open_store
 from mailflow.store.base import Store
 

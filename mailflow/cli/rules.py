@@ -10,15 +10,15 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from mailflow import control
-from mailflow.checks import static_problems
 from mailflow.cli import Exit, fail
 from mailflow.cli.options import config_option, json_option, load, print_json, read_store
 from mailflow.clock import SystemClock, iso, parse_iso
+from mailflow.daemon import control
+from mailflow.daemon.checks import static_problems
 from mailflow.errors import MailflowError, ProblemsError, UsageError
-from mailflow.followups import load_followups
-from mailflow.pool import TalentPool
-from mailflow.scheduler import preview
+from mailflow.followups.rules import load_followups
+from mailflow.followups.scheduler import preview
+from mailflow.pool.talent import TalentPool
 
 
 @click.group()
@@ -112,7 +112,7 @@ def reload_rules(config_path: Path | None) -> None:
 def suggest_rules(config_path: Path | None, as_json: bool) -> None:
     """Rule changes learned from the cases HR settled with a #mailflow line: phrases that would
     have decided the ones the evidence got wrong, to add to rejection.toml before "recognised"."""
-    from mailflow.rejection.corrections import suggest
+    from mailflow.rejection.recognise.corrections import suggest
 
     config = load(config_path)
     store = read_store(config)

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from mailflow import logs
-from mailflow.checks import static_problems
 from mailflow.cli.options import config_option, load
-from mailflow.daemon import Daemon
+from mailflow.daemon.checks import static_problems
+from mailflow.daemon.service import Daemon
 from mailflow.errors import ProblemsError
 
 

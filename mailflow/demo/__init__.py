@@ -23,12 +23,13 @@ import httpx
 from imapclient import IMAPClient
 
 from mailflow import logs
-from mailflow.config import load_config
-from mailflow.daemon import Daemon, watched_folders
+from mailflow.daemon.folders import watched_folders
+from mailflow.daemon.service import Daemon
 from mailflow.demo import samples
 from mailflow.demo.partner import PartnerSimulator
 from mailflow.demo.servers import MemoryImap, SmtpSink, free_port
 from mailflow.errors import UsageError
+from mailflow.settings.config import load_config
 
 MARKER = ".mailflow-demo"
 PASSWORD_ENV = "MAILFLOW_DEMO_IMAP_PASSWORD"

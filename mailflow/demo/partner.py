@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from mailflow.callbacks import SIGNATURE_HEADER, sign
 from mailflow.demo.servers import free_port
+from mailflow.relay.callbacks import SIGNATURE_HEADER, sign
 
 PAGE = """<!doctype html><html lang="ja"><head><meta charset="utf-8">
 <title>キャリアリレー 登録</title></head><body><h1>キャリアリレーに登録</h1>

@@ -1,42 +1,7 @@
-"""Which outgoing mails are rejections (pure): HR's markers, the admin's rules, the evidence.
-
-HR writes rejections in their own mail client. A draft, outbox or Sent mail is decided by the
-first rule of `rules/rejection.toml` (file order) whose conditions hold; the shipped rules let
-HR's `#mailflow rejection` / `#mailflow rejection=no` line speak first, leave mail to people
-outside the pool alone, and then let the evidence decide: cues read from the Subject and HR's own
-text (never the quoted original), weighed with the context (`evidence`, `cues`). Every decision
-names its rule, what hit and the evidence that counted. A mail that reads like a result notice
-but is neither clearly a rejection nor clearly not is ``uncertain``: left alone, and HR is asked.
-
-Modules: `wording` (normalising Japanese text), `facts` (what a decision looks at), `cues` and
-`evidence` (the recogniser), `rules` (the rule file), `decision` (putting it together),
-`corrections` (HR's settled cases as labelled examples, and the rule changes they suggest).
+"""Rejections: recognising the ones HR writes and giving each its Career Relay invitation.
+`recognise/` (pure: is this mail a rejection, and why), `rewriting` (the rewrite of one mail),
+`drafts` (rewrite mode: drafts rewritten in place), `send_mode` (the outbox folder sent by
+mailflow), `sent` (what HR sent: stages, and rejections sent without mailflow), `reviews` (HR asked
+about uncertain mails; HR's corrections kept), `invitation_mail` (the separate invitation).
+May use: `relay`, `intake.stages`, `outgoing`, `pool`, `mailbox`, `mail`, `settings`, `store`.
 """
-
-from mailflow.rejection.decision import Decision, decide, decide_outgoing
-from mailflow.rejection.evidence import Assessment, Evidence, assess
-from mailflow.rejection.facts import (
-    HrNote,
-    KnownCandidate,
-    Outgoing,
-    own_text,
-    read_note,
-    read_outgoing,
-)
-from mailflow.rejection.rules import (
-    FILE,
-    NO_RULE,
-    RejectionRules,
-    Rule,
-    RuleSpec,
-    check,
-    load_rejection_rules,
-)
-from mailflow.rejection.wording import normalise
-
-__all__ = [
-    "FILE", "NO_RULE", "Assessment", "Decision", "Evidence", "HrNote", "KnownCandidate",
-    "Outgoing", "RejectionRules", "Rule", "RuleSpec", "assess", "check", "decide",
-    "decide_outgoing", "load_rejection_rules", "normalise", "own_text", "read_note",
-    "read_outgoing",
-]

@@ -20,14 +20,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow.callbacks import SIGNATURE_HEADER, CareerRelayCallbacks, Refused
-from mailflow.ledger import ReferralLedger
-from mailflow.unsubscribe import CONFIRMED, ONE_CLICK, UnknownToken
+from mailflow.followups.unsubscribe import CONFIRMED, ONE_CLICK, UnknownToken
+from mailflow.relay.callbacks import SIGNATURE_HEADER, CareerRelayCallbacks, Refused
+from mailflow.relay.ledger import ReferralLedger
 from mailflow.web.commit import GroupCommit
 from mailflow.web.openapi import openapi
 
 if TYPE_CHECKING:
-    from mailflow.daemon import Daemon
+    from mailflow.web.host import Host
 
 log = logging.getLogger("mailflow.web")
 
@@ -50,7 +50,7 @@ SECURITY_HEADERS = [
 class Edge:
     """What the routes need from the daemon."""
 
-    daemon: Daemon
+    daemon: Host
     callbacks: CareerRelayCallbacks
     commits: GroupCommit
     alerts: list[Callable[[], str]] = field(default_factory=list)
@@ -177,7 +177,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"ok": False, "error": message}, exc.status_code, exc.headers)
 
 
-def build_app(daemon: Daemon, extra: list[BaseRoute] | None = None) -> Starlette:
+def build_app(daemon: Host, extra: list[BaseRoute] | None = None) -> Starlette:
     """The app for `daemon`: `app.state.edge` holds the callbacks desk and its group commit."""
     ledger: ReferralLedger = daemon.ledger
     callbacks = CareerRelayCallbacks(daemon.store, daemon.clock, daemon.config, ledger,

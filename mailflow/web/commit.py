@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from mailflow.callbacks import Answer, PartnerEvent
+from mailflow.relay.callbacks import Answer, PartnerEvent
 
 log = logging.getLogger("mailflow.web")
 

@@ -16,8 +16,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 if TYPE_CHECKING:
-    from mailflow.daemon import Daemon
     from mailflow.web.app import ASGIApp, Message, Receive, Scope, Send
+    from mailflow.web.host import Host
 
 OUTBOX_STATES = ("queued", "sending", "sent", "failed", "unknown")
 REVIEW_STATES = ("asked", "settled")
@@ -26,7 +26,7 @@ CALLBACK_OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 413: 
 
 
 class StoreFigures(Collector):
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Host) -> None:
         self.daemon = daemon
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -74,7 +74,7 @@ class StoreFigures(Collector):
 
 
 class Metrics:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Host) -> None:
         self.registry = CollectorRegistry()
         self.clicks = Counter("mailflow_link_clicks", "Career Relay link requests by class",
                               ["class"], registry=self.registry)

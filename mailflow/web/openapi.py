@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailflow.callbacks import SIGNATURE_HEADER, STATUSES, TOLERANCE_SECONDS
+from mailflow.relay.callbacks import SIGNATURE_HEADER, STATUSES, TOLERANCE_SECONDS
 
 
 def _error(description: str) -> dict[str, Any]:

@@ -10,16 +10,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow.clicks import SCANNER_NETWORKS, Click
-from mailflow.links import LinkDesk
-from mailflow.ratelimit import RateLimiter
+from mailflow.relay.clicks import SCANNER_NETWORKS, Click
+from mailflow.relay.links import LinkDesk
 from mailflow.store.base import Doc
 from mailflow.web.commit import Batches
+from mailflow.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from mailflow.clock import Clock
-    from mailflow.daemon import Daemon
     from mailflow.web.app import ASGIApp, Receive, Scope, Send
+    from mailflow.web.host import Host
     from mailflow.web.metrics import Metrics
 
 NOT_FOUND = """<!doctype html>
@@ -65,7 +65,7 @@ class PublicRateLimit:
         await self.app(scope, receive, send)
 
 
-def relay_routes(daemon: Daemon, metrics: Metrics) -> list[BaseRoute]:
+def relay_routes(daemon: Host, metrics: Metrics) -> list[BaseRoute]:
     config = daemon.config
     desk = LinkDesk(daemon.store, daemon.clock, daemon.lane, config.career_relay.register_url,
                     config.career_relay.company_id,

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 import uvicorn
 from starlette.applications import Starlette
 
-from mailflow.ratelimit import RateLimiter
 from mailflow.web.app import Edge, build_app
 from mailflow.web.metrics import Metrics, Outcomes
+from mailflow.web.ratelimit import RateLimiter
 from mailflow.web.relay_link import PublicRateLimit, relay_routes
 
 if TYPE_CHECKING:
-    from mailflow.daemon import Daemon
+    from mailflow.web.host import Host
 
 log = logging.getLogger("mailflow.web")
 
@@ -61,7 +61,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class WebEdge:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Host) -> None:
         self.daemon = daemon
         self.host, self.port = host_port(daemon.config.web.listen)
         self.metrics = Metrics(daemon)

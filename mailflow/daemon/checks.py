@@ -1,0 +1,111 @@
+"""`mailflow check`: everything that can be wrong before the daemon starts, found at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from mailflow.daemon.folders import watched_folders
+from mailflow.errors import MailflowError, Problem
+from mailflow.mailbox.imap import Mailbox
+from mailflow.settings.config import Config
+
+
+def _sources(config: Config) -> list[Problem]:
+    from mailflow.intake import sources
+
+    return sources.check(config.rules_dir)
+
+
+def _stages(config: Config) -> list[Problem]:
+    from mailflow.intake import stages
+
+    return stages.check(config.rules_dir)
+
+
+def _rejection(config: Config) -> list[Problem]:
+    from mailflow.rejection import recognise as rejection
+
+    return rejection.check(config.rules_dir)
+
+
+def _templates(config: Config) -> list[Problem]:
+    from mailflow.mail.rewrite.render import check_templates
+
+    return check_templates(config.templates_dir)
+
+
+def _followups(config: Config) -> list[Problem]:
+    from mailflow.followups import rules as followups
+
+    return followups.check(config.rules_dir, config.templates_dir)
+
+
+def _followup_templates(config: Config) -> list[Problem]:
+    from mailflow.followups import rules as followups
+
+    return followups.check_templates(config.rules_dir, config.templates_dir)
+
+
+# Checkers of rule files and templates: config -> problems.
+STATIC_CHECKS: list[Callable[[Config], list[Problem]]] = [_sources, _stages, _rejection,
+                                                          _templates, _followups,
+                                                          _followup_templates]
+
+
+def static_problems(config: Config) -> list[Problem]:
+    problems: list[Problem] = []
+    for check in STATIC_CHECKS:
+        problems.extend(check(config))
+    return problems
+
+
+@dataclass(frozen=True)
+class FolderReport:
+    role: str
+    name: str
+    exists: bool
+
+
+def connect_imap(config: Config) -> list[FolderReport]:
+    """Log in to IMAP (fatal on failure) and report the folders to watch."""
+    mailbox = Mailbox(config.mailbox, config.secret("mailbox.password_env"))
+    try:
+        mailbox.connect()
+        reports = []
+        for role, configured, _create in watched_folders(config):
+            name = mailbox.folder(role, configured)
+            reports.append(FolderReport(role, name, mailbox.exists(name)))
+        return reports
+    finally:
+        mailbox.close()
+
+
+def connect_smtp(config: Config) -> str:
+    """Connect (and log in when configured) to SMTP; returns the server's greeting name."""
+    s = config.smtp
+    password = config.secret("smtp.password_env") if s.username else None
+
+    async def probe() -> str:
+        client = aiosmtplib.SMTP(hostname=s.host, port=s.port, use_tls=s.security == "tls",
+                                 start_tls=s.security == "starttls", timeout=s.timeout_seconds)
+        try:
+            await client.connect()
+            if s.username and password is not None:
+                await client.login(s.username, password)
+            return str(client.hostname)
+        except aiosmtplib.SMTPException as exc:
+            raise MailflowError(f"SMTP {s.host}:{s.port}: {exc}") from exc
+        except OSError as exc:
+            raise MailflowError(f"SMTP {s.host}:{s.port}: {exc}") from exc
+        finally:
+            if client.is_connected:
+                try:
+                    await client.quit()
+                except aiosmtplib.SMTPException:
+                    client.close()
+
+    return asyncio.run(probe())

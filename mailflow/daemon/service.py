@@ -1,0 +1,323 @@
+"""The daemon: the store, the pipeline, one watcher per folder, the control channel, the
+watchdog, and signals (SIGTERM/SIGINT stop after the message in hand, SIGHUP reloads)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from mailflow.clock import Clock, default_clock
+from mailflow.daemon.control import ControlServer
+from mailflow.daemon.folders import watched_folders
+from mailflow.followups.scheduler import FollowUpScheduler
+from mailflow.intake.importer import import_file
+from mailflow.mailbox.backfill import Backfill, BackfillRunner
+from mailflow.mailbox.handoff import Intake
+from mailflow.mailbox.imap import Mailbox
+from mailflow.mailbox.pipeline import Pipeline, Receipt, Stage
+from mailflow.mailbox.watcher import FolderWatcher
+from mailflow.outgoing.outbox import Outbox
+from mailflow.rejection.reviews import ReviewDesk
+from mailflow.settings.config import Config
+from mailflow.store import open_store
+from mailflow.store.base import Store
+from mailflow.store.serial import SerialStore
+
+if TYPE_CHECKING:
+    from mailflow.relay.ledger import ReferralLedger
+    from mailflow.web.server import WebEdge
+
+log = logging.getLogger("mailflow.daemon")
+
+WATCHDOG_SECONDS = 5.0
+OUTBOX_SECONDS = 1.0  # the outbox's delivery round, also run at once when woken
+
+
+@dataclass
+class Health:
+    healthy: bool = True
+    reasons: list[str] = field(default_factory=list)
+
+
+class Daemon:
+    def __init__(self, config: Config, clock: Clock | None = None,
+                 stages: Callable[[Daemon], list[Stage]] | None = None,
+                 store: Store | None = None) -> None:
+        self.config = config
+        self.clock = clock or default_clock()
+        self.store: Store = store or SerialStore(open_store(config.data_dir, config.store.engine))
+        self.lane = threading.RLock()
+        self.reloaders: list[Callable[[], None]] = []
+        self.outbox = Outbox(self.store, self.clock, config, self.lane,
+                             on_undeliverable=self._undeliverable)
+        self.reviews = ReviewDesk(self.store, self.clock, config, self.outbox)
+        self.pipeline = Pipeline((stages or default_stages)(self))
+        _ = self.scanners  # loads the rejection rules now: a broken file refuses the start
+        self.followups = FollowUpScheduler(self.store, self.clock, config, self.outbox, self.lane)
+        self.reloaders.append(self.followups.reload)
+        self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
+        self.health = Health()
+        self.watchers: list[FolderWatcher] = []
+        self.control = ControlServer(config.data_dir, self.control_handlers())
+        self._stopping: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.web: WebEdge | None = None
+
+    @cached_property
+    def scanners(self) -> dict[str, Callable[[Mailbox, str], float | None]]:
+        """Folders read by a scanner of their own instead of the hand-off: Drafts in rewrite
+        mode (rejection drafts rewritten in place), the outbox folder in send mode."""
+        from mailflow.rejection.drafts import DraftDesk, Rewritten
+        from mailflow.rejection.rewriting import (
+            RejectionRewrite,
+            RewriteSettings,
+            rewrite_rejection,
+        )
+        from mailflow.rejection.send_mode import OutboxFolder
+        from mailflow.relay.desk import RelayDesk
+
+        settings = [RewriteSettings.from_config(self.config)]
+        relay = RelayDesk(self.store, self.clock, self.config.web.public_url)
+
+        def reload() -> None:
+            settings[0] = RewriteSettings.from_config(self.config)  # raises: old ones stay
+
+        self.reloaders.append(reload)
+        scanners: dict[str, Callable[[Mailbox, str], float | None]] = {}
+        if self.config.rejection.mode in ("send", "both"):
+            def outgoing(raw: bytes) -> RejectionRewrite:
+                result = rewrite_rejection(raw, settings[0], relay)
+                self.reviews.saw(raw, result.decision, "outbox")
+                return result
+
+            folder = OutboxFolder(self.store, self.clock, self.outbox, outgoing,
+                                  self.config.rejection.not_rejection, self.lane,
+                                  trash=self.config.mailbox.trash)
+            scanners["outbox"] = folder.scan
+        if self.config.rejection.mode == "send":
+            return scanners
+
+        def rewriter(raw: bytes) -> Rewritten:
+            result = rewrite_rejection(raw, settings[0], relay)
+            self.reviews.saw(raw, result.decision, "drafts")
+            if result.outcome == "refused":
+                log.error("rejection draft left untouched (alert): %s; %s", result.why,
+                          "; ".join(result.problems))
+            if not result.rewritten or result.invite is None:
+                return Rewritten(None, "", result.why)
+            return Rewritten(result.raw, result.invite.rejection_id, result.why)
+
+        def reread(raw: bytes) -> None:
+            decision = rewrite_rejection(raw, settings[0], relay).decision
+            self.reviews.saw(raw, decision, "drafts", ask=False)
+
+        desk = DraftDesk(self.store, self.clock, rewriter, self.config.rejection.quiet_seconds,
+                         self.lane, trash=self.config.mailbox.trash, reread=reread)
+        return {**scanners, "drafts": desk.scan}
+
+    def control_handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        return {
+            "ping": lambda args: "pong",
+            "quarantine.replay": lambda args: self._replay(str(args["id"])),
+            "rules.reload": lambda args: self.reload(),
+            "rewrite.record": self._record_rewrite,
+            "consent.record": self._record_consent,
+            "import.csv": lambda args: import_file(self.store, self.clock, self.config.zone,
+                                                   str(args["path"]), bool(args.get("dry_run"))),
+            "backfill.start": lambda args: self.backfills.start(
+                str(args["folder"]), date.fromisoformat(args["since"]) if args.get("since")
+                else None),
+            "backfill.status": lambda args: self.backfills.status.get(str(args["folder"])),
+            "outbox.queue": lambda args: self.outbox.queue_command(args),
+            "outbox.resend": lambda args: self.outbox.resend(str(args["id"])),
+            "outbox.mark_sent": lambda args: self.outbox.mark_sent(str(args["id"])),
+            "ledger.redeem": lambda args: self.ledger.redeem(str(args["note"])),
+        }
+
+    @cached_property
+    def ledger(self) -> ReferralLedger:
+        from mailflow.relay.ledger import ReferralLedger
+
+        return ReferralLedger.from_config(self.store, self.clock, self.config, self.lane)
+
+    @cached_property
+    def backfills(self) -> BackfillRunner:
+        password = self.config.secret("mailbox.password_env")
+        return BackfillRunner(Backfill(self.config, self.intake, password))
+
+    def _undeliverable(self, address: str, record: dict[str, Any]) -> None:
+        from mailflow.pool.talent import TalentPool
+
+        reply = next((str(u.get("reply", "")) for u in record.get("undeliverable") or []
+                      if u.get("address") == address), "")
+        candidate = TalentPool(self.store, self.clock).mark_undeliverable(address, reply)
+        if candidate is not None:
+            from mailflow.outgoing.notices import notify_hr
+
+            notify_hr(self.outbox, self.config, self.clock,
+                      f"送信できない宛先: {candidate.get('name') or candidate['id']}",
+                      f"候補者 {candidate.get('name') or ''} ({candidate['id']}) 宛のメールが、"
+                      f"宛先のサーバーに恒久的に拒否されました。\n\n応答: {reply}\n\n"
+                      f"連絡先を確認してください: mailflow candidate show {candidate['id']}\n",
+                      candidate["id"])
+
+    def _record_consent(self, args: dict[str, Any]) -> Any:
+        from mailflow.pool.talent import TalentPool
+
+        with self.lane:
+            return TalentPool(self.store, self.clock).record_consent(args)
+
+    def _record_rewrite(self, args: dict[str, Any]) -> Any:
+        from mailflow.rejection.rewriting import record_handler
+
+        with self.lane:
+            return record_handler(self.config, self.store, self.clock)(args)
+
+    def _replay(self, item_id: str) -> dict[str, Any]:
+        doc = self.intake.replay(item_id)
+        return {key: value for key, value in doc.items() if key != "raw"}
+
+    def reload(self) -> list[str]:
+        """Reload rules and templates, all or nothing: every file is checked first, and any
+        problem keeps the rules in force and is raised (every problem, positioned)."""
+        from mailflow.daemon.checks import static_problems
+        from mailflow.errors import ProblemsError
+
+        problems = static_problems(self.config)
+        if problems:
+            raise ProblemsError(problems)
+        done = []
+        for reload in self.reloaders:
+            reload()
+            done.append(getattr(reload, "__qualname__", "reload"))
+        log.info("rules and templates reloaded")
+        return done
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        password = self.config.secret("mailbox.password_env")
+        loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._stopping.set)
+            loop.add_signal_handler(signal.SIGHUP, self._reload_safely)
+        self._loop = loop
+        await self.control.start()
+        from mailflow.web.server import WebEdge
+
+        self.web = WebEdge(self)
+        await self.web.start()
+        for role, name, create in watched_folders(self.config):
+            watcher = FolderWatcher(role, name, self.config.mailbox, password, self.intake, create,
+                                    scanner=self.scanners.get(role))
+            self.watchers.append(watcher)
+            watcher.start()
+        log.info("mailflow running: watching %s", ", ".join(r for r, _n, _c in
+                                                          watched_folders(self.config)))
+        watchdog = asyncio.create_task(self._watchdog())
+        delivery = asyncio.create_task(self._deliver())
+        followups = asyncio.create_task(self._followups())
+        try:
+            await self._stopping.wait()
+        finally:
+            log.info("stopping: finishing the message in hand")
+            if self.web is not None:
+                await self.web.stop()
+            watchdog.cancel()
+            delivery.cancel()
+            followups.cancel()
+            await asyncio.to_thread(self.outbox.stop)
+            if "backfills" in self.__dict__:
+                await asyncio.to_thread(self.backfills.stop)
+            await asyncio.to_thread(self._stop_watchers)
+            await self.control.stop()
+            self.store.close()
+            log.info("stopped")
+
+    def stop(self) -> None:
+        """Ask the daemon to stop; safe from any thread."""
+        if self._stopping is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+
+    def _stop_watchers(self) -> None:
+        for watcher in self.watchers:
+            watcher.stop()
+
+    def _reload_safely(self) -> None:
+        try:
+            self.reload()
+        except Exception as exc:
+            log.error("reload refused, keeping the rules in force: %s", exc)
+
+    async def _watchdog(self) -> None:
+        limit = self.config.mailbox.silence_alarm_seconds
+        while True:
+            await asyncio.sleep(min(WATCHDOG_SECONDS, limit / 2))
+            reasons = [f"{w.role}: server silent for {w.silent_for:.0f}s"
+                       for w in self.watchers if w.silent_for > limit]
+            if self.outbox.alert:
+                reasons.append(f"outbox: {self.outbox.alert}")
+            if reasons and self.health.healthy:
+                log.error("unhealthy: %s", "; ".join(reasons))
+            elif not reasons and not self.health.healthy:
+                log.info("healthy again")
+            self.health = Health(not reasons, reasons)
+
+    async def _deliver(self) -> None:
+        """The outbox's delivery rounds, in a thread: every OUTBOX_SECONDS and when woken."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        self.outbox.on_wake = lambda: loop.call_soon_threadsafe(wake.set)
+        while True:
+            wake.clear()
+            try:
+                await asyncio.to_thread(self.outbox.deliver_due)
+            except Exception:
+                log.exception("outbox: delivery round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), OUTBOX_SECONDS)
+
+    async def _followups(self) -> None:
+        """The follow-up tick: the `schedule` library runs it every [followups] tick_seconds
+        (the first one tick_seconds after start); the tick itself only claims rows that are
+        due (scheduler.py)."""
+        import schedule
+
+        def tick() -> None:
+            try:
+                outcomes = self.followups.tick()
+            except Exception:
+                log.exception("follow-ups: tick failed")
+                return
+            if outcomes:
+                log.info("follow-ups: %s", ", ".join(f"{k} {v}" for k, v in outcomes.items()))
+
+        ticker = schedule.Scheduler()
+        ticker.every(self.config.followups.tick_seconds).seconds.do(tick)
+        while True:
+            await asyncio.sleep(min(1.0, self.config.followups.tick_seconds))
+            await asyncio.to_thread(ticker.run_pending)
+
+
+def default_stages(daemon: Daemon) -> list[Stage]:
+    from mailflow.followups.scheduler import reply_listener
+    from mailflow.intake.applications import Applications
+    from mailflow.pool.talent import TalentPool
+    from mailflow.rejection.sent import SentMail
+
+    pool = TalentPool(daemon.store, daemon.clock)
+    followups = reply_listener(daemon.store, daemon.clock, daemon.config, daemon.outbox)
+    applications = Applications(pool, daemon.config, daemon.outbox, on_reply=[followups])
+    sent = SentMail(pool, daemon.config, daemon.clock, daemon.outbox, daemon.reviews.saw)
+    daemon.reloaders += [applications.reload, sent.reload]
+    return [Receipt(daemon.store, daemon.clock), applications, sent]

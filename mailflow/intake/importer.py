@@ -1,0 +1,365 @@
+"""`mailflow import FILE.csv`: the candidate list a company kept before mailflow.
+
+Two parts. Reading is pure: bytes → text (UTF-8 with or without BOM, else CP932) → the header's
+columns (English names or Japanese aliases) → one `ImportRow` per usable row and one
+`RowProblem` per thing wrong with the others (all of them, each naming its line and column).
+Writing takes the rows into the talent pool through `TalentPool.import_row`, which matches them
+to the people already there (normalised email, then phone) and only fills gaps.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from mailflow.clock import Clock, iso
+from mailflow.errors import Problem, ProblemsError, UsageError
+from mailflow.mail.people import normalise_email, normalise_phone
+from mailflow.pool.records import ImportRow
+from mailflow.pool.talent import TalentPool
+from mailflow.store.base import INDEXES, LOGS, Doc, Store, index_values
+
+COLUMNS = ("name", "email", "phone", "source", "position", "applied_at", "status",
+           "rejected_at", "rejection_reason", "rescout_ok", "tags")
+
+ALIASES: dict[str, str] = {
+    **{column: column for column in COLUMNS},
+    "氏名": "name", "名前": "name", "mail": "email", "e_mail": "email", "メール": "email",
+    "メールアドレス": "email", "tel": "phone", "電話": "phone", "電話番号": "phone",
+    "応募経路": "source", "媒体": "source", "職種": "position", "応募職種": "position",
+    "応募日": "applied_at", "ステータス": "status", "状態": "status", "不採用日": "rejected_at",
+    "不採用理由": "rejection_reason", "再応募可": "rescout_ok", "再スカウト可": "rescout_ok",
+    "タグ": "tags",
+}
+
+STATUSES: dict[str, str] = {
+    **{s: s for s in ("applied", "screening", "interviewing", "offered", "hired", "rejected",
+                      "withdrawn")},
+    "応募": "applied", "応募済": "applied", "選考中": "screening", "書類選考": "screening",
+    "面接": "interviewing", "面接中": "interviewing", "内定": "offered", "採用": "hired",
+    "不採用": "rejected", "辞退": "withdrawn",
+}
+
+YES_NO: dict[str, bool] = {
+    "yes": True, "no": False, "true": True, "false": False, "1": True, "0": False,
+    "y": True, "n": False, "可": True, "不可": False, "○": True, "〇": True, "◯": True,
+    "×": False, "✕": False, "x": False,
+}
+
+ENCODINGS = ("utf-8-sig", "cp932")
+_DATE = re.compile(r"(\d{4})(?:-|/|年)(\d{1,2})(?:-|/|月)(\d{1,2})日?"
+                   r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+_EMAIL = re.compile(r"[^@\s,;<>()]+@[^@\s,;<>()]+\.[^@\s,;<>()]+")
+_TAG_SPLIT = re.compile(r"[;,、，；]")
+_NON_WORD = re.compile(r"[\s\-]+")
+# control characters, and what Python's cp932 makes of bytes CP932 leaves unassigned (UTF-16 …)
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\uf8f0-\uf8f3]")
+
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: int
+    column: str
+    message: str
+
+    def problem(self, path: str) -> Problem:
+        return Problem(path, self.line, f"column {self.column}: {self.message}")
+
+
+@dataclass
+class Sheet:
+    """What a file holds: its usable rows, its refused ones, and how it was read."""
+
+    rows: list[ImportRow] = field(default_factory=list)
+    refused: list[RowProblem] = field(default_factory=list)
+    encoding: str = ""
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+# -- reading (pure) -----------------------------------------------------------------------------
+
+def decode(data: bytes, path: str) -> tuple[str, str]:
+    """The text and the encoding it was in: UTF-8 (BOM or not), else CP932, else an error."""
+    for encoding in ENCODINGS:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if not _NOT_TEXT.search(text):
+            return text, encoding
+    raise UsageError(f"{path}: neither UTF-8 nor CP932 (Shift_JIS) text; "
+                     "save it from Excel as \"CSV UTF-8\" or \"CSV\"")
+
+
+def header_columns(header: Sequence[str], path: str) -> tuple[list[str | None], list[str]]:
+    """The field each header cell names (None for an unknown one), and the unknown ones."""
+    fields: list[str | None] = []
+    problems: list[Problem] = []
+    for cell in header:
+        key = _NON_WORD.sub("_", unicodedata.normalize("NFKC", cell).strip().lower())
+        column = ALIASES.get(key) or ALIASES.get(key.replace("_", ""))
+        if column is not None and column in fields:
+            problems.append(Problem(path, 1, f"column {column} appears twice ({cell!r})"))
+        fields.append(column)
+    if not {"name", "email"} & set(fields):
+        problems.append(Problem(path, 1, "no usable header: a first row naming the columns is "
+                                         f"needed, with name or email among {', '.join(COLUMNS)}"))
+    if problems:
+        raise ProblemsError(problems)
+    return fields, [h for h, f in zip(header, fields, strict=True) if f is None and h.strip()]
+
+
+def read_sheet(text: str, zone: ZoneInfo, path: str = "-") -> Sheet:
+    """Every row of the CSV text: usable (`rows`) or refused with each reason (`refused`)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _read_rows(reader, zone, path)
+    except csv.Error as exc:  # a quote left open, a cell beyond the csv module's limit …
+        raise UsageError(f"{path}:{reader.line_num}: not readable as CSV: {exc}") from None
+
+
+def _read_rows(reader: Any, zone: ZoneInfo, path: str) -> Sheet:
+    header = next(reader, None)
+    if header is None:
+        raise UsageError(f"{path}: empty file; a header row naming the columns is needed")
+    fields, ignored = header_columns(header, path)
+    sheet = Sheet(ignored_columns=ignored)
+    end = reader.line_num
+    for cells in reader:
+        line, end = end + 1, reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(fields) and any(c.strip() for c in cells[len(fields):]):
+            sheet.refused.append(RowProblem(line, "*", f"{len(cells)} cells, the header names "
+                                                       f"{len(fields)}"))
+            continue
+        values = {f: c.strip() for f, c in zip(fields, cells, strict=False) if f is not None}
+        row, problems = read_row(line, values, zone)
+        if row is not None:
+            sheet.rows.append(row)
+        sheet.refused.extend(problems)
+    return sheet
+
+
+def read_row(line: int, values: dict[str, str], zone: ZoneInfo
+             ) -> tuple[ImportRow | None, list[RowProblem]]:
+    """One row's cells by field → the row, or every problem in it."""
+    problems: list[RowProblem] = []
+
+    def check(column: str, parse: Any) -> Any:
+        try:
+            return parse(values.get(column, ""))
+        except ValueError as exc:
+            problems.append(RowProblem(line, column, str(exc)))
+            return None
+
+    name = unicodedata.normalize("NFKC", values.get("name", "")).strip()
+    email = check("email", _email)
+    phone = check("phone", _phone)
+    if not name and not values.get("email"):
+        problems.append(RowProblem(line, "name", "name and email are both empty; one is needed"))
+    elif not values.get("email") and not values.get("phone"):
+        problems.append(RowProblem(line, "email", "empty, and no phone either: nothing to "
+                                                  "recognise the person by"))
+    status = check("status", _status)
+    row_values = {
+        "applied_at": check("applied_at", lambda v: _date(v, zone)),
+        "rejected_at": check("rejected_at", lambda v: _date(v, zone)),
+        "rescout_ok": check("rescout_ok", _yes_no),
+    }
+    if problems:
+        return None, problems
+    return ImportRow(
+        line=line, name=name, email=email, phones=(phone,) if phone else (),
+        source=values.get("source", ""), position=values.get("position", ""),
+        status=status, rejection_reason=values.get("rejection_reason", ""),
+        tags=tuple(t.strip() for t in _TAG_SPLIT.split(values.get("tags", "")) if t.strip()),
+        **row_values,
+    ), []
+
+
+def _email(value: str) -> str:
+    email = normalise_email(value)
+    if email and not _EMAIL.fullmatch(email):
+        raise ValueError(f"not an email address: {value!r}")
+    return email
+
+
+def _phone(value: str) -> str | None:
+    if not value:
+        return None
+    phone = normalise_phone(value)
+    if phone is None:
+        raise ValueError(f"not a Japanese phone number: {value!r}")
+    return phone
+
+
+def _status(value: str) -> str | None:
+    if not value:
+        return None
+    status = STATUSES.get(unicodedata.normalize("NFKC", value).strip().lower())
+    if status is None:
+        known = ", ".join(dict.fromkeys(STATUSES.values()))
+        raise ValueError(f"unknown status {value!r}; known: {known} (or 応募, 選考中, 面接, "
+                         "内定, 採用, 不採用, 辞退)")
+    return status
+
+
+def _date(value: str, zone: ZoneInfo) -> str | None:
+    if not value:
+        return None
+    match = _DATE.fullmatch(unicodedata.normalize("NFKC", value).strip())
+    try:
+        if match is None:
+            raise ValueError
+        y, m, d, hh, mm, ss = (int(g) if g else 0 for g in match.groups())
+        return iso(datetime(y, m, d, hh, mm, ss, tzinfo=zone))
+    except ValueError:
+        raise ValueError(f"not a date: {value!r}; expected YYYY-MM-DD, YYYY/MM/DD or "
+                         "YYYY年M月D日") from None
+
+
+def _yes_no(value: str) -> bool | None:
+    if not value:
+        return None
+    answer = YES_NO.get(unicodedata.normalize("NFKC", value).strip().lower())
+    if answer is None:
+        raise ValueError(f"not yes or no: {value!r}; expected yes/no, true/false, 1/0, 可/不可, "
+                         "○/×")
+    return answer
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+@dataclass
+class ImportReport:
+    dry_run: bool
+    created: int = 0
+    merged: int = 0
+    unchanged: int = 0
+    refused: list[RowProblem] = field(default_factory=list)
+    encoding: str = ""
+    ignored_columns: list[str] = field(default_factory=list)
+
+    def as_json(self) -> Doc:
+        return {"imported": self.created + self.merged, "merged": self.merged,
+                "created": self.created, "unchanged": self.unchanged,
+                "refused": [{"row": p.line, "column": p.column, "message": p.message}
+                            for p in self.refused],
+                "dry_run": self.dry_run, "encoding": self.encoding,
+                "ignored_columns": self.ignored_columns}
+
+
+class Scratch:
+    """A store for a dry run: reads fall through to the real store, writes stay here and are
+    forgotten, so the real steps can run and count without changing anything."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.read_only = False
+        self.docs: dict[tuple[str, str], Doc | None] = {}
+        self.logs: dict[str, list[Doc]] = {}
+        self.index: dict[tuple[str, str, str], set[str]] = {}
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        yield
+
+    def put(self, kind: str, key: str, doc: Doc) -> None:
+        self._unindex(kind, key)
+        self.docs[kind, key] = copy.deepcopy(doc)
+        for name in INDEXES[kind]:
+            for value in index_values(doc, name):
+                self.index.setdefault((kind, name, value), set()).add(key)
+
+    def _unindex(self, kind: str, key: str) -> None:
+        old = self.docs.get((kind, key))
+        for name in INDEXES[kind] if old else ():
+            for value in index_values(old or {}, name):
+                self.index[kind, name, value].discard(key)
+
+    def get(self, kind: str, key: str) -> Doc | None:
+        if (kind, key) in self.docs:
+            return copy.deepcopy(self.docs[kind, key])
+        return self.inner.get(kind, key)
+
+    def delete(self, kind: str, key: str) -> bool:
+        existed = self.get(kind, key) is not None
+        self._unindex(kind, key)
+        self.docs[kind, key] = None
+        return existed
+
+    def find(self, kind: str, field: str, value: str) -> list[Doc]:
+        mine = [copy.deepcopy(doc) for key in sorted(self.index.get((kind, field, value), ()))
+                if (doc := self.docs[kind, key]) is not None]
+        mine += [d for d in self.logs.get(kind, []) if value in index_values(d, field)]
+        return mine + [d for d in self.inner.find(kind, field, value)
+                       if kind in LOGS or (kind, d.get("id", "")) not in self.docs]
+
+    def below(self, kind: str, field: str, bound: str, limit: int = 1000) -> list[Doc]:
+        return self.inner.below(kind, field, bound, limit)
+
+    def scan(self, kind: str, after: str | None = None, limit: int | None = None) -> Iterator[Doc]:
+        return self.inner.scan(kind, after, limit)
+
+    def append(self, kind: str, doc: Doc) -> int:
+        self.logs.setdefault(kind, []).append(doc)
+        return self.inner.count(kind) + len(self.logs[kind])
+
+    def log(self, kind: str, after: int = 0) -> Iterator[tuple[int, Doc]]:
+        return self.inner.log(kind, after)
+
+    def count(self, kind: str) -> int:
+        return self.inner.count(kind) + len(self.logs.get(kind, []))
+
+    def close(self) -> None:
+        self.docs.clear()
+
+
+def import_sheet(pool: TalentPool, sheet: Sheet, origin: str, dry_run: bool = False,
+                 batch: int = 200) -> ImportReport:
+    """Take the sheet's rows into the pool (or only count what would happen, on a dry run)."""
+    report = ImportReport(dry_run, refused=list(sheet.refused), encoding=sheet.encoding,
+                          ignored_columns=list(sheet.ignored_columns))
+    if dry_run:  # the same steps on a scratch copy: the counts are the real run's
+        pool = TalentPool(Scratch(pool.store), pool.clock)
+    for chunk in _chunks(sheet.rows, batch):
+        with pool.store.transaction():
+            for row in chunk:
+                _candidate, outcome = pool.import_row(row, origin)
+                if outcome == "created":
+                    report.created += 1
+                else:
+                    report.merged += 1
+                    report.unchanged += outcome == "unchanged"
+    return report
+
+
+def import_file(store: Store, clock: Clock, zone: ZoneInfo, path: str | Path,
+                dry_run: bool = False) -> Doc:
+    """The `import.csv` command (the daemon's control channel, or the CLI under the lock)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    text, encoding = decode(data, str(path))
+    sheet = read_sheet(text, zone, str(path))
+    sheet.encoding = encoding
+    return import_sheet(TalentPool(store, clock), sheet, path.name, dry_run).as_json()
+
+
+def _chunks(rows: list[ImportRow], size: int) -> Iterator[list[ImportRow]]:
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]

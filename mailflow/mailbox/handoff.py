@@ -1,0 +1,214 @@
+"""Exactly-once hand-off from a folder to the pipeline.
+
+Progress per folder is (UIDVALIDITY, last UID handled), moved in the same store transaction that
+records the message's key and the pipeline's effects: a crash before the commit means the message
+is handled again from scratch; after it, never again. A UIDVALIDITY change restarts from UID 0 and
+known keys are skipped. A message whose pipeline fails is kept (raw bytes) in the retry queue and
+the checkpoint moves on, so the messages after it are not held up; after `MAX_ATTEMPTS` it is
+quarantined until an admin replays it.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from mailflow.clock import Clock, iso, parse_iso
+from mailflow.mailbox.imap import Mailbox
+from mailflow.mailbox.pipeline import Incoming, Pipeline, StageFailed
+from mailflow.store.base import Doc, Store
+
+log = logging.getLogger("mailflow.handoff")
+
+MAX_ATTEMPTS = 5
+BACKOFF_SECONDS: tuple[float, ...] = (10, 60, 300, 1800)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    folder: str
+    uidvalidity: int
+    last_uid: int
+
+
+class Intake:
+    """Hands messages of any folder to the pipeline, exactly once, through one writer lane."""
+
+    def __init__(self, store: Store, pipeline: Pipeline, clock: Clock,
+                 lane: threading.RLock | None = None) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.clock = clock
+        self.lane = lane or threading.RLock()
+        self.max_attempts = MAX_ATTEMPTS
+        self.backoff_seconds: tuple[float, ...] = BACKOFF_SECONDS
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def checkpoint(self, folder: str) -> Checkpoint | None:
+        doc = self.store.get("checkpoints", folder)
+        if doc is None:
+            return None
+        return Checkpoint(folder, int(doc["uidvalidity"]), int(doc["last_uid"]))
+
+    def _save_checkpoint(self, folder: str, uidvalidity: int, last_uid: int) -> None:
+        self.store.put("checkpoints", folder, {"folder": folder, "uidvalidity": uidvalidity,
+                                               "last_uid": last_uid, "at": iso(self.clock.now())})
+
+    def start_from(self, folder: str, uidvalidity: int, last_uid: int) -> None:
+        with self.lane:
+            self._save_checkpoint(folder, uidvalidity, last_uid)
+
+    # -- catching up ------------------------------------------------------------------------
+
+    def catch_up(self, mailbox: Mailbox, folder: str, role: str,
+                 stopping: Callable[[], bool] = lambda: False) -> int:
+        """Hand every message past the checkpoint to the pipeline; returns how many were new."""
+        state = mailbox.select(folder)
+        with self.lane:
+            point = self.checkpoint(folder)
+            if point is None:
+                # first start: new mail only; history comes through `backfill`
+                self._save_checkpoint(folder, state.uidvalidity, state.uidnext - 1)
+                log.info("%s: first start, taking new mail after UID %d", folder, state.uidnext - 1)
+                return 0
+            if point.uidvalidity != state.uidvalidity:
+                log.warning("%s: UIDVALIDITY changed %d -> %d; resyncing by message key",
+                            folder, point.uidvalidity, state.uidvalidity)
+                self._save_checkpoint(folder, state.uidvalidity, 0)
+                point = Checkpoint(folder, state.uidvalidity, 0)
+        handled = 0
+        uids = mailbox.uids_after(point.last_uid)
+        for fetched in mailbox.fetch(uids):
+            message = Incoming(folder, role, state.uidvalidity, fetched.uid, fetched.raw,
+                               fetched.flags, mailbox)
+            handled += self.hand_over(message)
+            if stopping():
+                break
+        return handled
+
+    def hand_over(self, message: Incoming, progress: str | None = None) -> int:
+        """One message: pipeline + key + progress in one transaction; 1 when it was new.
+        Progress is the folder's checkpoint, or the record named `progress` (a backfill)."""
+
+        def advance() -> None:
+            if progress is None:
+                self._advance(message)
+            else:
+                doc = self.store.get("checkpoints", progress) or {}
+                self.store.put("checkpoints", progress, {**doc, "last_uid": message.uid,
+                                                         "done": int(doc.get("done", 0)) + 1})
+
+        with self.lane:
+            known = self.store.find("messages", "message_key", message.identity)
+            if known or self.store.get("quarantine", message.identity):
+                with self.store.transaction():
+                    advance()
+                log.debug("%s: known message, skipped", message.ref)
+                return 0
+            try:
+                with self.store.transaction():
+                    self.pipeline.run(message)
+                    self._record(message)
+                    advance()
+            except StageFailed as exc:
+                with self.store.transaction():
+                    self._retry_later(message, str(exc), attempts=1)
+                    advance()
+                log.warning("%s: %s; will retry", message.ref, exc)
+                return 0
+            log.info("%s: handled", message.ref)
+            return 1
+
+    def _record(self, message: Incoming) -> None:
+        self.store.put("messages", message.identity, {
+            "message_key": message.identity, "folder": message.folder, "role": message.role,
+            "uidvalidity": message.uidvalidity, "uid": message.uid,
+            "handled_at": iso(self.clock.now()),
+        })
+
+    def _advance(self, message: Incoming) -> None:
+        point = self.checkpoint(message.folder)
+        if point and point.uidvalidity == message.uidvalidity and point.last_uid >= message.uid:
+            return
+        self._save_checkpoint(message.folder, message.uidvalidity, message.uid)
+
+    # -- retries and quarantine -------------------------------------------------------------
+
+    def _retry_later(self, message: Incoming, reason: str, attempts: int) -> None:
+        quarantined = attempts >= self.max_attempts
+        delay = self.backoff_seconds[min(attempts - 1, len(self.backoff_seconds) - 1)]
+        self.store.put("quarantine", message.identity, {
+            "id": message.key[:12], "key": message.identity,
+            "state": "quarantined" if quarantined else "retrying",
+            "folder": message.folder, "role": message.role,
+            "uidvalidity": message.uidvalidity, "uid": message.uid,
+            "attempts": attempts, "reason": reason,
+            "next_at": iso(self.clock.now() + timedelta(seconds=delay)),
+            "updated_at": iso(self.clock.now()),
+            "raw": base64.b64encode(message.raw).decode("ascii"),
+        })
+        if quarantined:
+            log.error("%s: quarantined after %d attempts: %s", message.ref, attempts, reason)
+
+    def retry_due(self) -> int:
+        """Retry the queued messages whose time has come; returns how many succeeded."""
+        now = self.clock.now()
+        done = 0
+        with self.lane:
+            due = [d for d in self.store.find("quarantine", "state", "retrying")
+                   if parse_iso(d["next_at"]) <= now]
+            for doc in due:
+                done += self._attempt(doc, replay=False)
+        return done
+
+    def replay(self, item_id: str) -> Doc:
+        """Run a quarantined (or retrying) message through the pipeline again, now."""
+        with self.lane:
+            doc = self.find_item(item_id)
+            if doc is None:
+                from mailflow.errors import MailflowError
+
+                raise MailflowError(f"no quarantined message {item_id}")
+            if "raw" not in doc or "folder" not in doc:
+                from mailflow.errors import MailflowError
+
+                raise MailflowError(f"{item_id} is a {doc.get('role', 'non-mail')} item; "
+                                    "only messages can be replayed")
+            self._attempt(doc, replay=True)
+            return self.store.get("quarantine", doc["key"]) or doc
+
+    def find_item(self, item_id: str) -> Doc | None:
+        for state in ("quarantined", "retrying", "replayed"):
+            for doc in self.store.find("quarantine", "state", state):
+                if doc["id"] == item_id or doc["key"] == item_id:
+                    return doc
+        return None
+
+    def _attempt(self, doc: Doc, replay: bool) -> int:
+        message = Incoming(doc["folder"], doc["role"], int(doc["uidvalidity"]), int(doc["uid"]),
+                           base64.b64decode(doc["raw"]))
+        try:
+            with self.store.transaction():
+                self.pipeline.run(message)
+                self._record(message)
+                self.store.put("quarantine", doc["key"], {
+                    **doc, "state": "replayed", "updated_at": iso(self.clock.now()),
+                    "resolved_by": "replay" if replay else "retry"})
+        except StageFailed as exc:
+            attempts = int(doc["attempts"]) + 1
+            with self.store.transaction():
+                if replay:
+                    self.store.put("quarantine", doc["key"], {
+                        **doc, "attempts": attempts, "reason": str(exc),
+                        "updated_at": iso(self.clock.now())})
+                else:
+                    self._retry_later(message, str(exc), attempts)
+            log.warning("%s: attempt %d failed: %s", message.ref, attempts, exc)
+            return 0
+        log.info("%s: handled on %s", message.ref, "replay" if replay else "retry")
+        return 1

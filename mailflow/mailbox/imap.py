@@ -1,0 +1,273 @@
+"""The mailbox edge: the one module that speaks IMAP (through imapclient).
+
+Everything above it sees folders by role (inbox, drafts, sent, outbox, trash), messages by
+(folder, UIDVALIDITY, UID) and raw bytes. IDLE is only a wake-up hint; a dead socket is found by
+read timeouts, TCP keepalive and an IDLE that ends early with nothing said.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import socket
+import ssl
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from imapclient import IMAPClient, SocketTimeout
+from imapclient.exceptions import IMAPClientError
+
+from mailflow.errors import MailflowError
+from mailflow.settings.config import Mailbox as MailboxSettings
+
+log = logging.getLogger("mailflow.mailbox")
+
+SPECIAL_USE = {"drafts": b"\\Drafts", "sent": b"\\Sent", "trash": b"\\Trash"}
+FETCH_BATCH = 200
+_APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]")
+
+
+class MailboxError(MailflowError):
+    """The IMAP server refused something or could not be reached."""
+
+
+class ConnectionLost(MailboxError):
+    """The connection died (timeout, reset, EOF); reconnect and catch up."""
+
+
+@dataclass(frozen=True)
+class FolderState:
+    name: str
+    uidvalidity: int
+    uidnext: int
+    exists: int
+
+
+@dataclass(frozen=True)
+class Fetched:
+    uid: int
+    raw: bytes
+    flags: tuple[bytes, ...]
+
+
+def _keepalive(sock: socket.socket, idle: int = 60, interval: int = 15, count: int = 4) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    options = (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", interval), ("TCP_KEEPCNT", count))
+    for name, value in options:
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+
+
+def parse_appenduid(response: bytes | str | None) -> tuple[int, int] | None:
+    """(UIDVALIDITY, UID) from an APPEND response carrying `[APPENDUID v uid]` (UIDPLUS)."""
+    if response is None:
+        return None
+    data = response.encode() if isinstance(response, str) else response
+    match = _APPENDUID.search(data)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+class Mailbox:
+    """One logged-in IMAP connection."""
+
+    def __init__(self, settings: MailboxSettings, password: str) -> None:
+        self.settings = settings
+        self._password = password
+        self._client: IMAPClient | None = None
+        self._delimiter = "/"
+        self._special: dict[str, str] = {}
+        self.selected: str | None = None
+        self.last_heard = time.monotonic()
+
+    # -- connection -------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        s = self.settings
+        timeout = SocketTimeout(connect=min(s.timeout_seconds, 30), read=s.timeout_seconds)
+        try:
+            client = IMAPClient(s.host, port=s.port, ssl=s.security == "tls", timeout=timeout)
+            if s.security == "starttls":
+                client.starttls(ssl.create_default_context())
+            client.login(s.username, self._password)
+        except (OSError, IMAPClientError) as exc:
+            raise MailboxError(f"IMAP {s.host}:{s.port}: {exc}") from exc
+        _keepalive(client.socket())
+        self._client = client
+        self.selected = None
+        self._learn_folders()
+        self.heard()
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.socket().settimeout(2)
+            client.logout()
+        except (OSError, IMAPClientError):
+            with contextlib.suppress(OSError):
+                client.shutdown()
+
+    @property
+    def client(self) -> IMAPClient:
+        if self._client is None:
+            raise ConnectionLost("not connected")
+        return self._client
+
+    @property
+    def capabilities(self) -> tuple[bytes, ...]:
+        return tuple(self.client.capabilities())
+
+    def has(self, capability: str) -> bool:
+        return self.client.has_capability(capability)
+
+    def heard(self) -> None:
+        self.last_heard = time.monotonic()
+
+    # -- folders ----------------------------------------------------------------------------
+
+    def _learn_folders(self) -> None:
+        folders = self.client.list_folders()
+        for _flags, delimiter, _name in folders:
+            if delimiter:
+                self._delimiter = delimiter.decode() if isinstance(delimiter, bytes) else delimiter
+                break
+        self._special = {}
+        for flags, _delimiter, name in folders:
+            for role, flag in SPECIAL_USE.items():
+                if flag in flags:
+                    self._special.setdefault(role, name)
+
+    @property
+    def delimiter(self) -> str:
+        return self._delimiter
+
+    def folder(self, role: str, configured: str) -> str:
+        """The server's name for a folder: its special-use flag wins, else the configured name
+        with `/` translated to the server's hierarchy delimiter."""
+        if role in self._special:
+            return self._special[role]
+        return configured.replace("/", self._delimiter)
+
+    def exists(self, name: str) -> bool:
+        return bool(self.client.folder_exists(name))
+
+    def ensure(self, name: str) -> None:
+        if not self.exists(name):
+            log.info("creating folder %s", name)
+            self.client.create_folder(name)
+            self.client.subscribe_folder(name)
+
+    def list_names(self) -> list[str]:
+        return [name for _flags, _delim, name in self.client.list_folders()]
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def select(self, name: str) -> FolderState:
+        info = self.client.select_folder(name)
+        self.selected = name
+        self.heard()
+        return FolderState(
+            name=name,
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            uidnext=int(info.get(b"UIDNEXT", 0)),
+            exists=int(info.get(b"EXISTS", 0)),
+        )
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs above `last_uid` in the selected folder, ascending (`n:*` also answers the last
+        message when none is newer, so filter)."""
+        found = self.client.search(["UID", f"{last_uid + 1}:*"])
+        self.heard()
+        return sorted(uid for uid in found if uid > last_uid)
+
+    def search(self, criteria: list[str | bytes]) -> list[int]:
+        found = self.client.search(criteria)
+        self.heard()
+        return sorted(found)
+
+    def fetch(self, uids: Iterable[int]) -> Iterator[Fetched]:
+        """Raw bytes of messages, without setting \\Seen, in batches, ascending by UID."""
+        ordered = sorted(uids)
+        for start in range(0, len(ordered), FETCH_BATCH):
+            batch = ordered[start : start + FETCH_BATCH]
+            data = self.client.fetch(batch, ["BODY.PEEK[]", "FLAGS"])
+            self.heard()
+            for uid in batch:
+                item = data.get(uid)
+                if item is None or item.get(b"BODY[]") is None:
+                    continue  # expunged meanwhile
+                yield Fetched(uid, bytes(item[b"BODY[]"]), tuple(item.get(b"FLAGS", ())))
+
+    def fetch_headers(self, uids: Iterable[int]) -> dict[int, bytes]:
+        """The header block of each message (without setting \\Seen)."""
+        found: dict[int, bytes] = {}
+        ordered = sorted(uids)
+        for start in range(0, len(ordered), FETCH_BATCH):
+            data = self.client.fetch(ordered[start : start + FETCH_BATCH], ["BODY.PEEK[HEADER]"])
+            for uid, item in data.items():
+                found[uid] = bytes(item.get(b"BODY[HEADER]", b""))
+        self.heard()
+        return found
+
+    def flags(self, uids: Iterable[int]) -> dict[int, tuple[bytes, ...]]:
+        data = self.client.fetch(list(uids), ["FLAGS"])
+        return {uid: tuple(item.get(b"FLAGS", ())) for uid, item in data.items()}
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def append(
+        self, name: str, raw: bytes, flags: Iterable[bytes] = (), when: datetime | None = None
+    ) -> tuple[int, int] | None:
+        """APPEND; returns (UIDVALIDITY, UID) when the server says it (UIDPLUS), else None."""
+        response = self.client.append(name, raw, flags=tuple(flags), msg_time=when)
+        self.heard()
+        return parse_appenduid(response)
+
+    def add_flags(self, uids: Iterable[int], flags: Iterable[bytes]) -> None:
+        self.client.add_flags(list(uids), list(flags), silent=True)
+
+    def remove(self, uids: list[int], trash: str | None = None) -> None:
+        """Remove exactly these UIDs from the selected folder: UID EXPUNGE (UIDPLUS), else MOVE
+        to `trash`. Never a plain EXPUNGE: it would also remove other clients' \\Deleted mail."""
+        if not uids:
+            return
+        if self.has("UIDPLUS"):
+            self.client.add_flags(uids, [b"\\Deleted"], silent=True)
+            self.client.uid_expunge(uids)
+        elif self.has("MOVE") and trash:
+            self.client.move(uids, trash)
+        else:
+            raise MailboxError("server has neither UIDPLUS nor MOVE: cannot remove one message")
+        self.heard()
+
+    def noop(self) -> None:
+        self.client.noop()
+        self.heard()
+
+    # -- watching ---------------------------------------------------------------------------
+
+    def wait(self, seconds: float) -> bool:
+        """Wait for news in the selected folder for up to `seconds`; True when the server said
+        something. Uses IDLE when offered (a hint only), else sleeps then NOOPs."""
+        if not self.has("IDLE"):
+            time.sleep(seconds)
+            self.noop()
+            return True
+        client = self.client
+        try:
+            client.idle()
+            started = time.monotonic()
+            responses = client.idle_check(timeout=seconds)
+            early = time.monotonic() - started < seconds - 0.05
+            client.idle_done()
+        except (OSError, IMAPClientError) as exc:
+            raise ConnectionLost(f"IDLE: {exc}") from exc
+        if early and not responses:
+            # imapclient answers [] when the socket hit EOF (imapclient #565)
+            raise ConnectionLost("connection closed during IDLE")
+        self.heard()
+        return any(r for r in responses if not (len(r) >= 1 and r[0] == b"OK"))

@@ -1,0 +1,44 @@
+"""Notices to HR: a short mail to the recruiting address, through the outbox."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from mailflow.clock import Clock
+from mailflow.outgoing.outbox import Outbox
+from mailflow.settings.config import Config
+from mailflow.store.base import Doc
+
+
+def notify_hr(outbox: Outbox, config: Config, clock: Clock, subject: str, body: str,
+              candidate_id: str | None = None) -> Doc | None:
+    """Queue a notice to HR; None when no recruiting address is configured."""
+    to = config.mailbox.address
+    if not to:
+        return None
+
+    def build(message_id: str) -> bytes:
+        message = EmailMessage()
+        message["From"] = outbox.sender
+        message["To"] = to
+        message["Subject"] = f"【mailflow】{subject}"
+        message["Date"] = format_datetime(clock.now())
+        message["Message-ID"] = message_id
+        message["Auto-Submitted"] = "auto-generated"  # never taken for an application
+        message.set_content(body, charset="utf-8")
+        return message.as_bytes()
+
+    return outbox.queue(to=[to], purpose="notify-hr", candidate_id=candidate_id, build=build)
+
+
+def reapplication_notice(candidate: Doc) -> tuple[str, str]:
+    rejection = candidate.get("rejection") or {}
+    position = candidate["applications"][-1]["position"] if candidate["applications"] else ""
+    subject = f"再応募がありました: {candidate.get('name') or candidate['id']}"
+    body = (f"以前に不採用となった候補者から、新しい応募がありました。\n\n"
+            f"候補者: {candidate.get('name') or '(氏名不明)'} ({candidate['id']})\n"
+            f"応募職種: {position or '-'}\n"
+            f"前回の不採用: {rejection.get('at', '-')} 理由: {rejection.get('reason') or '-'}\n\n"
+            f"詳細: mailflow candidate show {candidate['id']}\n")
+    return subject, body

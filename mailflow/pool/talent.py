@@ -1,0 +1,258 @@
+"""The talent pool: candidate records in the store, found by email, phone or thread, merged when
+they are one person, each change recorded as an event on the candidate's timeline."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+from mailflow.clock import Clock, iso
+from mailflow.errors import MailflowError
+from mailflow.mail.people import normalise_email, normalise_name
+from mailflow.pool import consent
+from mailflow.pool.records import Applicant, ImportRow
+from mailflow.store.base import Doc, Store
+
+log = logging.getLogger("mailflow.pool")
+
+RELAY_STATUSES = ("not_invited", "invited", "clicked", "registered", "introduced",
+                  "hired_elsewhere", "withdrawn")
+
+
+def new_candidate(candidate_id: str, at: str) -> Doc:
+    return {
+        "id": candidate_id, "name": "", "name_normalized": "", "emails": [], "phones": [],
+        "source": "", "sources": [], "status": "applied", "applications": [], "stages": [],
+        "skills": [], "career": "", "qualifications": [], "desired_role": "",
+        "rejection": None, "rescout_ok": None, "tags": [], "relay_status": "not_invited",
+        "relay_ref": None, "reapplied": False, "consents": {}, "merges": [],
+        "message_ids": [], "created_at": at, "updated_at": at,
+    }
+
+
+class TalentPool:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def now(self) -> str:
+        return iso(self.clock.now())
+
+    # -- finding ----------------------------------------------------------------------------
+
+    def get(self, candidate_id: str) -> Doc | None:
+        return self.store.get("candidates", candidate_id)
+
+    def by_email(self, email: str) -> Doc | None:
+        found = self.store.find("candidates", "emails", normalise_email(email))
+        return found[0] if found else None
+
+    def by_phone(self, phone: str) -> Doc | None:
+        found = self.store.find("candidates", "phones", phone)
+        return found[0] if found else None
+
+    def by_thread(self, message_ids: list[str]) -> Doc | None:
+        for message_id in message_ids:
+            found = self.store.find("candidates", "message_ids", message_id)
+            if found:
+                return found[0]
+        return None
+
+    def lookup(self, ref: str) -> Doc | None:
+        """A candidate by id or by email."""
+        return self.get(ref) or (self.by_email(ref) if "@" in ref else None)
+
+    def all(self) -> Iterator[Doc]:
+        return self.store.scan("candidates")
+
+    def timeline(self, candidate_id: str) -> list[Doc]:
+        return sorted(self.store.find("events", "candidate_id", candidate_id),
+                      key=lambda e: (e["at"], e.get("seq", 0)))
+
+    # -- changing ---------------------------------------------------------------------------
+
+    def record_consent(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A candidate's own word on one purpose (`candidate`, `purpose`, `word` grant|withdraw,
+        `how`), with when; an event on the timeline. The control channel's `consent.record`."""
+        with self.store.transaction():
+            candidate = self.lookup(str(args["candidate"]))
+            if candidate is None:
+                raise MailflowError(f"no candidate {args['candidate']}")
+            entry = consent.record(candidate, str(args["purpose"]), args["word"] == "grant",
+                                   self.now(), str(args["how"]))
+            self.save(candidate)
+            self.event(candidate["id"], "consent", purpose=args["purpose"], **entry)
+        return {"candidate_id": candidate["id"], "purpose": args["purpose"], **entry}
+
+    def save(self, candidate: Doc) -> None:
+        candidate["updated_at"] = self.now()
+        self.store.put("candidates", candidate["id"], candidate)
+
+    def event(self, candidate_id: str | None, kind: str, **data: Any) -> None:
+        self.store.append("events", {"candidate_id": candidate_id, "type": kind,
+                                     "at": self.now(), "data": data})
+
+    def match(self, applicant: Applicant) -> tuple[Doc | None, str]:
+        """The existing candidate this applicant is, and why (email or phone)."""
+        found = self.by_email(applicant.email)
+        if found:
+            return found, f"same email {applicant.email}"
+        for phone in applicant.phones:
+            found = self.by_phone(phone)
+            if found:
+                return found, f"same phone {phone}"
+        return None, ""
+
+    def apply(self, applicant: Applicant, message_id: str | None,
+              applied_at: str | None = None) -> tuple[Doc, bool]:
+        """Record an application; returns the candidate and whether it was new."""
+        at = applied_at or self.now()
+        candidate, why = self.match(applicant)
+        created = candidate is None
+        if candidate is None:
+            candidate = new_candidate("c_" + secrets.token_hex(8), self.now())
+            candidate["source"] = applicant.source
+        elif why:
+            candidate["merges"].append({"at": self.now(), "reason": why})
+        _merge_details(candidate, applicant)
+        candidate["applications"].append({
+            "position": applicant.position, "applied_at": at, "source": applicant.source,
+            "message_ids": [message_id] if message_id else [],
+        })
+        if message_id and message_id not in candidate["message_ids"]:
+            candidate["message_ids"].append(message_id)
+        reapplied = candidate["status"] == "rejected"
+        if reapplied:
+            # a rejected candidate comes back: the headline figure (A社: 8% → 22%)
+            candidate["reapplied"] = True
+            candidate["status"] = "applied"
+            if "reapplied" not in candidate["tags"]:
+                candidate["tags"].append("reapplied")
+        self.save(candidate)
+        if created:
+            self.event(candidate["id"], "candidate_created", source=applicant.source)
+        else:
+            self.event(candidate["id"], "merged", reason=why)
+        self.event(candidate["id"], "reapplied" if reapplied else "applied",
+                   source=applicant.source, position=applicant.position, message_id=message_id)
+        if reapplied:
+            log.warning("candidate %s re-applied after a rejection: tell HR", candidate["id"])
+        return candidate, created
+
+    def add_documents(self, candidate: Doc, documents: list[Doc]) -> None:
+        known = {d["sha256"] for d in candidate.setdefault("documents", [])}
+        for document in documents:
+            if document["sha256"] not in known:
+                candidate["documents"].append(document)
+                known.add(document["sha256"])
+        self.save(candidate)
+
+    def record_stage(self, candidate: Doc, stage: str, at: str, source: str,
+                     interviewer: str = "", rating: str = "", note: str = "") -> None:
+        """A step in the selection: interview invitation, offer, a `#mailflow stage=` line."""
+        entry = {"stage": stage, "interviewer": interviewer, "rating": rating, "at": at,
+                 "note": note, "source": source}
+        if entry in candidate["stages"]:
+            return
+        candidate["stages"].append(entry)
+        if candidate["status"] in ("applied", "screening", "interviewing"):
+            candidate["status"] = "offered" if "内定" in stage or "offer" in stage.lower() \
+                else "interviewing"
+        self.save(candidate)
+        self.event(candidate["id"], "stage", stage=stage, interviewer=interviewer,
+                   rating=rating, source=source)
+
+    def mark_undeliverable(self, email: str, reply: str) -> Doc | None:
+        """A permanent failure at RCPT: the address no longer reaches the candidate."""
+        candidate = self.by_email(email)
+        if candidate is None:
+            return None
+        gone = candidate.setdefault("undeliverable", [])
+        if normalise_email(email) not in gone:
+            gone.append(normalise_email(email))
+        if "undeliverable" not in candidate["tags"] and set(gone) >= set(candidate["emails"]):
+            candidate["tags"].append("undeliverable")
+        self.save(candidate)
+        self.event(candidate["id"], "undeliverable", reply=reply[:200])
+        log.warning("candidate %s: an address was refused permanently; HR should check it",
+                    candidate["id"])
+        return candidate
+
+    def record_rejection(self, candidate: Doc, reason: str, stage: str, rescout: bool | None,
+                         message_id: str | None, at: str | None = None) -> None:
+        """A rejection without an invitation (HR sent it directly; no follow-up configured);
+        `at` is when it was sent (else now)."""
+        at = at or self.now()
+        candidate["status"] = "rejected"
+        candidate["rejection"] = {"id": None, "reason": reason, "at": at, "stage": stage,
+                                  "rescout": rescout, "message_id": message_id}
+        if rescout is not None:
+            candidate["rescout_ok"] = rescout
+        self.save(candidate)
+        self.event(candidate["id"], "rejected", reason=reason, stage=stage, rescout=rescout,
+                   message_id=message_id, invited=False)
+
+    def reply(self, candidate: Doc, message_id: str | None) -> None:
+        if message_id and message_id not in candidate["message_ids"]:
+            candidate["message_ids"].append(message_id)
+        self.save(candidate)
+        self.event(candidate["id"], "replied", message_id=message_id)
+
+    def import_row(self, row: ImportRow, origin: str) -> tuple[Doc, str]:
+        """A row of a list kept before mailflow: a new candidate, or the gaps of the one it
+        matches filled (values already there are kept). "created", "merged" or "unchanged"."""
+        candidate, why = self.match(row.applicant)
+        if candidate is None:
+            candidate = new_candidate("c_" + secrets.token_hex(8), self.now())
+            candidate["status"] = row.status or "applied"
+        before = copy.deepcopy(candidate)
+        row.fill(candidate)
+        rejected = row.status == "rejected" and candidate["rejection"] is None
+        if rejected:
+            candidate["status"] = "rejected"
+            candidate["rejection"] = {"reason": row.rejection_reason, "at": row.rejected_at,
+                                      "stage": None, "source": "import"}
+        if why and candidate == before:
+            return candidate, "unchanged"
+        if why:
+            candidate["merges"].append({"at": self.now(), "reason": why})
+        self.save(candidate)
+        if why:
+            self.event(candidate["id"], "merged", reason=why)
+        else:
+            self.event(candidate["id"], "candidate_created", source=row.channel)
+        self.event(candidate["id"], "imported", source=row.channel, position=row.position,
+                   applied_at=row.applied_at, file=origin, row=row.line)
+        if rejected:
+            self.event(candidate["id"], "rejected", reason=row.rejection_reason,
+                       source="import", rejected_at=row.rejected_at)
+        return candidate, "merged" if why else "created"
+
+
+def _merge_details(candidate: Doc, applicant: Applicant) -> None:
+    if applicant.name and not candidate["name"]:
+        candidate["name"] = applicant.name
+        candidate["name_normalized"] = normalise_name(applicant.name)
+    if applicant.email not in candidate["emails"]:
+        candidate["emails"].append(applicant.email)
+    for phone in applicant.phones:
+        if phone not in candidate["phones"]:
+            candidate["phones"].append(phone)
+    if applicant.source not in candidate["sources"]:
+        candidate["sources"].append(applicant.source)
+    if applicant.position and not candidate["desired_role"]:
+        candidate["desired_role"] = applicant.position
+    if applicant.note and not candidate["career"]:
+        candidate["career"] = applicant.note
+
+
+def public(candidate: Doc) -> Doc:
+    """The JSON shape of INTERFACE.md (`candidates --json`)."""
+    keys = ("id", "name", "emails", "phones", "source", "status", "applications", "tags",
+            "relay_status", "reapplied", "created_at", "updated_at", "sources", "stages",
+            "skills", "career", "qualifications", "desired_role", "rejection", "rescout_ok",
+            "merges")
+    return {key: candidate.get(key) for key in keys}

@@ -1,0 +1,269 @@
+"""The configuration: one TOML file, validated at once, every problem positioned.
+
+Secrets never stand in the file: it names environment variables (`*_env` keys) and
+`Config.secret` reads them when they are needed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mailflow.errors import MissingSecret, UsageError
+from mailflow.settings import tomlpos
+from mailflow.settings.validation import validate
+
+Security = Literal["tls", "starttls", "none"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Mailbox(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(993, ge=1, le=65535)
+    security: Security = "tls"
+    username: str = ""
+    password_env: str = "MAILFLOW_IMAP_PASSWORD"
+    address: str = ""
+    inbox: str = "INBOX"
+    drafts: str = "Drafts"
+    sent: str = "Sent"
+    trash: str = "Trash"
+    timeout_seconds: float = Field(60, gt=0)
+    idle_seconds: float = Field(540, gt=0, le=600)
+    poll_seconds: float = Field(30, gt=0)
+    silence_alarm_seconds: float = Field(1800, gt=0)
+    reconnect_max_seconds: float = Field(300, gt=0)
+    provider_files_sent: bool = False
+    trusted_authserv_ids: list[str] = []
+
+
+    @model_validator(mode="after")
+    def _plain_on_loopback_only(self) -> Mailbox:
+        if self.security == "none" and not is_loopback(self.host):
+            raise ValueError(f"security = \"none\" sends the password in clear: only for a "
+                             f"server on this machine, not {self.host!r}; use tls or starttls")
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Smtp(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(587, ge=1, le=65535)
+    security: Security = "starttls"
+    from_: str = Field("", alias="from")
+    username: str = ""
+    password_env: str = ""
+    timeout_seconds: float = Field(30, gt=0)
+
+
+class Store(Section):
+    path: Path = Path("data")
+    engine: Literal["sqlite", "tinydb"] = "sqlite"
+    keep_attachments: bool = True
+
+
+class Web(Section):
+    listen: str = "127.0.0.1:8025"
+    public_url: str = "http://127.0.0.1:8025"
+    admin_token_env: str = "MAILFLOW_ADMIN_TOKEN"
+    max_body_bytes: int = Field(65536, gt=0)
+    public_rate_per_second: float = Field(2.0, gt=0)
+    public_burst: int = Field(30, ge=1)
+    scanner_networks: list[str] = []
+    trusted_proxies: list[str] = []
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:8025")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("expected an http(s):// URL")
+        return value.rstrip("/")
+
+
+class CareerRelay(Section):
+    register_url: str = "https://career-relay.example.jp/register"
+    company_id: str = "demo-company"
+    secret_env: str = "MAILFLOW_RELAY_SECRET"
+    ledger_key_env: str = "MAILFLOW_LEDGER_KEY"
+    registrations_per_free_slot: int = Field(10, ge=1)
+    slot_value_yen: int = Field(1_000_000, ge=0)
+
+    @field_validator("register_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("expected an http(s):// URL")
+        return value
+
+
+class Rejection(Section):
+    mode: Literal["send", "rewrite", "both"] = "rewrite"
+    outbox_folder: str = "Outbox"
+    quiet_seconds: float = Field(120, ge=0)
+    not_rejection: Literal["send", "mark"] = "mark"
+    invite_after_direct_send: bool = True
+
+
+class Privacy(Section):
+    notified_purposes: list[str] = ["selection", "talent_pool"]
+    retention_days: int = Field(1095, ge=1)
+
+
+class Rules(Section):
+    dir: Path = Path("rules")
+    templates_dir: Path = Path("templates")
+    timezone: str = "Asia/Tokyo"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown time zone; expected an IANA name such as Asia/Tokyo") from exc
+        return value
+
+
+class Followups(Section):
+    tick_seconds: int = Field(30, ge=1)
+    batch: int = Field(500, ge=1)
+    days: list[Weekday] = Field(["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    start: str = "10:00"
+    end: str = "18:00"
+    holidays: str = "JP"
+    per_hour: int = Field(60, ge=1)
+    per_candidate: str = "7d"
+    apply_url: str = ""
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        hour, sep, minute = value.partition(":")
+        if not (sep and hour.isdigit() and minute.isdigit() and len(minute) == 2
+                and (int(hour), int(minute)) <= (24, 0) and int(minute) < 60):
+            raise ValueError("expected HH:MM, e.g. 10:00")
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        import holidays
+
+        if value and value not in holidays.list_supported_countries():
+            raise ValueError("unknown country code; expected e.g. JP, or \"\" for none")
+        return value
+
+    @field_validator("per_candidate")
+    @classmethod
+    def _delay(cls, value: str) -> str:
+        from mailflow.settings.durations import parse_delay
+
+        parse_delay(value)
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> Followups:
+        if tuple(map(int, self.start.split(":"))) >= tuple(map(int, self.end.split(":"))):
+            raise ValueError("start must be before end")
+        return self
+
+
+class Company(Section):
+    name: str = "株式会社サンプル"
+    domains: list[str] = []
+
+
+class Config(Section):
+    mailbox: Mailbox = Mailbox()
+    smtp: Smtp = Smtp()
+    store: Store = Store()
+    web: Web = Web()
+    career_relay: CareerRelay = CareerRelay()
+    rejection: Rejection = Rejection()
+    privacy: Privacy = Privacy()
+    rules: Rules = Rules()
+    followups: Followups = Followups()
+    company: Company = Company()
+    source: Path | None = None
+
+    def resolve(self, relative: Path) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        if relative.is_absolute() or self.source is None:
+            return relative
+        return self.source.parent / relative
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.store.path)
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.resolve(self.rules.dir)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.resolve(self.rules.templates_dir)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.rules.timezone)
+
+    def secret(self, env_key: str) -> str:
+        """Read the secret named by a `section.*_env` key, e.g. `secret("mailbox.password_env")`."""
+        section, _, key = env_key.partition(".")
+        variable = getattr(getattr(self, section), key)
+        value = os.environ.get(variable, "") if variable else ""
+        if not value:
+            raise MissingSecret(
+                f"environment variable {variable or '(none)'} is not set ({env_key} names it)"
+            )
+        return value
+
+
+def load_config(path: Path) -> Config:
+    """Load and validate a config file; raises ProblemsError listing every problem."""
+    data, positions = tomlpos.load(path)
+    data.pop("source", None)
+    config = validate(Config, data, positions, path)
+    return config.model_copy(update={"source": path.resolve()})
+
+
+def find_config(explicit: Path | None) -> Path:
+    """`-c PATH`, else $MAILFLOW_CONFIG, else ./config.toml."""
+    if explicit is not None:
+        candidate = explicit
+    elif os.environ.get("MAILFLOW_CONFIG"):
+        candidate = Path(os.environ["MAILFLOW_CONFIG"])
+    else:
+        candidate = Path("config.toml")
+    if not candidate.is_file():
+        raise UsageError(
+            f"config file {candidate} not found (give -c PATH, set MAILFLOW_CONFIG, "
+            "or copy config.example.toml to config.toml)"
+        )
+    return candidate

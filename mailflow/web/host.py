@@ -1,0 +1,53 @@
+"""What the web edge needs from the service that runs it: a small interface, not the daemon.
+
+The daemon (`mailflow.daemon.service.Daemon`) satisfies it; a test may pass anything that does.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from mailflow.clock import Clock
+from mailflow.followups.unsubscribe import Unsubscribes
+from mailflow.relay.ledger import ReferralLedger
+from mailflow.settings.config import Config
+from mailflow.store.base import Store
+
+
+class Health(Protocol):
+    @property
+    def healthy(self) -> bool: ...
+
+    @property
+    def reasons(self) -> list[str]: ...
+
+
+class FollowUps(Protocol):
+    @property
+    def unsubscribes(self) -> Unsubscribes: ...
+
+
+class Host(Protocol):
+    """The running service, as the web edge sees it."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def lane(self) -> threading.RLock: ...
+
+    @property
+    def ledger(self) -> ReferralLedger: ...
+
+    @property
+    def health(self) -> Health: ...
+
+    @property
+    def followups(self) -> FollowUps: ...
