@@ -39,6 +39,7 @@ def _register() -> None:
         check,
         consent,
         demo,
+        explain,
         importing,
         ledger,
         outbox,
@@ -48,8 +49,8 @@ def _register() -> None:
         run,
     )
 
-    for module in (backfill, candidates, check, consent, demo, importing, ledger, outbox,
-                   quarantine, rewrite, rules, run):
+    for module in (backfill, candidates, check, consent, demo, explain, importing, ledger,
+                   outbox, quarantine, rewrite, rules, run):
         module.register(cli)
 
 

@@ -30,16 +30,17 @@ from mailflow.store import open_store
 from mailflow.store.base import Store
 
 
-def _read_store(config: Config) -> Store | None:
+def read_store(config: Config) -> Store | None:
     try:
         return open_store(config.data_dir, config.store.engine, read_only=True)
     except StoreError:
         return None  # no store yet: a preview still works with --to-candidate
 
 
-def _preview(config: Config, raw: bytes, to_candidate: str | None) -> dict[str, Any]:
+def preview(config: Config, raw: bytes, to_candidate: str | None) -> dict[str, Any]:
+    """The rewrite as it would be, recorded nowhere (also `explain`'s view of Drafts)."""
     settings = RewriteSettings.from_config(config)
-    store = _read_store(config)
+    store = read_store(config)
     try:
         desk = PreviewDesk(store, SystemClock(), config.web.public_url, to_candidate)
         result = rewrite_rejection(raw, settings, desk, to_candidate)
@@ -119,7 +120,7 @@ def rewrite(config_path: Path | None, as_json: bool, eml: Path, to_candidate: st
     """Preview a rejection rewrite: the decision and a diff of the changed parts."""
     config = load(config_path)
     raw = eml.read_bytes()
-    report = _record(config, raw, to_candidate) if record else _preview(config, raw, to_candidate)
+    report = _record(config, raw, to_candidate) if record else preview(config, raw, to_candidate)
     new_raw = base64.b64decode(report.pop("raw"))
     if output is not None:
         output.write_bytes(new_raw)

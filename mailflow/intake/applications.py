@@ -1,5 +1,6 @@
-"""The pipeline stage for INBOX: a candidate's reply in a known thread is recorded on them; an
-application becomes (or merges into) a candidate; everything else is logged with its rule."""
+"""The pipeline stage for INBOX: the plan (`intake.plan`) carried out. A candidate's reply in a
+known thread is recorded on them and told to the reply listeners; an application becomes (or
+merges into) a candidate; everything else is logged with its rule."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mailflow.clock import iso
-from mailflow.intake.authorship import company_wrote
-from mailflow.intake.classify import Mailbox, classify_inbound
+from mailflow.intake.classify import Mailbox
 from mailflow.intake.documents import DocumentShelf
+from mailflow.intake.plan import InboxPlan, StageLine, Trust, plan_inbox
 from mailflow.intake.sources import SourceRules, load_sources
-from mailflow.intake.stages import marker_fields
 from mailflow.mail.parse import Mail, parse_mail
 from mailflow.mailbox.pipeline import Incoming
 from mailflow.outgoing.notices import notify_hr, reapplication_notice
@@ -40,57 +40,61 @@ class Applications:
         self.rules_dir: Path = config.rules_dir
         self.rules: SourceRules = load_sources(self.rules_dir)
         self.mailbox = Mailbox(config.mailbox.address, tuple(config.company.domains))
+        self.trust = Trust(config.mailbox.address, tuple(config.company.domains),
+                           tuple(config.mailbox.trusted_authserv_ids))
         self.shelf = DocumentShelf(config.data_dir, config.store.keep_attachments)
 
     def reload(self) -> None:
         self.rules = load_sources(self.rules_dir)  # raises on a broken file: old rules stay
 
+    def plan(self, mail: Mail) -> InboxPlan:
+        """What this mail will do, and why (pure but for reading the pool)."""
+        return plan_inbox(mail, self.pool, self.rules, self.mailbox, self.trust)
+
     def handle(self, message: Incoming) -> None:
         mail = parse_mail(message.raw)
-        thread = [i for i in (mail.in_reply_to, *mail.references) if i]
-        known = self.pool.by_thread(thread) if thread else None
-        if known is not None:
-            self.pool.reply(known, mail.message_id)
-            log.info("%s: reply in the thread of candidate %s", message.ref, known["id"])
+        self.carry_out(self.plan(mail), mail, message)
+
+    def carry_out(self, plan: InboxPlan, mail: Mail, message: Incoming) -> None:
+        if plan.kind == "ignored":
+            log.info("%s: not an application (%s: %s)", message.ref, plan.rule, plan.reason)
+            return
+        if plan.kind == "reply":
+            assert plan.candidate is not None
+            candidate = plan.candidate
+            self.pool.reply(candidate, mail.message_id)
+            log.info("%s: reply in the thread of candidate %s", message.ref, candidate["id"])
             for listener in self.on_reply:
-                listener(known, thread)
-            self._markers(mail, known)
-            return
-        decision = classify_inbound(mail, self.rules, self.mailbox)
-        if decision.applicant is None:
-            log.info("%s: not an application (%s: %s)", message.ref, decision.rule,
-                     decision.reason)
-            return
+                listener(candidate, list(plan.thread))
+        else:
+            candidate = self._apply(plan, mail, message)
+        self._stage(plan.stage, mail, candidate)
+
+    def _apply(self, plan: InboxPlan, mail: Mail, message: Incoming) -> Doc:
+        assert plan.applicant is not None
         applied_at = iso(mail.date) if mail.date else None
-        before, _why = self.pool.match(decision.applicant)
-        candidate, created = self.pool.apply(decision.applicant, mail.message_id, applied_at)
-        if before is not None and before["status"] == "rejected" and self.outbox is not None:
+        candidate, created = self.pool.apply(plan.applicant, mail.message_id, applied_at)
+        if plan.reapplication and self.outbox is not None:
             subject, body = reapplication_notice(candidate)
             notify_hr(self.outbox, self.config, self.pool.clock, subject, body, candidate["id"])
-        log.info("%s: application via %s -> %s candidate %s", message.ref, decision.rule,
+        log.info("%s: application via %s -> %s candidate %s", message.ref, plan.rule,
                  "new" if created else "existing", candidate["id"])
         documents = [self.shelf.keep(a, mail.message_id, self.pool.now())
                      for a in mail.attachments if not a.inline]
         if documents:
             self.pool.add_documents(candidate, documents)
-        self._markers(mail, candidate)
+        return candidate
 
-    def _markers(self, mail: Mail, candidate: Doc) -> None:
-        """A `#mailflow stage=…` line is recorded when the company wrote the mail: From the
-        company and confirmed by the receiving server (`authorship`). Anything else is the
-        candidate's mail, and the attempt is logged: an applicant cannot set their own stage."""
-        fields = marker_fields(mail)
-        if not fields.get("stage"):
+    def _stage(self, line: StageLine | None, mail: Mail, candidate: Doc) -> None:
+        """A `#mailflow stage=…` line counts when the company wrote the mail (`authorship`);
+        anything else is the candidate's mail, and the attempt is logged."""
+        if line is None:
             return
-        box = self.config.mailbox
-        said = company_wrote(mail, "inbox", box.address, self.config.company.domains,
-                             box.trusted_authserv_ids)
-        if not said.company:
-            if said.why != "not From the company":
+        if not line.counts:
+            if line.why != "not From the company":
                 log.warning("candidate %s: a #mailflow stage line in INBOX ignored: %s",
-                            candidate["id"], said.why)
+                            candidate["id"], line.why)
             return
         at = iso(mail.date) if mail.date else self.pool.now()
-        self.pool.record_stage(candidate, fields["stage"], at, "#mailflow line",
-                               fields.get("interviewer", ""), fields.get("rating", ""),
-                               fields.get("note", ""))
+        self.pool.record_stage(candidate, line.stage, at, "#mailflow line", line.interviewer,
+                               line.rating, line.note)

@@ -9,15 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mailflow.clock import Clock, iso
-from mailflow.intake.stages import StageRules, load_stages, stage_change
+from mailflow.intake.stages import StageRules, load_stages
 from mailflow.mail.parse import Mail, parse_mail
-from mailflow.mail.rewrite.render import InvitationContext, is_already_invited
+from mailflow.mail.rewrite.render import InvitationContext
 from mailflow.mailbox.pipeline import Incoming
 from mailflow.outgoing.outbox import Outbox
 from mailflow.pool.talent import TalentPool
 from mailflow.rejection.invitation_mail import invitation_mail
-from mailflow.rejection.recognise import Decision, HrNote, decide
-from mailflow.rejection.rewriting import HEADER, RewriteSettings
+from mailflow.rejection.recognise import Decision, HrNote
+from mailflow.rejection.rewriting import RewriteSettings
+from mailflow.rejection.sent_plan import SentPlan, plan_sent
 from mailflow.relay.desk import RejectionFacts, RelayDesk
 from mailflow.settings.config import Config
 from mailflow.store.base import Doc
@@ -47,53 +48,39 @@ class SentMail:
         rules, rewrite = load_stages(self.rules_dir), RewriteSettings.from_config(self.config)
         self.rules, self.rewrite = rules, rewrite
 
+    def plan(self, mail: Mail) -> SentPlan:
+        """What this sent mail will do, and why (pure but for reading the store)."""
+        store = self.pool.store
+        return plan_sent(mail, self.rewrite.rules, self.rules, self.pool.by_email,
+                         lambda message_id: bool(store.find("outbox", "message_id", message_id)),
+                         self.config.web.public_url,
+                         self.config.rejection.invite_after_direct_send and self.outbox is not None)
+
     def handle(self, message: Incoming) -> None:
         mail = parse_mail(message.raw)
-        if not self._rejection(message, mail):  # a rejection is not a step forward
-            self._stages(message, mail)
+        self.carry_out(self.plan(mail), mail, message)
 
-    def _stages(self, message: Incoming, mail: Mail) -> None:
-        change = stage_change(mail, self.rules)
-        if change is None:
-            return
-        at = iso(mail.date) if mail.date else self.pool.now()
-        for address in (*mail.to, *mail.cc):
-            candidate = self.pool.by_email(address.email)
-            if candidate is None:
-                continue
-            self.pool.record_stage(candidate, change.stage, at, f"sent:{change.rule}",
-                                   change.interviewer, change.rating, change.note)
-            log.info("%s: candidate %s -> stage %s (%s)", message.ref, candidate["id"],
-                     change.stage, change.rule)
-
-    def _rejection(self, message: Incoming, mail: Mail) -> bool:
-        """A rejection HR sent directly (no invitation from mailflow in it) is recorded and,
-        when configured, followed by an invitation. True when the mail is a rejection."""
-        decision = decide(mail, self.rewrite.rules, self.pool.by_email)
+    def carry_out(self, plan: SentPlan, mail: Mail, message: Incoming) -> None:
         if self.review is not None:
-            self.review(message.raw, decision, "sent")
-        if not decision.rejection:
-            return False
-        if mail.message_id and self.pool.store.find("outbox", "message_id", mail.message_id):
-            return True  # mailflow sent it (and filed this copy): not HR's own
-        if mail.header(HEADER) is not None or is_already_invited(
-                mail.text, mail.html, self.config.web.public_url):
-            return True
-        if not decision.candidate:
-            return True
-        candidate = self.pool.by_email(decision.candidate)
-        if candidate is None or (candidate.get("rejection") or {}).get(
-                "message_id") == mail.message_id:
-            return True
-        note = decision.note
-        if not (self.config.rejection.invite_after_direct_send and self.outbox):
-            self.pool.record_rejection(candidate, note.reason, note.stage, note.rescout,
+            self.review(message.raw, plan.decision, "sent")
+        if plan.action == "stages" and plan.change is not None:
+            change = plan.change
+            at = iso(mail.date) if mail.date else self.pool.now()
+            for candidate in plan.staged:
+                self.pool.record_stage(candidate, change.stage, at, f"sent:{change.rule}",
+                                       change.interviewer, change.rating, change.note)
+                log.info("%s: candidate %s -> stage %s (%s)", message.ref, candidate["id"],
+                         change.stage, change.rule)
+        elif plan.action == "record" and plan.candidate is not None:
+            note = plan.decision.note
+            self.pool.record_rejection(plan.candidate, note.reason, note.stage, note.rescout,
                                        mail.message_id, iso(mail.date) if mail.date else None)
             log.info("%s: rejection sent without mailflow recorded on %s (rule %s)",
-                     message.ref, candidate["id"], decision.rule)
-            return True
-        self._invite(message, mail, candidate, decision.candidate, note)
-        return True
+                     message.ref, plan.candidate["id"], plan.decision.rule)
+        elif plan.action == "invite" and plan.candidate is not None:
+            assert plan.decision.candidate is not None
+            self._invite(message, mail, plan.candidate, plan.decision.candidate,
+                         plan.decision.note)
 
     def _invite(self, message: Incoming, mail: Mail, candidate: Doc, to: str,
                 note: HrNote) -> None:

@@ -1,0 +1,131 @@
+"""What an INBOX mail will do (pure, given read-only pool lookups): the plan and why.
+
+First match wins: a reply in a known candidate's thread is recorded on them (and the reply
+listeners — the follow-ups — are told); otherwise the classifier decides whether it is an
+application (which source rule, which applicant) or not (which filter or rule, why); an
+application is matched to the pool (same email, same phone, or a new candidate), a rejected
+candidate applying again tells HR, attachments are kept as documents. A `#mailflow stage=…` line
+is recorded only when the company wrote the mail (`authorship`); otherwise it is ignored, and
+said so. `Applications` carries the plan out; `mailflow explain` prints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from mailflow.intake.authorship import company_wrote
+from mailflow.intake.classify import Mailbox, classify_inbound
+from mailflow.intake.sources import SourceRules
+from mailflow.intake.stages import marker_fields
+from mailflow.mail.parse import Mail
+from mailflow.pool.records import Applicant
+from mailflow.store.base import Doc
+
+
+class PoolView(Protocol):
+    """The read-only questions the plan asks the talent pool (`TalentPool` answers them)."""
+
+    def by_thread(self, message_ids: list[str]) -> Doc | None: ...
+
+    def match(self, applicant: Applicant) -> tuple[Doc | None, str]: ...
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What tells the company's own mail from a forgery (see `authorship`)."""
+
+    address: str
+    domains: tuple[str, ...] = ()
+    authserv_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StageLine:
+    """A `#mailflow stage=…` line, and whether it counts."""
+
+    stage: str
+    counts: bool
+    why: str
+    interviewer: str = ""
+    rating: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class InboxPlan:
+    kind: Literal["reply", "application", "ignored"]
+    rule: str
+    reason: str
+    thread: tuple[str, ...] = ()
+    candidate: Doc | None = None  # the candidate replied to, or the one the applicant is
+    match: str = ""  # why the applicant is that candidate ("" for a new one)
+    applicant: Applicant | None = None
+    reapplication: bool = False
+    documents: int = 0
+    stage: StageLine | None = None
+    effects: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_json(self) -> dict[str, Any]:
+        applicant = self.applicant
+        return {
+            "kind": self.kind, "rule": self.rule, "reason": self.reason,
+            "candidate_id": self.candidate["id"] if self.candidate else None,
+            "match": self.match or ("new candidate" if self.kind == "application" else ""),
+            "applicant": None if applicant is None else {
+                "name": applicant.name, "email": applicant.email,
+                "phones": list(applicant.phones), "position": applicant.position,
+                "source": applicant.source},
+            "reapplication": self.reapplication, "documents": self.documents,
+            "stage": None if self.stage is None else {
+                "stage": self.stage.stage, "counts": self.stage.counts, "why": self.stage.why},
+            "effects": list(self.effects),
+        }
+
+
+def _stage_line(mail: Mail, trust: Trust) -> StageLine | None:
+    fields = marker_fields(mail)
+    if not fields.get("stage"):
+        return None
+    said = company_wrote(mail, "inbox", trust.address, trust.domains, trust.authserv_ids)
+    return StageLine(fields["stage"], said.company, said.why, fields.get("interviewer", ""),
+                     fields.get("rating", ""), fields.get("note", ""))
+
+
+def _stage_effect(line: StageLine | None) -> list[str]:
+    if line is None:
+        return []
+    if line.counts:
+        return [f"record stage {line.stage} (#mailflow line; {line.why})"]
+    return [f"ignore the #mailflow stage line ({line.why})"]
+
+
+def plan_inbox(mail: Mail, pool: PoolView, rules: SourceRules, mailbox: Mailbox,
+               trust: Trust) -> InboxPlan:
+    """The plan for one INBOX mail (see the module's docstring)."""
+    thread = tuple(i for i in (mail.in_reply_to, *mail.references) if i)
+    known = pool.by_thread(list(thread)) if thread else None
+    line = _stage_line(mail, trust)
+    if known is not None:
+        effects = [f"record the reply on candidate {known['id']}",
+                   "tell the reply listeners (follow-ups stop when it answers one)",
+                   *_stage_effect(line)]
+        return InboxPlan("reply", "thread", f"a reply in the thread of candidate {known['id']}",
+                         thread, known, stage=line, effects=tuple(effects))
+    decision = classify_inbound(mail, rules, mailbox)
+    applicant = decision.applicant
+    if applicant is None:
+        return InboxPlan("ignored", decision.rule, decision.reason,
+                         effects=(f"nothing: not an application ({decision.rule})",))
+    before, why = pool.match(applicant)
+    documents = sum(1 for a in mail.attachments if not a.inline)
+    reapplication = before is not None and before.get("status") == "rejected"
+    effects = [f"add the application to candidate {before['id']} ({why})" if before
+               else "create a new candidate"]
+    if reapplication:
+        effects.append("tell HR: a rejected candidate applied again")
+    if documents:
+        effects.append(f"keep {documents} document(s)")
+    effects += _stage_effect(line)
+    return InboxPlan("application", decision.rule, decision.reason, thread, before, why,
+                     applicant, reapplication, documents, line, tuple(effects))
