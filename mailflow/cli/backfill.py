@@ -13,9 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from mailflow.cli.options import config_option, json_option, load, print_json
 from mailflow.daemon import control
-from mailflow.daemon.service import Daemon
+from mailflow.daemon.local import backfill_alone
 from mailflow.errors import MailflowError
-from mailflow.mailbox.backfill import Backfill
+from mailflow.settings.config import Config
 
 
 def _bar() -> Progress:
@@ -38,7 +38,7 @@ def backfill(config_path: Path | None, as_json: bool, folder: str,
     if control.daemon_running(config.data_dir):
         result = _through_daemon(config.data_dir, folder, day, as_json)
     else:
-        result = _alone(Daemon(config), folder, day, as_json)
+        result = _alone(config, folder, day)
     if as_json:
         print_json(result)
     else:
@@ -47,16 +47,11 @@ def backfill(config_path: Path | None, as_json: bool, folder: str,
         raise MailflowError(result["error"])
 
 
-def _alone(daemon: Daemon, folder: str, day: date | None, quiet: bool) -> dict[str, Any]:
-    try:
-        password = daemon.config.secret("mailbox.password_env")
-        job = Backfill(daemon.config, daemon.intake, password)
-        with _bar() as bar:
-            task = bar.add_task(folder, total=None)
-            return job.run(folder, day, lambda done, total: bar.update(
-                task, completed=done, total=total))
-    finally:
-        daemon.store.close()
+def _alone(config: Config, folder: str, day: date | None) -> dict[str, Any]:
+    with _bar() as bar:
+        task = bar.add_task(folder, total=None)
+        return backfill_alone(config, folder, day, lambda done, total: bar.update(
+            task, completed=done, total=total))
 
 
 def _through_daemon(data_dir: Path, folder: str, day: date | None,

@@ -13,7 +13,7 @@ from mailflow.settings.config import Config, find_config, load_config
 from mailflow.store.base import Store
 
 if TYPE_CHECKING:
-    from mailflow.daemon.service import Daemon
+    from mailflow.daemon.local import Service
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,16 +49,16 @@ def read_store(config: Config) -> Store:
 
 
 def carry_out(config: Config, command: str, args: dict[str, Any],
-              local: Callable[[Daemon], Any]) -> Any:
+              local: Callable[[Service], Any]) -> Any:
     """A write command: through the running daemon when there is one, else here under the
     store's writer lock (a second writer is refused)."""
     from mailflow.daemon import control
-    from mailflow.daemon.service import Daemon
+    from mailflow.daemon.local import open_service
 
     if control.daemon_running(config.data_dir):
         return control.call(config.data_dir, command, args)
-    daemon = Daemon(config)
+    service = open_service(config)
     try:
-        return local(daemon)
+        return local(service)
     finally:
-        daemon.store.close()
+        service.store.close()

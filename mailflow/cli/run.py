@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
@@ -10,7 +9,7 @@ import click
 from mailflow import logs
 from mailflow.cli.options import config_option, load
 from mailflow.daemon.checks import static_problems
-from mailflow.daemon.service import Daemon
+from mailflow.daemon.local import serve
 from mailflow.errors import ProblemsError
 
 
@@ -26,7 +25,7 @@ def run(config_path: Path | None, log_format: str, log_level: str) -> None:
         raise ProblemsError(problems)
     config.secret("mailbox.password_env")  # fail before opening anything
     logs.setup(log_format, log_level)
-    asyncio.run(Daemon(config).serve())
+    serve(config)
 
 
 def register(cli: click.Group) -> None:
