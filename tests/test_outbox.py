@@ -69,10 +69,10 @@ class Running(DaemonThread):
 
 
 def fast(outbox: Outbox) -> Outbox:
-    outbox.retry_first_seconds = 0.3
-    outbox.retry_max_seconds = 1.0
-    outbox.lookup_seconds = 0.2
-    outbox.imap_retry_seconds = 0.5
+    outbox.delivery.retry_first_seconds = 0.3
+    outbox.delivery.retry_max_seconds = 1.0
+    outbox.sent_folder.lookup_seconds = 0.2
+    outbox.sent_folder.imap_retry_seconds = 0.5
     return outbox
 
 
@@ -202,7 +202,7 @@ def test_550_at_rcpt_marks_that_address_and_the_other_receives_it(
     told: list[tuple[str, str]] = []
     with Running(config) as running:
         outbox = running.daemon.outbox
-        outbox.on_undeliverable = lambda address, doc: told.append((address, doc["id"]))
+        outbox.delivery.on_undeliverable = lambda address, doc: told.append((address, doc["id"]))
         doc = outbox.queue(rejection(), to=[CANDIDATE, OTHER], purpose="rejection",
                            candidate_id="c1")
         arrived = smtp_sink.wait_for(1)
@@ -227,7 +227,7 @@ def test_550_at_mail_from_stays_queued_alerts_the_admin_and_touches_no_candidate
     with Running(config) as running:
         daemon = running.daemon
         outbox = fast(daemon.outbox)
-        outbox.on_undeliverable = lambda address, doc: told.append(address)
+        outbox.delivery.on_undeliverable = lambda address, doc: told.append(address)
         doc = outbox.queue(rejection(), to=[CANDIDATE], purpose="rejection", candidate_id="c1")
         wait_until(lambda: record(outbox, doc["id"])["attempts"] >= 2, what="two attempts")
         held = record(outbox, doc["id"])

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from mailflow.cli.options import carry_out, config_option, json_option, load, print_json, read_store
-from mailflow.outgoing.outbox import STATES, public
+from mailflow.outgoing.records import STATES, public
 
 OPEN_STATES = ("unknown", "failed", "queued", "sending")
 

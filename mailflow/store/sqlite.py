@@ -1,12 +1,11 @@
 """The default engine: one SQLite file in WAL mode, documents as JSON text.
 
-Layout: `docs(kind, key, doc)` holds every document (primary key `(kind, key)`); `idx(kind, field,
-value, key)` holds one row per indexed value (a list-valued field gives one row per element), and
-its primary key `(kind, field, value, key)` is the index `find` and `below` walk. A write reads the
-old document by key, replaces it and inserts/deletes only the index rows that changed: its cost
-grows with the document, not with the number of documents. Log kinds (`LOGS`) keep their
-sequence numbers as zero-padded keys (`00000000000000000042`), so key order is numeric order;
-callers see them as plain numbers (`get("events", "42")`).
+Layout: a table of documents and a table of their index rows (`mailflow.store.sqlite_schema`,
+which also migrates an older file when a writer opens it). A write reads the old document by key,
+replaces it and inserts/deletes only the index rows that changed: its cost grows with the
+document, not with the number of documents. Log kinds (`LOGS`) keep their sequence numbers as
+zero-padded keys (`00000000000000000042`), so key order is numeric order; callers see them as
+plain numbers (`get("events", "42")`).
 
 Durability: WAL mode with `synchronous=FULL`. A committed transaction is in the WAL, and the WAL
 is fsynced at every commit. `kill -9` alone would not need the fsync (with `synchronous=NORMAL`
@@ -36,47 +35,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from mailflow.errors import StoreError
-from mailflow.store.base import (
-    INDEXES,
-    LOGS,
-    ClosesOnExit,
-    Doc,
-    check_kind,
-    index_values,
-)
+from mailflow.store.base import LOGS, ClosesOnExit, Doc, check_kind
+from mailflow.store.sqlite_schema import SCHEMA, add_index, drop_index, index_pairs, migrate
 
 if TYPE_CHECKING:
     from mailflow.store.lock import WriterLock
 
-SCHEMA_VERSION = 1
 _PAGE = 256  # rows fetched per query by scan/log: streams without holding a cursor open
 _SEQ_DIGITS = 20
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS docs (
-    kind TEXT NOT NULL,
-    key  TEXT NOT NULL,
-    doc  TEXT NOT NULL,
-    PRIMARY KEY (kind, key)
-);
-CREATE TABLE IF NOT EXISTS idx (
-    kind  TEXT NOT NULL,
-    field TEXT NOT NULL,
-    value TEXT NOT NULL,
-    key   TEXT NOT NULL,
-    PRIMARY KEY (kind, field, value, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (
-    name  TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
 
 
 # --- helpers shared by the engines -------------------------------------------------------------
@@ -107,11 +79,6 @@ def stored_key(kind: str, key: str) -> str:
     return key
 
 
-def index_pairs(kind: str, doc: Doc) -> set[tuple[str, str]]:
-    """(field, value) for every value the document is indexed under."""
-    return {(field, value) for field in INDEXES[kind] for value in index_values(doc, field)}
-
-
 def check_writable_kind(kind: str) -> None:
     check_kind(kind)
     if kind in LOGS:
@@ -126,10 +93,6 @@ def check_log_kind(kind: str) -> None:
 
 def read_only_error(path: Path) -> StoreError:
     return StoreError(f"store {path} is open read-only; send changes through the running daemon")
-
-
-def indexes_signature() -> str:
-    return json.dumps(INDEXES, sort_keys=True)
 
 
 # --- the engine ----------------------------------------------------------------------------------
@@ -156,27 +119,31 @@ class SqliteStore(ClosesOnExit):
             raise StoreError(f"cannot open store {self.path}: {e}") from e
 
     def _connect(self, synchronous: str) -> sqlite3.Connection:
-        if self.read_only:
-            if not self.path.exists():
-                raise StoreError(f"no store at {self.path}")
-            uri = self.path.resolve().as_uri() + "?mode=ro"
-            conn = sqlite3.connect(
-                uri,
-                uri=True,
-                isolation_level=None,
-                timeout=10,
-                check_same_thread=False,
-            )
-            try:
-                conn.execute("PRAGMA query_only=ON")
-                found = conn.execute("SELECT 1 FROM sqlite_master WHERE name='docs'").fetchone()
-            except BaseException:
-                conn.close()
-                raise
-            if found is None:
-                conn.close()
-                raise StoreError(f"{self.path} is not a mailflow store")
-            return conn
+        return self._connect_read_only() if self.read_only else self._connect_writer(synchronous)
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            raise StoreError(f"no store at {self.path}")
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(
+            uri,
+            uri=True,
+            isolation_level=None,
+            timeout=10,
+            check_same_thread=False,
+        )
+        try:
+            conn.execute("PRAGMA query_only=ON")
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE name='docs'").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        if found is None:
+            conn.close()
+            raise StoreError(f"{self.path} is not a mailflow store")
+        return conn
+
+    def _connect_writer(self, synchronous: str) -> sqlite3.Connection:
         conn = sqlite3.connect(
             str(self.path),
             isolation_level=None,
@@ -188,38 +155,12 @@ class SqliteStore(ClosesOnExit):
             if str(mode).lower() != "wal":
                 raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")
             conn.execute(f"PRAGMA synchronous={synchronous}")
-            conn.executescript(_SCHEMA)
-            self._migrate(conn)
+            conn.executescript(SCHEMA)
+            migrate(conn, self.path)
         except BaseException:
             conn.close()
             raise
         return conn
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"store {self.path} has schema {version}; this mailflow knows {SCHEMA_VERSION}"
-            )
-        row = conn.execute("SELECT value FROM meta WHERE name='indexes'").fetchone()
-        if version == SCHEMA_VERSION and row is not None and row[0] == indexes_signature():
-            return
-        # New store, or the declared indexes changed: (re)build the index table once.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("DELETE FROM idx")
-            for kind, key, text in conn.execute("SELECT kind, key, doc FROM docs").fetchall():
-                if kind in INDEXES:
-                    self._add_index(conn, kind, key, index_pairs(kind, json.loads(text)))
-            conn.execute(
-                "INSERT OR REPLACE INTO meta(name, value) VALUES ('indexes', ?)",
-                (indexes_signature(),),
-            )
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     # --- transactions --------------------------------------------------------------------------
 
@@ -276,26 +217,8 @@ class SqliteStore(ClosesOnExit):
             "ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc",
             (kind, key, text),
         )
-        self._drop_index(self._conn, kind, key, old_pairs - new_pairs)
-        self._add_index(self._conn, kind, key, new_pairs - old_pairs)
-
-    @staticmethod
-    def _add_index(
-        conn: sqlite3.Connection, kind: str, key: str, pairs: Iterable[tuple[str, str]]
-    ) -> None:
-        conn.executemany(
-            "INSERT OR IGNORE INTO idx(kind, field, value, key) VALUES (?, ?, ?, ?)",
-            [(kind, field, value, key) for field, value in pairs],
-        )
-
-    @staticmethod
-    def _drop_index(
-        conn: sqlite3.Connection, kind: str, key: str, pairs: Iterable[tuple[str, str]]
-    ) -> None:
-        conn.executemany(
-            "DELETE FROM idx WHERE kind = ? AND field = ? AND value = ? AND key = ?",
-            [(kind, field, value, key) for field, value in pairs],
-        )
+        drop_index(self._conn, kind, key, old_pairs - new_pairs)
+        add_index(self._conn, kind, key, new_pairs - old_pairs)
 
     def _get_raw(self, kind: str, key: str) -> str | None:
         row = self._conn.execute(
@@ -317,7 +240,7 @@ class SqliteStore(ClosesOnExit):
             if old is None:
                 return False
             self._conn.execute("DELETE FROM docs WHERE kind = ? AND key = ?", (kind, key))
-            self._drop_index(self._conn, kind, key, index_pairs(kind, json.loads(old)))
+            drop_index(self._conn, kind, key, index_pairs(kind, json.loads(old)))
         return True
 
     # --- lookups --------------------------------------------------------------------------------
