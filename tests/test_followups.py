@@ -13,16 +13,12 @@ import pytest
 from harness import MAILFLOW, PROJECT
 
 from mailflow.errors import ProblemsError
-from mailflow.followups.rules import (
-    VARIABLES,
-    AfterSpec,
-    Facts,
-    RuleSpec,
-    WhenSpec,
-    check_templates,
-    load_followups,
-)
-from mailflow.followups.scheduler import Window, rows_for
+from mailflow.followups.checks import check_templates
+from mailflow.followups.conditions import Facts
+from mailflow.followups.rows import rows_for
+from mailflow.followups.rules import AfterSpec, RuleSpec, WhenSpec, load_followups
+from mailflow.followups.vocabulary import VARIABLES
+from mailflow.followups.window import Window
 from mailflow.pool import consent
 from mailflow.settings.durations import Delay, parse_delay
 

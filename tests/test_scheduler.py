@@ -20,7 +20,8 @@ from harness import MAILFLOW, PASSWORD_ENV, PROJECT, write_config
 from servers import ImapAccount, SmtpSink
 
 from mailflow.clock import FrozenClock, iso
-from mailflow.followups.scheduler import FollowUpScheduler, reply_listener
+from mailflow.followups.replies import reply_listener
+from mailflow.followups.scheduler import FollowUpScheduler
 from mailflow.followups.unsubscribe import ONE_CLICK, Unsubscribes
 from mailflow.intake.applications import Applications
 from mailflow.mailbox.pipeline import Incoming
@@ -93,7 +94,7 @@ def make_world(tmp_path: Path, account: ImapAccount, sink: SmtpSink, extra: str 
     clock = FrozenClock(REJECTED_AT)
     lane = threading.RLock()
     outbox = Outbox(store, clock, config, lane)
-    outbox.retry_first_seconds = 60
+    outbox.delivery.retry_first_seconds = 60
     world = World(config, path, store, clock, outbox,
                   FollowUpScheduler(store, clock, config, outbox, lane), sink)
     try:

@@ -16,8 +16,8 @@ from mailflow.clock import SystemClock, iso, parse_iso
 from mailflow.daemon import control
 from mailflow.daemon.checks import static_problems
 from mailflow.errors import MailflowError, ProblemsError, UsageError
+from mailflow.followups.preview import preview
 from mailflow.followups.rules import load_followups
-from mailflow.followups.scheduler import preview
 from mailflow.pool.talent import TalentPool
 
 

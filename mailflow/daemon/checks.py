@@ -39,13 +39,13 @@ def _templates(config: Config) -> list[Problem]:
 
 
 def _followups(config: Config) -> list[Problem]:
-    from mailflow.followups import rules as followups
+    from mailflow.followups import checks as followups
 
     return followups.check(config.rules_dir, config.templates_dir)
 
 
 def _followup_templates(config: Config) -> list[Problem]:
-    from mailflow.followups import rules as followups
+    from mailflow.followups import checks as followups
 
     return followups.check_templates(config.rules_dir, config.templates_dir)
 

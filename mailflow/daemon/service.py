@@ -310,7 +310,7 @@ class Daemon:
 
 
 def default_stages(daemon: Daemon) -> list[Stage]:
-    from mailflow.followups.scheduler import reply_listener
+    from mailflow.followups.replies import reply_listener
     from mailflow.intake.applications import Applications
     from mailflow.pool.talent import TalentPool
     from mailflow.rejection.sent import SentMail

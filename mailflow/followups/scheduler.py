@@ -5,9 +5,10 @@ a new event triggers — `{id, rule, candidate_id, due_at (UTC ISO), state, reas
 same transaction that moves the cursor: restart-safe, and it costs what the new events cost.
 A tick (`tick`) plans, then claims only rows with `due_at <= now` (`store.below`), asks the rule
 again at send time, keeps to the polite window and the limits (a row outside them is postponed,
-not skipped) and carries the rule out; a mail is queued in the outbox in the same transaction
-that marks its row sent, so a restart across a due time sends it once. Rows that are done leave
-the `due_at` index (see `followups.finish`): a tick never meets them again.
+not skipped; `followups/window.py`) and carries the rule out; a mail is queued in the outbox in
+the same transaction that marks its row sent, so a restart across a due time sends it once.
+Rows that are done leave the `due_at` index (see `followups.rows.finish`): a tick never meets
+them again.
 """
 
 from __future__ import annotations
@@ -16,120 +17,35 @@ import hashlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from email.header import Header
-from email.mime.text import MIMEText
-from email.utils import format_datetime, formataddr
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import holidays
 from jinja2 import Template, meta
 
 from mailflow import faults
 from mailflow.clock import Clock, iso, parse_iso
-from mailflow.followups.rules import (
-    Facts,
-    FollowupRules,
-    Rule,
-    cancel_planned,
-    deliverable_address,
-    field_value,
-    finish,
-    is_human_click,
-    load_followups,
-    new_row,
-    template_environment,
-)
+from mailflow.followups.conditions import Facts, deliverable_address
+from mailflow.followups.message import followup_mail
+from mailflow.followups.replies import stop_on_reply
+from mailflow.followups.rows import cancel_planned, finish, rows_for
+from mailflow.followups.rules import FollowupRules, Rule, load_followups
+from mailflow.followups.templates import template_environment
 from mailflow.followups.unsubscribe import Unsubscribes
+from mailflow.followups.window import Limits, Postpone, Window
 from mailflow.outgoing.notices import notify_hr
 from mailflow.outgoing.outbox import Outbox
 from mailflow.pool.talent import TalentPool
 from mailflow.relay.desk import new_referral_code, new_token
 from mailflow.settings.config import Config
-from mailflow.settings.durations import parse_delay
 from mailflow.store.base import Doc, Store
 
 log = logging.getLogger("mailflow.followups")
 
 CURSOR = "followups-planner"
-RATE = "followups-rate"
 PLAN_BATCH = 500
 GROUP = 50  # due rows handled per store transaction (one commit, one fsync, per group)
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-HEADER = "X-Mailflow-Followup"
-
-
-class Window:
-    """The polite sending window: some weekdays, business hours, no public holidays."""
-
-    def __init__(self, days: Iterable[str], start: str, end: str, zone: ZoneInfo,
-                 country: str = "JP") -> None:
-        self.days = {WEEKDAYS.index(day) for day in days}
-        self.start, self.end = (int(t[:-3]) * 60 + int(t[-2:]) for t in (start, end))
-        self.zone = zone
-        self.holidays = holidays.country_holidays(country) if country else None
-
-    @classmethod
-    def from_config(cls, config: Config) -> Window:
-        f = config.followups
-        return cls(f.days, f.start, f.end, config.zone, f.holidays)
-
-    def open_day(self, day: date) -> bool:
-        # `is not None`: a holidays object is empty (falsy) until a year is looked up
-        return day.weekday() in self.days and not (self.holidays is not None
-                                                   and day in self.holidays)
-
-    def opening(self, at: datetime) -> datetime:
-        """`at` when the window is open then, else the next time it opens."""
-        local = at.astimezone(self.zone)
-        for offset in range(0, 400):
-            day = local.date() + timedelta(days=offset)
-            if not self.open_day(day):
-                continue
-            midnight = datetime(day.year, day.month, day.day, tzinfo=self.zone)
-            start = midnight + timedelta(minutes=self.start)
-            end = midnight + timedelta(minutes=self.end)
-            if offset == 0 and local >= end:
-                continue
-            return max(start, local) if offset == 0 else start
-        raise ValueError("the sending window never opens (check [followups] days)")
-
-
-# -- planning -----------------------------------------------------------------------------------
-
-
-def rows_for(rules: FollowupRules, event: Doc, candidate: Doc | None, zone: ZoneInfo,
-             now: str) -> list[Doc]:
-    """The rows one timeline event plans (`candidate` is needed only by date-field rules)."""
-    candidate_id = event.get("candidate_id")
-    if not candidate_id:
-        return []
-    rows = []
-    for rule in rules.for_event(str(event["type"])):
-        if rule.trigger == "event:clicked" and not is_human_click(event):
-            continue
-        trigger = {"event": event["type"], "at": event["at"]}
-        rows.append(new_row(rule, candidate_id, f"{event['type']}@{event['at']}",
-                            parse_iso(event["at"]), zone, now, trigger))
-    for rule in rules.field_rules if candidate is not None else ():
-        assert candidate is not None
-        value = field_value(candidate, rule.trigger[6:])
-        try:
-            base = parse_iso(value) if value else None
-        except ValueError:
-            base = None
-        if base is not None:
-            trigger = {"field": rule.trigger[6:], "at": value}
-            rows.append(new_row(rule, candidate_id, str(value), base, zone, now, trigger))
-    return rows
-
-
-@dataclass(frozen=True)
-class Postpone:
-    at: datetime
-    why: str
 
 
 @dataclass(frozen=True)
@@ -147,6 +63,7 @@ class FollowUpScheduler:
         self.lane = lane or threading.RLock()
         self.rules = rules or load_followups(config.rules_dir, config.templates_dir)
         self.window = Window.from_config(config)
+        self.limits = Limits(store, config, self.window)
         self.zone = config.zone
         self.notified = frozenset(config.privacy.notified_purposes)
         self.pool = TalentPool(store, clock)
@@ -212,23 +129,7 @@ class FollowUpScheduler:
         stamp = iso(now)
         try:
             with self.lane, self.store.transaction():
-                row = self.store.get("followups", row_id)
-                if row is None or row["state"] != "planned" or (row.get("due_at") or "~") > stamp:
-                    return "gone"
-                verdict = self._decide(row, now)
-                if isinstance(verdict, Postpone):
-                    row.update(due_at=iso(verdict.at), reason=verdict.why, updated_at=stamp)
-                    self.store.put("followups", row_id, row)
-                    return "postponed"
-                if isinstance(verdict, Skip):
-                    finish(self.store, row, "skipped", verdict.why, stamp)
-                    log.info("follow-up %s: skipped: %s", row_id, verdict.why)
-                    return "skipped"
-                rule, candidate = verdict
-                done = self._act(row, rule, candidate, now)
-                finish(self.store, row, "sent", "; ".join(rule.actions()), stamp,
-                       sent_at=stamp, **done)
-                faults.point("followups:queued")  # inside the transaction (crash tests)
+                outcome = self._settle(row_id, now)
         except Exception as exc:  # a broken template or a bug: this row only, never the tick
             log.exception("follow-up %s: failed", row_id)
             with self.lane, self.store.transaction():
@@ -237,8 +138,32 @@ class FollowUpScheduler:
                     finish(self.store, row, "skipped", f"error: {type(exc).__name__}: {exc}",
                            stamp)
             return "failed"
-        log.info("follow-up %s: done (%s)", row_id, "; ".join(rule.actions()))
+        if not isinstance(outcome, Rule):
+            return outcome
+        log.info("follow-up %s: done (%s)", row_id, "; ".join(outcome.actions()))
         return "sent"
+
+    def _settle(self, row_id: str, now: datetime) -> str | Rule:
+        """One due row, inside its transaction: "gone", "postponed", "skipped", or the rule
+        that was carried out."""
+        stamp = iso(now)
+        row = self.store.get("followups", row_id)
+        if row is None or row["state"] != "planned" or (row.get("due_at") or "~") > stamp:
+            return "gone"
+        verdict = self._decide(row, now)
+        if isinstance(verdict, Postpone):
+            row.update(due_at=iso(verdict.at), reason=verdict.why, updated_at=stamp)
+            self.store.put("followups", row_id, row)
+            return "postponed"
+        if isinstance(verdict, Skip):
+            finish(self.store, row, "skipped", verdict.why, stamp)
+            log.info("follow-up %s: skipped: %s", row_id, verdict.why)
+            return "skipped"
+        rule, candidate = verdict
+        done = self._act(row, rule, candidate, now)
+        finish(self.store, row, "sent", "; ".join(rule.actions()), stamp, sent_at=stamp, **done)
+        faults.point("followups:queued")  # inside the transaction (crash tests)
+        return rule
 
     def _decide(self, row: Doc, now: datetime) -> Postpone | Skip | tuple[Rule, Doc]:
         rule = self.rules.get(row["rule"])
@@ -253,38 +178,10 @@ class FollowUpScheduler:
         if why is not None:
             return Skip(why)
         if rule.send:
-            opening = self.window.opening(now)
-            if opening > now:
-                return Postpone(opening, "outside the sending window")
-            full = self._hour_full(now)
-            if full is not None:
-                return Postpone(full, f"{self.config.followups.per_hour} mails this hour")
-            last = self._last_mail(candidate["id"])
-            period = self.config.followups.per_candidate
-            if last is not None:
-                free = parse_delay(period).after(last, self.zone)
-                if free > now:
-                    return Postpone(free, f"one follow-up per candidate per {period}")
+            wait = self.limits.wait(candidate["id"], now)
+            if wait is not None:
+                return wait
         return rule, candidate
-
-    def _hour_full(self, now: datetime) -> datetime | None:
-        sent = (self.store.get("settings", RATE) or {}).get("sent", [])
-        hour_ago = iso(now - timedelta(hours=1))  # one ISO form: text order is time order
-        recent = [t for t in sent if t > hour_ago]
-        if len(recent) < self.config.followups.per_hour:
-            return None
-        return parse_iso(recent[0]) + timedelta(hours=1, seconds=1)
-
-    def _count_mail(self, now: datetime) -> None:
-        sent = (self.store.get("settings", RATE) or {}).get("sent", [])
-        hour_ago = iso(now - timedelta(hours=1))
-        recent = [t for t in sent if t > hour_ago] + [iso(now)]
-        self.store.put("settings", RATE, {"sent": recent[-self.config.followups.per_hour:]})
-
-    def _last_mail(self, candidate_id: str) -> datetime | None:
-        sent = [r["sent_at"] for r in self.store.find("followups", "candidate_id", candidate_id)
-                if r["state"] == "sent" and r.get("mailed")]
-        return parse_iso(max(sent)) if sent else None
 
     # -- carrying a rule out --------------------------------------------------------------------
 
@@ -334,7 +231,7 @@ class FollowUpScheduler:
                               candidate_id=candidate["id"], build=build)
         if record["message_id"] not in candidate.setdefault("message_ids", []):
             candidate["message_ids"].append(record["message_id"])  # a reply finds its thread
-        self._count_mail(now)
+        self.limits.count_mail(now)
         return {"outbox_id": record["id"], "message_id": record["message_id"], "mailed": True,
                 "purpose": rule.purpose}
 
@@ -387,63 +284,6 @@ class FollowUpScheduler:
         return stop_on_reply(self.store, self.clock, self.config, self.outbox, candidate, thread)
 
 
-def stop_on_reply(store: Store, clock: Clock, config: Config, outbox: Outbox | None,
-                  candidate: Doc, thread: Iterable[str]) -> bool:
-    """A candidate's reply to a follow-up (In-Reply-To/References) stops their sequence and
-    tells HR. False when the mail does not answer a follow-up."""
-    answered = next((record for message_id in thread
-                     for record in store.find("outbox", "message_id", message_id)
-                     if str(record.get("purpose", "")).startswith("followup:")), None)
-    if answered is None:
-        return False
-    now = iso(clock.now())
-    with store.transaction():
-        cancelled = cancel_planned(store, candidate["id"], "the candidate replied to a follow-up",
-                                   now)
-        TalentPool(store, clock).event(candidate["id"], "followups_stopped", reason="replied",
-                                       outbox_id=answered["id"], cancelled=cancelled)
-    log.warning("candidate %s replied to follow-up mail %s: sequence stopped (%d planned "
-                "cancelled); HR is told", candidate["id"], answered["id"], cancelled)
-    if outbox is not None:
-        rule = str(answered["purpose"]).removeprefix("followup:")
-        body = (f"フォローアップ（{rule}）に候補者から返信がありました。以降のフォローアップは"
-                f"停止しました。受信箱の返信をご確認ください。\n\n"
-                f"候補者: {candidate.get('name') or '(氏名不明)'} ({candidate['id']})\n"
-                f"詳細: mailflow candidate show {candidate['id']}\n")
-        notify_hr(outbox, config, clock, "フォローアップへの返信がありました", body,
-                  candidate["id"])
-    return True
-
-
-def reply_listener(store: Store, clock: Clock, config: Config,
-                   outbox: Outbox | None) -> Callable[[Doc, list[str]], None]:
-    """The follow-ups' subscriber to intake's replies (`intake.applications.ReplyListener`)."""
-    def heard(candidate: Doc, thread: list[str]) -> None:
-        stop_on_reply(store, clock, config, outbox, candidate, thread)
-
-    return heard
-
-
-def followup_mail(company: str, sender: str, to: str, subject: str, text: str,
-                  unsubscribe_link: str, when: datetime, message_id: str, rule: str) -> bytes:
-    """A plain-text follow-up with RFC 8058 one-click unsubscribe and a visible link (built
-    with the compat32 API: about six times faster than EmailMessage's header parsing)."""
-    if unsubscribe_link not in text:
-        text += f"\n\n――――――――――\n今後このご案内が不要な場合は、こちらから配信を停止できます:\n" \
-                f"{unsubscribe_link}"
-    message = MIMEText(text + "\n", "plain", "utf-8")
-    message["From"] = formataddr((company, sender), charset="utf-8") if company else sender
-    message["To"] = to
-    message["Subject"] = Header(subject, "utf-8", header_name="Subject").encode()
-    message["Date"] = format_datetime(when)
-    message["Message-ID"] = message_id
-    message["List-Unsubscribe"] = f"<{unsubscribe_link}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Auto-Submitted"] = "auto-generated"
-    message[HEADER] = rule
-    return message.as_bytes()
-
-
 def _local_date(value: str | None, zone: ZoneInfo) -> str:
     if not value:
         return ""
@@ -452,44 +292,3 @@ def _local_date(value: str | None, zone: ZoneInfo) -> str:
     except ValueError:
         return ""
     return f"{day.year}年{day.month}月{day.day}日"
-
-
-def preview(store: Store, config: Config, rules: FollowupRules, at: datetime,
-            candidate_id: str | None = None) -> list[Doc]:
-    """`rules test`: the follow-ups that would be due by `at` (moved into the sending window),
-    planned afresh from the timeline with `rules`, each with what it would do and whether its
-    conditions hold now. Reads only."""
-    zone, window, stamp = config.zone, Window.from_config(config), iso(at)
-    notified = frozenset(config.privacy.notified_purposes)
-    if candidate_id is not None:
-        events: Iterable[Doc] = store.find("events", "candidate_id", candidate_id)
-        known = store.find("followups", "candidate_id", candidate_id)
-    else:
-        events = (event for _seq, event in store.log("events"))
-        known = store.below("followups", "due_at", stamp, 1_000_000)
-    rows: dict[str, Doc] = {}
-    for event in events:
-        owner = event.get("candidate_id")
-        candidate = store.get("candidates", owner) if rules.field_rules and owner else None
-        for row in rows_for(rules, event, candidate, zone, stamp):
-            rows.setdefault(row["id"], store.get("followups", row["id"]) or row)
-    for row in known:
-        rows.setdefault(row["id"], row)
-    found = []
-    for row in rows.values():
-        if row["state"] != "planned" or not row.get("due_at") or row["due_at"] > stamp:
-            continue
-        rule, candidate = rules.get(row["rule"]), store.get("candidates", row["candidate_id"])
-        when = parse_iso(row["due_at"])
-        when = window.opening(when) if rule is not None and rule.send else when
-        if when > at:
-            continue
-        why = ("rule no longer in followups.toml" if rule is None else
-               "the candidate was erased" if candidate is None else
-               rule.fails(Facts(candidate, notified)))
-        found.append({"rule": row["rule"], "candidate_id": row["candidate_id"],
-                      "due_at": iso(when), "planned_due_at": row.get("planned_due_at"),
-                      "action": "; ".join(rule.actions()) if rule else "",
-                      "would": "skip" if why else "fire", "reason": why or "",
-                      "trigger": row.get("trigger")})
-    return sorted(found, key=lambda r: (r["due_at"], r["candidate_id"], r["rule"]))

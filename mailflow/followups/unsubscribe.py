@@ -21,7 +21,7 @@ import threading
 
 from mailflow.clock import Clock, iso
 from mailflow.errors import MailflowError
-from mailflow.followups.rules import cancel_planned
+from mailflow.followups.rows import cancel_planned
 from mailflow.pool import consent
 from mailflow.pool.talent import TalentPool
 from mailflow.store.base import Doc, Store
