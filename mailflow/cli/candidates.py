@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -13,7 +14,7 @@ from mailflow.errors import MailflowError
 from mailflow.pool.talent import TalentPool, public
 
 
-def _matches(candidate: dict[str, object], term: str) -> bool:
+def _matches(candidate: Mapping[str, object], term: str) -> bool:
     term = unicodedata.normalize("NFKC", term).lower()
     haystack = " ".join(str(candidate.get(k, "")) for k in
                         ("name", "name_normalized", "emails", "phones", "desired_role", "tags",

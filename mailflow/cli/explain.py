@@ -24,12 +24,12 @@ from mailflow.intake.plan import Trust, plan_inbox
 from mailflow.intake.sources import load_sources
 from mailflow.intake.stages import load_stages
 from mailflow.mail.parse import parse_mail
-from mailflow.pool.records import Applicant
+from mailflow.pool.records import Applicant, Candidate
 from mailflow.pool.talent import TalentPool
 from mailflow.rejection.recognise import load_rejection_rules
 from mailflow.rejection.sent_plan import plan_sent
 from mailflow.settings.config import Config
-from mailflow.store.base import Doc, Store
+from mailflow.store.base import Store
 
 FOLDERS = ("inbox", "sent", "drafts", "outbox")
 
@@ -37,13 +37,13 @@ FOLDERS = ("inbox", "sent", "drafts", "outbox")
 class EmptyPool:
     """The pool of a new installation: nobody in it yet."""
 
-    def by_thread(self, message_ids: list[str]) -> Doc | None:
+    def by_thread(self, message_ids: list[str]) -> Candidate | None:
         return None
 
-    def by_email(self, email: str) -> Doc | None:
+    def by_email(self, email: str) -> Candidate | None:
         return None
 
-    def match(self, applicant: Applicant) -> tuple[Doc | None, str]:
+    def match(self, applicant: Applicant) -> tuple[Candidate | None, str]:
         return None, ""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from mailflow.errors import MailflowError, UsageError
 from mailflow.relay.accounting import Balance
 from mailflow.relay.ledger import ReferralLedger, read_entries
 from mailflow.settings.config import Config
-from mailflow.store.base import Doc
 
 EXPORT_COLUMNS = ("seq", "kind", "at", "event_id", "ref", "occurred_at", "counted_delta",
                   "registrations", "progress", "slots_earned", "slots_redeemed",
@@ -143,7 +143,8 @@ def export(config_path: Path | None, as_csv: bool) -> None:
         writer.writerow([_cell(entry, column) for column in EXPORT_COLUMNS])
 
 
-def _cell(entry: Doc, column: str) -> Any:
+def _cell(entry: Mapping[str, Any], column: str) -> Any:
+    """One CSV cell of an entry (`column` names an entry's key or one of its balance)."""
     balance = entry.get("balance") or {}
     if column == "slots_available":
         return int(balance["slots_earned"]) - int(balance["slots_redeemed"])

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from mailflow.cli.options import carry_out, config_option, json_option, load, print_json, read_store
-from mailflow.outgoing.records import STATES, public
+from mailflow.outgoing.records import STATES, PublicOutboxItem, public
 
 OPEN_STATES = ("unknown", "failed", "queued", "sending")
 
 
-def _when(doc: dict[str, Any]) -> str:
+def _when(doc: PublicOutboxItem) -> str:
     if doc["state"] == "queued":
         return f"next {doc['next_at'][:19]}Z"
     if doc["state"] == "sent":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -9,15 +10,14 @@ import click
 
 from mailflow.cli.options import carry_out, config_option, json_option, load, print_json, read_store
 from mailflow.errors import MailflowError
+from mailflow.mailbox.handoff import STATES, QuarantineItem, quarantine_items
 
-STATES = ("retrying", "quarantined", "replayed")
 
-
-def _public(doc: dict[str, Any]) -> dict[str, Any]:
+def _public(doc: QuarantineItem) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k != "raw"}
 
 
-def _where(item: dict[str, Any]) -> str:
+def _where(item: Mapping[str, Any]) -> str:
     """A mail's folder role and UID, or a partner callback's event id."""
     if item.get("role") == "callback":
         return f"callback:{item.get('event_id')}"
@@ -38,7 +38,7 @@ def list_(config_path: Path | None, as_json: bool, show_all: bool) -> None:
     store = read_store(config)
     try:
         states = STATES if show_all else STATES[:2]
-        items = [_public(d) for s in states for d in store.find("quarantine", "state", s)]
+        items = [_public(d) for d in quarantine_items(store, states)]
     finally:
         store.close()
     if as_json:
@@ -59,8 +59,7 @@ def show(config_path: Path | None, as_json: bool, item_id: str) -> None:
     config = load(config_path)
     store = read_store(config)
     try:
-        found = [d for s in STATES for d in store.find("quarantine", "state", s)
-                 if item_id in (d["id"], d["key"])]
+        found = [d for d in quarantine_items(store, STATES) if item_id in (d["id"], d["key"])]
     finally:
         store.close()
     if not found:
@@ -81,7 +80,7 @@ def replay(config_path: Path | None, item_id: str) -> None:
     config = load(config_path)
     store = read_store(config)
     try:
-        callback = [d for s in STATES for d in store.find("quarantine", "state", s)
+        callback = [d for d in quarantine_items(store, STATES)
                     if item_id in (d["id"], d["key"]) and d.get("role") == "callback"]
     finally:
         store.close()

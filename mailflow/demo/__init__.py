@@ -17,7 +17,6 @@ import shutil
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 from imapclient import IMAPClient
@@ -29,6 +28,7 @@ from mailflow.demo import samples
 from mailflow.demo.partner import PartnerSimulator
 from mailflow.demo.servers import MemoryImap, SmtpSink, free_port
 from mailflow.errors import UsageError
+from mailflow.pool.records import TimelineEvent, as_candidate, as_event
 from mailflow.settings.config import load_config
 
 MARKER = ".mailflow-demo"
@@ -233,7 +233,7 @@ class Demo:
 
     def _show_pool(self, daemon: Daemon) -> None:
         with daemon.lane:
-            pool = list(daemon.store.scan("candidates"))
+            pool = [as_candidate(doc) for doc in daemon.store.scan("candidates")]
         self.say("demo: the talent pool now (mailflow candidates):")
         for c in pool:
             position = c["applications"][-1]["position"] if c["applications"] else ""
@@ -295,7 +295,7 @@ class Demo:
                 entries = list(daemon.store.log("events", after=seen))
             for seq, event in entries:
                 seen = seq
-                self.say(f"demo: ← {describe(event)}")
+                self.say(f"demo: ← {describe(as_event(event))}")
             for _sender, recipients, content in self.smtp.handler.received[delivered:]:
                 delivered += 1
                 subject = email.message_from_bytes(content, policy=email.policy.default)
@@ -304,7 +304,7 @@ class Demo:
             await asyncio.sleep(0.2)
 
 
-def describe(event: dict[str, Any]) -> str:
+def describe(event: TimelineEvent) -> str:
     """One line for the demo's viewer (ids and channels; the pool itself is in `candidates`)."""
     data = event.get("data") or {}
     who = event.get("candidate_id")

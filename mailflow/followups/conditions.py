@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from mailflow.pool import consent
-from mailflow.store.base import Doc
+from mailflow.pool.records import Candidate
 
 # -- conditions: each says why it does not hold, or None ----------------------------------------
 
@@ -18,7 +18,7 @@ from mailflow.store.base import Doc
 class Facts:
     """What a condition looks at: the candidate as stored, and the notified purposes."""
 
-    candidate: Doc
+    candidate: Candidate
     notified: frozenset[str]
 
 
@@ -107,6 +107,6 @@ class Deliverable:
         return None if deliverable_address(facts.candidate) else "no deliverable address"
 
 
-def deliverable_address(candidate: Doc) -> str | None:
+def deliverable_address(candidate: Candidate) -> str | None:
     gone = set(candidate.get("undeliverable") or [])
     return next((e for e in candidate.get("emails") or [] if e not in gone), None)

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 from mailflow.clock import iso, parse_iso
 from mailflow.followups.conditions import Facts
-from mailflow.followups.rows import rows_for
+from mailflow.followups.rows import FollowUpRow, as_followup_row, rows_for
 from mailflow.followups.rules import FollowupRules, Rule
 from mailflow.followups.window import Window
+from mailflow.pool.records import Candidate, as_candidate, as_event
 from mailflow.settings.config import Config
 from mailflow.store.base import Doc, Store
 
@@ -27,10 +28,11 @@ def preview(store: Store, config: Config, rules: FollowupRules, at: datetime,
     notified = frozenset(config.privacy.notified_purposes)
     found = []
     for row in _rows(store, zone, rules, stamp, candidate_id).values():
-        if row["state"] != "planned" or not row.get("due_at") or row["due_at"] > stamp:
+        due = row.get("due_at")
+        if row["state"] != "planned" or not due or due > stamp:
             continue
-        rule, candidate = rules.get(row["rule"]), store.get("candidates", row["candidate_id"])
-        when = parse_iso(row["due_at"])
+        rule, candidate = rules.get(row["rule"]), _candidate(store, row["candidate_id"])
+        when = parse_iso(due)
         when = window.opening(when) if rule is not None and rule.send else when
         if when > at:
             continue
@@ -39,7 +41,7 @@ def preview(store: Store, config: Config, rules: FollowupRules, at: datetime,
 
 
 def _rows(store: Store, zone: ZoneInfo, rules: FollowupRules, stamp: str,
-          candidate_id: str | None) -> dict[str, Doc]:
+          candidate_id: str | None) -> dict[str, FollowUpRow]:
     """The rows the timeline plans with `rules` (a stored row of the same id stands for its
     plan), then the stored rows due by `stamp`; of one candidate, or of all."""
     if candidate_id is not None:
@@ -48,19 +50,25 @@ def _rows(store: Store, zone: ZoneInfo, rules: FollowupRules, stamp: str,
     else:
         events = (event for _seq, event in store.log("events"))
         known = store.below("followups", "due_at", stamp, 1_000_000)
-    rows: dict[str, Doc] = {}
-    for event in events:
+    rows: dict[str, FollowUpRow] = {}
+    for event in map(as_event, events):
         owner = event.get("candidate_id")
-        candidate = store.get("candidates", owner) if rules.field_rules and owner else None
+        candidate = _candidate(store, owner) if rules.field_rules and owner else None
         for row in rows_for(rules, event, candidate, zone, stamp):
-            rows.setdefault(row["id"], store.get("followups", row["id"]) or row)
-    for row in known:
+            stored = store.get("followups", row["id"])
+            rows.setdefault(row["id"], as_followup_row(stored) if stored else row)
+    for row in map(as_followup_row, known):
         rows.setdefault(row["id"], row)
     return rows
 
 
-def _described(row: Doc, rule: Rule | None, candidate: Doc | None, when: datetime,
-               notified: frozenset[str]) -> Doc:
+def _candidate(store: Store, candidate_id: str) -> Candidate | None:
+    doc = store.get("candidates", candidate_id)
+    return as_candidate(doc) if doc is not None else None
+
+
+def _described(row: FollowUpRow, rule: Rule | None, candidate: Candidate | None,
+               when: datetime, notified: frozenset[str]) -> Doc:
     """One previewed follow-up: when, what it would do, and whether it would fire or why not."""
     why = ("rule no longer in followups.toml" if rule is None else
            "the candidate was erased" if candidate is None else

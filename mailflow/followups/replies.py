@@ -11,19 +11,22 @@ from mailflow.clock import Clock, iso
 from mailflow.followups.rows import cancel_planned
 from mailflow.outgoing.notices import notify_hr
 from mailflow.outgoing.outbox import Outbox
+from mailflow.outgoing.records import as_outbox_item
+from mailflow.pool.records import Candidate
 from mailflow.pool.talent import TalentPool
 from mailflow.settings.config import Config
-from mailflow.store.base import Doc, Store
+from mailflow.store.base import Store
 
 log = logging.getLogger("mailflow.followups")
 
 
 def stop_on_reply(store: Store, clock: Clock, config: Config, outbox: Outbox | None,
-                  candidate: Doc, thread: Iterable[str]) -> bool:
+                  candidate: Candidate, thread: Iterable[str]) -> bool:
     """A candidate's reply to a follow-up (In-Reply-To/References) stops their sequence and
     tells HR. False when the mail does not answer a follow-up."""
     answered = next((record for message_id in thread
-                     for record in store.find("outbox", "message_id", message_id)
+                     for record in map(as_outbox_item,
+                                       store.find("outbox", "message_id", message_id))
                      if str(record.get("purpose", "")).startswith("followup:")), None)
     if answered is None:
         return False
@@ -47,9 +50,9 @@ def stop_on_reply(store: Store, clock: Clock, config: Config, outbox: Outbox | N
 
 
 def reply_listener(store: Store, clock: Clock, config: Config,
-                   outbox: Outbox | None) -> Callable[[Doc, list[str]], None]:
+                   outbox: Outbox | None) -> Callable[[Candidate, list[str]], None]:
     """The follow-ups' subscriber to intake's replies (`intake.applications.ReplyListener`)."""
-    def heard(candidate: Doc, thread: list[str]) -> None:
+    def heard(candidate: Candidate, thread: list[str]) -> None:
         stop_on_reply(store, clock, config, outbox, candidate, thread)
 
     return heard

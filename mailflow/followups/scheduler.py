@@ -29,13 +29,14 @@ from mailflow.clock import Clock, iso, parse_iso
 from mailflow.followups.conditions import Facts, deliverable_address
 from mailflow.followups.message import followup_mail
 from mailflow.followups.replies import stop_on_reply
-from mailflow.followups.rows import cancel_planned, finish, rows_for
+from mailflow.followups.rows import FollowUpRow, as_followup_row, cancel_planned, finish, rows_for
 from mailflow.followups.rules import FollowupRules, Rule, load_followups
 from mailflow.followups.templates import template_environment
 from mailflow.followups.unsubscribe import Unsubscribes
 from mailflow.followups.window import Limits, Postpone, Window
 from mailflow.outgoing.notices import notify_hr
 from mailflow.outgoing.outbox import Outbox
+from mailflow.pool.records import Candidate, as_event
 from mailflow.pool.talent import TalentPool
 from mailflow.relay.desk import new_referral_code, new_token
 from mailflow.settings.config import Config
@@ -101,8 +102,9 @@ class FollowUpScheduler:
     def _plan_batch(self, batch: list[tuple[int, Doc]]) -> int:
         now, created = iso(self.clock.now()), 0
         with self.lane, self.store.transaction():
-            for _seq, event in batch:
-                candidate = (self.store.get("candidates", event["candidate_id"])
+            for _seq, doc in batch:
+                event = as_event(doc)
+                candidate = (self.pool.get(str(event["candidate_id"]))
                              if self.rules.field_rules and event.get("candidate_id") else None)
                 for row in rows_for(self.rules, event, candidate, self.zone, now):
                     if self.store.get("followups", row["id"]) is None:
@@ -133,7 +135,7 @@ class FollowUpScheduler:
         except Exception as exc:  # a broken template or a bug: this row only, never the tick
             log.exception("follow-up %s: failed", row_id)
             with self.lane, self.store.transaction():
-                row = self.store.get("followups", row_id)
+                row = self._row(row_id)
                 if row is not None and row["state"] == "planned":
                     finish(self.store, row, "skipped", f"error: {type(exc).__name__}: {exc}",
                            stamp)
@@ -147,12 +149,12 @@ class FollowUpScheduler:
         """One due row, inside its transaction: "gone", "postponed", "skipped", or the rule
         that was carried out."""
         stamp = iso(now)
-        row = self.store.get("followups", row_id)
+        row = self._row(row_id)
         if row is None or row["state"] != "planned" or (row.get("due_at") or "~") > stamp:
             return "gone"
         verdict = self._decide(row, now)
         if isinstance(verdict, Postpone):
-            row.update(due_at=iso(verdict.at), reason=verdict.why, updated_at=stamp)
+            row["due_at"], row["reason"], row["updated_at"] = iso(verdict.at), verdict.why, stamp
             self.store.put("followups", row_id, row)
             return "postponed"
         if isinstance(verdict, Skip):
@@ -165,14 +167,19 @@ class FollowUpScheduler:
         faults.point("followups:queued")  # inside the transaction (crash tests)
         return rule
 
-    def _decide(self, row: Doc, now: datetime) -> Postpone | Skip | tuple[Rule, Doc]:
+    def _row(self, row_id: str) -> FollowUpRow | None:
+        doc = self.store.get("followups", row_id)
+        return as_followup_row(doc) if doc is not None else None
+
+    def _decide(self, row: FollowUpRow, now: datetime
+                ) -> Postpone | Skip | tuple[Rule, Candidate]:
         rule = self.rules.get(row["rule"])
         if rule is None:
             return Skip(f"rule {row['rule']!r} is no longer in followups.toml")
-        candidate = self.store.get("candidates", row["candidate_id"])
+        candidate = self.pool.get(row["candidate_id"])
         if candidate is None:
             return Skip("the candidate was erased")
-        if rule.catch_up.after(parse_iso(row["due_at"]), self.zone) < now:
+        if rule.catch_up.after(parse_iso(str(row["due_at"])), self.zone) < now:
             return Skip(f"overdue since {row['due_at']} (catch_up {rule.catch_up})")
         why = rule.fails(Facts(candidate, self.notified))
         if why is not None:
@@ -185,7 +192,7 @@ class FollowUpScheduler:
 
     # -- carrying a rule out --------------------------------------------------------------------
 
-    def _act(self, row: Doc, rule: Rule, candidate: Doc, now: datetime) -> Doc:
+    def _act(self, row: FollowUpRow, rule: Rule, candidate: Candidate, now: datetime) -> Doc:
         done: Doc = {}
         stamp = iso(now)
         tags = candidate.setdefault("tags", [])
@@ -206,7 +213,7 @@ class FollowUpScheduler:
                         actions=rule.actions(), outbox_id=done.get("outbox_id"))
         return done
 
-    def _send(self, row: Doc, rule: Rule, candidate: Doc, now: datetime) -> Doc:
+    def _send(self, row: FollowUpRow, rule: Rule, candidate: Candidate, now: datetime) -> Doc:
         if self.outbox is None:
             raise RuntimeError("no outbox to send through")
         assert rule.send is not None and rule.purpose is not None
@@ -235,10 +242,12 @@ class FollowUpScheduler:
         return {"outbox_id": record["id"], "message_id": record["message_id"], "mailed": True,
                 "purpose": rule.purpose}
 
-    def values(self, rule: Rule, candidate: Doc, unsubscribe_link: str, now: datetime) -> Doc:
+    def values(self, rule: Rule, candidate: Candidate, unsubscribe_link: str,
+               now: datetime) -> Doc:
         """The template variables (templates/README.md)."""
         applications = candidate.get("applications") or []
-        rejected = (candidate.get("rejection") or {}).get("at")
+        rejection = candidate.get("rejection")
+        rejected = rejection.get("at") if rejection else None
         uses = self._uses_of(rule)
         return {
             "candidate_name": str(candidate.get("name") or ""),
@@ -260,16 +269,17 @@ class FollowUpScheduler:
             self._uses[key] = frozenset(names)
         return self._uses[key]
 
-    def _relay_link(self, candidate: Doc, now: datetime) -> str:
+    def _relay_link(self, candidate: Candidate, now: datetime) -> str:
         """A new tracked Career Relay link (same referral code); issuing it invites."""
         code = candidate.get("relay_ref")
         while not code or (code != candidate.get("relay_ref")
                            and self.store.find("candidates", "relay_ref", code)):
             code = new_referral_code()
         token = new_token()
-        rejection = candidate.get("rejection") or {}
+        rejection = candidate.get("rejection")
+        rejection_id = rejection.get("id") if rejection else None
         self.store.put("tokens", token, {"candidate_id": candidate["id"],
-                                         "rejection_id": rejection.get("id"),
+                                         "rejection_id": rejection_id,
                                          "issued_at": iso(now), "relay_ref": code,
                                          "message_id": None})
         candidate["relay_ref"] = code
@@ -280,7 +290,7 @@ class FollowUpScheduler:
 
     # -- a reply stops the sequence ---------------------------------------------------------------
 
-    def replied(self, candidate: Doc, thread: Iterable[str]) -> bool:
+    def replied(self, candidate: Candidate, thread: Iterable[str]) -> bool:
         return stop_on_reply(self.store, self.clock, self.config, self.outbox, candidate, thread)
 
 

@@ -23,6 +23,7 @@ from mailflow.clock import Clock, iso
 from mailflow.errors import MailflowError
 from mailflow.followups.rows import cancel_planned
 from mailflow.pool import consent
+from mailflow.pool.records import Candidate
 from mailflow.pool.talent import TalentPool
 from mailflow.store.base import Doc, Store
 
@@ -68,9 +69,12 @@ class Unsubscribes:
     def link(self, token: str) -> str:
         return f"{self.public_url}/u/{token}"
 
-    def _lookup(self, token: str) -> tuple[Doc, Doc]:
+    def _lookup(self, token: str) -> tuple[Doc, Candidate]:
+        """The unsubscribe token's document and its candidate (UnknownToken when either is
+        missing)."""
         doc = self.store.get("tokens", PREFIX + token) if _TOKEN.match(token) else None
-        candidate = self.store.get("candidates", doc["candidate_id"]) if doc else None
+        pool = TalentPool(self.store, self.clock)
+        candidate = pool.get(doc["candidate_id"]) if doc else None
         if doc is None or doc.get("kind") != "unsubscribe" or candidate is None:
             raise UnknownToken("unknown unsubscribe link")
         return doc, candidate
@@ -82,8 +86,8 @@ class Unsubscribes:
         """The page a GET shows; reads only."""
         doc, candidate = self._lookup(token)
         label = html.escape(self._label(doc["purpose"]))
-        record = (candidate.get("consents") or {}).get(doc["purpose"]) or {}
-        if record.get("state") == "withdrawn":
+        record = (candidate.get("consents") or {}).get(doc["purpose"])
+        if record and record.get("state") == "withdrawn":
             return _page("配信停止済みです", f"<p>「{label}」のメールはすでに停止しています。</p>")
         sender = html.escape(self.company_name or "当社")
         return _page("配信停止の確認", (
@@ -99,9 +103,9 @@ class Unsubscribes:
         with self.lane, self.store.transaction():
             doc, candidate = self._lookup(token)
             purpose = doc["purpose"]
-            known = (candidate.get("consents") or {}).get(purpose) or {}
+            known = (candidate.get("consents") or {}).get(purpose)
             pool = TalentPool(self.store, self.clock)
-            if known.get("state") != "withdrawn":
+            if not known or known.get("state") != "withdrawn":
                 consent.record(candidate, purpose, False, now, f"unsubscribe link, {how}")
                 pool.save(candidate)
                 pool.event(candidate["id"], "consent_withdrawn", purpose=purpose, how=how,

@@ -17,14 +17,14 @@ from mailflow.mail.parse import Mail, parse_mail
 from mailflow.mailbox.pipeline import Incoming
 from mailflow.outgoing.notices import notify_hr, reapplication_notice
 from mailflow.outgoing.outbox import Outbox
+from mailflow.pool.records import Candidate
 from mailflow.pool.talent import TalentPool
 from mailflow.settings.config import Config
-from mailflow.store.base import Doc
 
 log = logging.getLogger("mailflow.intake")
 
 # Told of a candidate's reply in their thread: the candidate, and the thread's Message-IDs.
-ReplyListener = Callable[[Doc, list[str]], None]
+ReplyListener = Callable[[Candidate, list[str]], None]
 
 
 class Applications:
@@ -70,7 +70,7 @@ class Applications:
             candidate = self._apply(plan, mail, message)
         self._stage(plan.stage, mail, candidate)
 
-    def _apply(self, plan: InboxPlan, mail: Mail, message: Incoming) -> Doc:
+    def _apply(self, plan: InboxPlan, mail: Mail, message: Incoming) -> Candidate:
         assert plan.applicant is not None
         applied_at = iso(mail.date) if mail.date else None
         candidate, created = self.pool.apply(plan.applicant, mail.message_id, applied_at)
@@ -85,7 +85,7 @@ class Applications:
             self.pool.add_documents(candidate, documents)
         return candidate
 
-    def _stage(self, line: StageLine | None, mail: Mail, candidate: Doc) -> None:
+    def _stage(self, line: StageLine | None, mail: Mail, candidate: Candidate) -> None:
         """A `#mailflow stage=…` line counts when the company wrote the mail (`authorship`);
         anything else is the candidate's mail, and the attempt is logged."""
         if line is None:

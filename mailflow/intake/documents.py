@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from mailflow.mail.parse import Attachment
-from mailflow.store.base import Doc
+from mailflow.pool.records import Document
 
 
 class DocumentShelf:
@@ -22,7 +22,7 @@ class DocumentShelf:
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
 
-    def keep(self, attachment: Attachment, message_id: str | None, at: str) -> Doc:
+    def keep(self, attachment: Attachment, message_id: str | None, at: str) -> Document:
         """Store the bytes (once per content) and return the metadata for the candidate."""
         stored = False
         if self.keep_files and attachment.data:

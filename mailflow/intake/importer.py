@@ -14,7 +14,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -276,9 +276,9 @@ class Scratch:
     def transaction(self) -> Iterator[None]:
         yield
 
-    def put(self, kind: str, key: str, doc: Doc) -> None:
+    def put(self, kind: str, key: str, doc: Mapping[str, Any]) -> None:
         self._unindex(kind, key)
-        self.docs[kind, key] = copy.deepcopy(doc)
+        self.docs[kind, key] = copy.deepcopy(dict(doc))
         for name in INDEXES[kind]:
             for value in index_values(doc, name):
                 self.index.setdefault((kind, name, value), set()).add(key)
@@ -313,8 +313,8 @@ class Scratch:
     def scan(self, kind: str, after: str | None = None, limit: int | None = None) -> Iterator[Doc]:
         return self.inner.scan(kind, after, limit)
 
-    def append(self, kind: str, doc: Doc) -> int:
-        self.logs.setdefault(kind, []).append(doc)
+    def append(self, kind: str, doc: Mapping[str, Any]) -> int:
+        self.logs.setdefault(kind, []).append(dict(doc))
         return self.inner.count(kind) + len(self.logs[kind])
 
     def log(self, kind: str, after: int = 0) -> Iterator[tuple[int, Doc]]:

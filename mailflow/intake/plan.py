@@ -19,16 +19,15 @@ from mailflow.intake.classify import Mailbox, classify_inbound
 from mailflow.intake.sources import SourceRules
 from mailflow.intake.stages import marker_fields
 from mailflow.mail.parse import Mail
-from mailflow.pool.records import Applicant
-from mailflow.store.base import Doc
+from mailflow.pool.records import Applicant, Candidate
 
 
 class PoolView(Protocol):
     """The read-only questions the plan asks the talent pool (`TalentPool` answers them)."""
 
-    def by_thread(self, message_ids: list[str]) -> Doc | None: ...
+    def by_thread(self, message_ids: list[str]) -> Candidate | None: ...
 
-    def match(self, applicant: Applicant) -> tuple[Doc | None, str]: ...
+    def match(self, applicant: Applicant) -> tuple[Candidate | None, str]: ...
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class InboxPlan:
     rule: str
     reason: str
     thread: tuple[str, ...] = ()
-    candidate: Doc | None = None  # the candidate replied to, or the one the applicant is
+    candidate: Candidate | None = None  # the candidate replied to, or the one the applicant is
     match: str = ""  # why the applicant is that candidate ("" for a new one)
     applicant: Applicant | None = None
     reapplication: bool = False

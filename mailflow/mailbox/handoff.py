@@ -5,7 +5,8 @@ records the message's key and the pipeline's effects: a crash before the commit 
 is handled again from scratch; after it, never again. A UIDVALIDITY change restarts from UID 0 and
 known keys are skipped. A message whose pipeline fails is kept (raw bytes) in the retry queue and
 the checkpoint moves on, so the messages after it are not held up; after `MAX_ATTEMPTS` it is
-quarantined until an admin replays it.
+quarantined until an admin replays it. Both are a `QuarantineItem` in the "quarantine" kind; a
+document read from there becomes an item in one place, `as_quarantine_item`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NotRequired, TypedDict, cast
 
 from mailflow.clock import Clock, iso, parse_iso
 from mailflow.mailbox.imap import Mailbox
@@ -26,6 +28,45 @@ log = logging.getLogger("mailflow.handoff")
 
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS: tuple[float, ...] = (10, 60, 300, 1800)
+STATES = ("retrying", "quarantined", "replayed")
+
+
+class QuarantineItem(TypedDict):
+    """What could not be handled (kind "quarantine"): a message of a folder, kept with its raw
+    bytes while it is retried and, once quarantined, until an admin replays it; or (role
+    "callback") a partner callback whose ref no candidate carries (`relay.callbacks`)."""
+
+    id: str  # the short id the admin names it by
+    key: str  # its key in the store: the message's identity, or "callback:…"
+    state: str  # one of STATES
+    role: str  # the folder's role, or "callback"
+    attempts: int
+    reason: str
+    updated_at: str
+    raw: str  # base64: the mail, or the callback's body
+    folder: NotRequired[str]  # a message: where it was found, and when it is tried again
+    uidvalidity: NotRequired[int]
+    uid: NotRequired[int]
+    next_at: NotRequired[str]
+    resolved_by: NotRequired[str]  # once replayed: "replay", "retry" or "partner retry"
+    event_id: NotRequired[str]  # a callback: the partner's event, as it came
+    type: NotRequired[str]
+    ref: NotRequired[str]
+    occurred_at: NotRequired[str]
+    received_at: NotRequired[str]
+    signature: NotRequired[str]
+
+
+def as_quarantine_item(doc: Doc) -> QuarantineItem:
+    """A quarantine document read from the store, as the item it is."""
+    return cast(QuarantineItem, doc)
+
+
+def quarantine_items(store: Store, states: Iterable[str] = STATES) -> Iterator[QuarantineItem]:
+    """The items in `states`, state by state (`mailflow quarantine list|show|replay`)."""
+    for state in states:
+        for doc in store.find("quarantine", "state", state):
+            yield as_quarantine_item(doc)
 
 
 @dataclass(frozen=True)
@@ -142,7 +183,7 @@ class Intake:
     def _retry_later(self, message: Incoming, reason: str, attempts: int) -> None:
         quarantined = attempts >= self.max_attempts
         delay = self.backoff_seconds[min(attempts - 1, len(self.backoff_seconds) - 1)]
-        self.store.put("quarantine", message.identity, {
+        item: QuarantineItem = {
             "id": message.key[:12], "key": message.identity,
             "state": "quarantined" if quarantined else "retrying",
             "folder": message.folder, "role": message.role,
@@ -151,7 +192,8 @@ class Intake:
             "next_at": iso(self.clock.now() + timedelta(seconds=delay)),
             "updated_at": iso(self.clock.now()),
             "raw": base64.b64encode(message.raw).decode("ascii"),
-        })
+        }
+        self.store.put("quarantine", message.identity, item)
         if quarantined:
             log.error("%s: quarantined after %d attempts: %s", message.ref, attempts, reason)
 
@@ -160,13 +202,13 @@ class Intake:
         now = self.clock.now()
         done = 0
         with self.lane:
-            due = [d for d in self.store.find("quarantine", "state", "retrying")
+            due = [d for d in quarantine_items(self.store, ("retrying",))
                    if parse_iso(d["next_at"]) <= now]
             for doc in due:
                 done += self._attempt(doc, replay=False)
         return done
 
-    def replay(self, item_id: str) -> Doc:
+    def replay(self, item_id: str) -> QuarantineItem:
         """Run a quarantined (or retrying) message through the pipeline again, now."""
         with self.lane:
             doc = self.find_item(item_id)
@@ -180,16 +222,16 @@ class Intake:
                 raise MailflowError(f"{item_id} is a {doc.get('role', 'non-mail')} item; "
                                     "only messages can be replayed")
             self._attempt(doc, replay=True)
-            return self.store.get("quarantine", doc["key"]) or doc
+            stored = self.store.get("quarantine", doc["key"])
+            return as_quarantine_item(stored) if stored else doc
 
-    def find_item(self, item_id: str) -> Doc | None:
-        for state in ("quarantined", "retrying", "replayed"):
-            for doc in self.store.find("quarantine", "state", state):
-                if doc["id"] == item_id or doc["key"] == item_id:
-                    return doc
+    def find_item(self, item_id: str) -> QuarantineItem | None:
+        for doc in quarantine_items(self.store, ("quarantined", "retrying", "replayed")):
+            if doc["id"] == item_id or doc["key"] == item_id:
+                return doc
         return None
 
-    def _attempt(self, doc: Doc, replay: bool) -> int:
+    def _attempt(self, doc: QuarantineItem, replay: bool) -> int:
         message = Incoming(doc["folder"], doc["role"], int(doc["uidvalidity"]), int(doc["uid"]),
                            base64.b64decode(doc["raw"]))
         try:

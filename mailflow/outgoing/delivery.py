@@ -28,14 +28,20 @@ import aiosmtplib
 from mailflow import faults
 from mailflow.clock import iso
 from mailflow.errors import MissingSecret
-from mailflow.outgoing.records import OutboxRecords, public
+from mailflow.mailbox.tls import client_context
+from mailflow.outgoing.records import (
+    OutboxItem,
+    OutboxRecords,
+    PublicOutboxItem,
+    as_outbox_item,
+    public,
+)
 from mailflow.outgoing.sent_folder import SentFolder
 from mailflow.settings.config import Config
-from mailflow.store.base import Doc
 
 log = logging.getLogger("mailflow.outbox")
 
-Undeliverable = Callable[[str, Doc], None]
+Undeliverable = Callable[[str, PublicOutboxItem], None]  # the address, the mail
 _ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
 
 
@@ -148,7 +154,7 @@ class Delivery:
         due = [d for d in self.store.find("outbox", "state", "queued") if d["next_at"] <= now]
         return [d["id"] for d in sorted(due, key=lambda d: d["next_at"])]
 
-    def _claim(self, record_id: str) -> Doc | None:
+    def _claim(self, record_id: str) -> OutboxItem | None:
         now = iso(self.clock.now())
         with self.lane, self.store.transaction():
             doc = self.store.get("outbox", record_id)
@@ -157,7 +163,7 @@ class Delivery:
             doc.update(state="sending", phase="connecting", attempts=doc["attempts"] + 1,
                        updated_at=now)
             self.store.put("outbox", record_id, doc)
-            return doc
+            return as_outbox_item(doc)
 
     def _attempt(self, record_id: str) -> bool:
         doc = self._claim(record_id)
@@ -208,7 +214,7 @@ class Delivery:
         else:
             log.warning("outbox %s: %s (%s)", record_id, ended.state, said)
 
-    async def _transmit(self, doc: Doc) -> None:
+    async def _transmit(self, doc: OutboxItem) -> None:
         s = self.config.smtp
         refused_before = {u["address"] for u in doc["undeliverable"]}
         recipients = [a for a in doc["to"] if a not in refused_before]
@@ -216,7 +222,8 @@ class Delivery:
             raise Refused("no deliverable recipient left")
         raw = base64.b64decode(doc["raw"])
         client = aiosmtplib.SMTP(hostname=s.host, port=s.port, use_tls=s.security == "tls",
-                                 start_tls=s.security == "starttls", timeout=s.timeout_seconds)
+                                 start_tls=s.security == "starttls", timeout=s.timeout_seconds,
+                                 tls_context=client_context(s.ca_file))
         try:
             try:
                 await client.connect()

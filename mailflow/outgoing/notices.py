@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Any
 
 from mailflow.clock import Clock
 from mailflow.outgoing.outbox import Outbox
+from mailflow.outgoing.records import OutboxItem
 from mailflow.settings.config import Config
-from mailflow.store.base import Doc
 
 
 def notify_hr(outbox: Outbox, config: Config, clock: Clock, subject: str, body: str,
-              candidate_id: str | None = None) -> Doc | None:
+              candidate_id: str | None = None) -> OutboxItem | None:
     """Queue a notice to HR; None when no recruiting address is configured."""
     to = config.mailbox.address
     if not to:
@@ -32,7 +34,9 @@ def notify_hr(outbox: Outbox, config: Config, clock: Clock, subject: str, body: 
     return outbox.queue(to=[to], purpose="notify-hr", candidate_id=candidate_id, build=build)
 
 
-def reapplication_notice(candidate: Doc) -> tuple[str, str]:
+def reapplication_notice(candidate: Mapping[str, Any]) -> tuple[str, str]:
+    """The notice to HR that a rejected candidate applied again (`candidate`: a
+    `pool.records.Candidate`; outgoing reads it as a mapping, it may not use the pool)."""
     rejection = candidate.get("rejection") or {}
     position = candidate["applications"][-1]["position"] if candidate["applications"] else ""
     subject = f"再応募がありました: {candidate.get('name') or candidate['id']}"

@@ -26,10 +26,17 @@ from mailflow.clock import Clock, iso
 from mailflow.errors import UsageError
 from mailflow.mailbox.pipeline import raw_message_id
 from mailflow.outgoing.delivery import Delivery, Undeliverable
-from mailflow.outgoing.records import OutboxRecords, OutboxRefused, public
+from mailflow.outgoing.records import (
+    OutboxItem,
+    OutboxRecords,
+    OutboxRefused,
+    PublicOutboxItem,
+    as_outbox_item,
+    public,
+)
 from mailflow.outgoing.sent_folder import SentFolder
 from mailflow.settings.config import Config
-from mailflow.store.base import Doc, Store
+from mailflow.store.base import Store
 
 log = logging.getLogger("mailflow.outbox")
 
@@ -88,7 +95,7 @@ class Outbox:
 
     def queue(self, raw: bytes | None = None, *, to: list[str], purpose: str,
               candidate_id: str | None = None,
-              build: Callable[[str], bytes] | None = None) -> Doc:
+              build: Callable[[str], bytes] | None = None) -> OutboxItem:
         """Record a mail to send. Give `raw` bytes, or `build(message_id) -> bytes` to make a mail
         that carries its Message-ID. A mail whose Message-ID is already queued is not queued
         again: the existing record is returned."""
@@ -108,9 +115,9 @@ class Outbox:
         with self.lane, self.store.transaction():
             known = self.store.find("outbox", "message_id", message_id)
             if known:
-                return known[0]
+                return as_outbox_item(known[0])
             record_id = secrets.token_hex(5)
-            doc: Doc = {
+            doc: OutboxItem = {
                 "id": record_id, "message_id": message_id, "to": list(dict.fromkeys(to)),
                 "from": self.sender, "purpose": purpose, "candidate_id": candidate_id,
                 "state": "queued", "phase": None, "attempts": 0, "next_at": now,
@@ -124,7 +131,7 @@ class Outbox:
         self.wake()
         return doc
 
-    def queue_command(self, args: dict[str, Any]) -> Doc:
+    def queue_command(self, args: dict[str, Any]) -> PublicOutboxItem:
         """The control channel's `outbox.queue`: raw (base64), to, purpose, candidate_id."""
         doc = self.queue(base64.b64decode(str(args["raw"])), to=[str(a) for a in args["to"]],
                          purpose=str(args.get("purpose", "mail")),
@@ -139,7 +146,7 @@ class Outbox:
 
     # -- admin actions ----------------------------------------------------------------------
 
-    def resend(self, record_id: str) -> Doc:
+    def resend(self, record_id: str) -> PublicOutboxItem:
         """An unknown or failed mail goes out again, with the same Message-ID (attempts reset,
         addresses refused before are tried again)."""
         doc = self._admin(record_id, ("unknown", "failed"), "resent", state="queued",
@@ -148,14 +155,14 @@ class Outbox:
         self.wake()
         return doc
 
-    def mark_sent(self, record_id: str) -> Doc:
+    def mark_sent(self, record_id: str) -> PublicOutboxItem:
         """The admin knows this mail went out: it is never sent (again) by mailflow."""
         return self._admin(record_id, ("unknown", "failed", "queued"), "marked sent",
                            state="sent", sent_at=iso(self.clock.now()), phase=None,
                            marked_by="admin")
 
     def _admin(self, record_id: str, allowed: tuple[str, ...], what: str,
-               **changes: Any) -> Doc:
+               **changes: Any) -> PublicOutboxItem:
         with self.lane, self.store.transaction():
             doc = self.store.get("outbox", record_id)
             if doc is None:
@@ -166,7 +173,7 @@ class Outbox:
             doc.update(changes, updated_at=iso(self.clock.now()))
             self.store.put("outbox", record_id, doc)
             if doc["state"] == "sent":
-                self.sent_folder.journal(doc)
+                self.sent_folder.journal(as_outbox_item(doc))
         log.info("outbox %s: %s by the admin", record_id, what)
         return public(doc)
 

@@ -5,12 +5,17 @@ transaction, and stamps `updated_at`; a record that is gone is an `OutboxRefused
 
 States: queued → sending → sent | queued (temporary failure, backoff; or server-level refusal,
 with an admin alert) | failed (every recipient or the message refused for good) | unknown.
+
+A record is an `OutboxItem` (kind "outbox"); what callers see of one, without its raw bytes, is a
+`PublicOutboxItem`. A document read from the store becomes an item in one place,
+`as_outbox_item`.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict, cast
 
 from mailflow.clock import Clock, iso
 from mailflow.errors import MailflowError
@@ -23,9 +28,51 @@ class OutboxRefused(MailflowError):
     """An admin action the record does not allow (unknown id, wrong state): exit code 1."""
 
 
-def public(doc: Doc) -> Doc:
+class Refusal(TypedDict):
+    """A recipient the server refused for good, with its reply."""
+
+    address: str
+    reply: str
+
+
+# "from" is a keyword, hence the functional form.
+PublicOutboxItem = TypedDict("PublicOutboxItem", {
+    "id": str,
+    "message_id": str,
+    "to": list[str],
+    "from": str,
+    "purpose": str,  # "notify-hr", "relay-invitation", "followup:RULE", …
+    "candidate_id": str | None,
+    "state": str,  # one of STATES
+    "phase": str | None,  # while sending: "connecting", then "data_started"
+    "attempts": int,
+    "next_at": str,
+    "last_error": str | None,
+    "created_at": str,
+    "updated_at": str,
+    "sent_at": str | None,
+    "unknown_since": str | None,
+    "undeliverable": list[Refusal],
+    "filed_in_sent": bool,
+    "marked_by": NotRequired[str],  # "admin": `mark_sent`
+    "found_in_sent": NotRequired[bool],  # an unknown outcome found in Sent by Message-ID
+})
+
+
+class OutboxItem(PublicOutboxItem):
+    """A mail in the outbox, as stored: the record and the mail's bytes."""
+
+    raw: str  # base64 of the mail's bytes
+
+
+def as_outbox_item(doc: Doc) -> OutboxItem:
+    """An outbox document read from the store, as the item it is."""
+    return cast(OutboxItem, doc)
+
+
+def public(doc: Mapping[str, Any]) -> PublicOutboxItem:
     """A record without its raw bytes (for listings and answers)."""
-    return {key: value for key, value in doc.items() if key != "raw"}
+    return cast(PublicOutboxItem, {key: value for key, value in doc.items() if key != "raw"})
 
 
 class OutboxRecords:
@@ -36,7 +83,7 @@ class OutboxRecords:
         self.clock = clock
         self.lane = lane
 
-    def update(self, record_id: str, **changes: Any) -> Doc:
+    def update(self, record_id: str, **changes: Any) -> OutboxItem:
         """The record with `changes` applied and `updated_at` stamped, written back."""
         with self.lane, self.store.transaction():
             doc = self.store.get("outbox", record_id)
@@ -44,4 +91,4 @@ class OutboxRecords:
                 raise OutboxRefused(f"no outbox mail {record_id}")
             doc.update(changes, updated_at=iso(self.clock.now()))
             self.store.put("outbox", record_id, doc)
-            return doc
+            return as_outbox_item(doc)

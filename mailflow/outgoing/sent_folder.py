@@ -20,7 +20,7 @@ from mailflow import faults
 from mailflow.clock import iso, parse_iso
 from mailflow.errors import MissingSecret
 from mailflow.mailbox.imap import Mailbox, MailboxError
-from mailflow.outgoing.records import OutboxRecords
+from mailflow.outgoing.records import OutboxItem, OutboxRecords
 from mailflow.settings.config import Config
 from mailflow.store.base import Doc
 
@@ -45,7 +45,7 @@ class SentFolder:
         self._imap_retry_at = 0.0
         self._looked_up: dict[str, float] = {}
 
-    def journal(self, doc: Doc) -> None:
+    def journal(self, doc: OutboxItem) -> None:
         """Journal a copy of this sent mail for filing (call it in the transaction that marks
         the record sent); nothing where the provider files it, or once it is filed."""
         if self.config.mailbox.provider_files_sent or doc.get("filed_in_sent"):

@@ -1,4 +1,6 @@
 """The talent pool: candidate records (`talent`: found by email, phone or thread, merged when they
-are one person, every change an event on the timeline) and the candidate's consent per purpose
-(`consent`). May use: `store` (through its contract), `mail`, `settings`, `clock`, `errors`.
+are one person, every change an event on the timeline), the candidate's consent per purpose
+(`consent`), and the records themselves (`records`: the typed candidate and timeline event other
+packages are handed, and what the pool takes in). May use: `store` (through its contract),
+`mail`, `settings`, `clock`, `errors`.
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mailflow.store.base import Doc
+from mailflow.pool.records import Candidate, ConsentEntry
 
 STATES = ("granted", "withdrawn")
 
@@ -23,7 +23,7 @@ class Held:
     why: str
 
 
-def state(candidate: Doc, purpose: str, notified: Iterable[str]) -> Held:
+def state(candidate: Candidate, purpose: str, notified: Iterable[str]) -> Held:
     """Whether `purpose` holds for `candidate`, and why."""
     record = (candidate.get("consents") or {}).get(purpose)
     if isinstance(record, dict) and record.get("state") in STATES:
@@ -35,8 +35,9 @@ def state(candidate: Doc, purpose: str, notified: Iterable[str]) -> Held:
     return Held(False, "not a notified purpose and not granted")
 
 
-def record(candidate: Doc, purpose: str, granted: bool, at: str, how: str) -> Doc:
+def record(candidate: Candidate, purpose: str, granted: bool, at: str, how: str
+           ) -> ConsentEntry:
     """Record the candidate's explicit word on `purpose` on the candidate document."""
-    entry = {"state": "granted" if granted else "withdrawn", "at": at, "how": how}
+    entry: ConsentEntry = {"state": "granted" if granted else "withdrawn", "at": at, "how": how}
     candidate.setdefault("consents", {})[purpose] = entry
     return entry

@@ -1,14 +1,141 @@
-"""The records the talent pool takes in: an applicant as a mail names them, a row of the list kept
-before mailflow (and how it fills a candidate's gaps)."""
+"""The talent pool's records: what it keeps — a candidate (with their applications, stages,
+rejection, consents and documents) and the events of their timeline, as stored in the kinds
+"candidates" and "events" — and what it takes in: an applicant as a mail names them, a row of
+the list kept before mailflow (and how it fills a candidate's gaps).
+
+The stored records are JSON documents; the types say which keys every stored record has
+(`NotRequired`: keys only some have, set the first time something happened). They change nothing
+that is stored. A document read from the store becomes a record in one place, `as_candidate` and
+`as_event`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from mailflow.mail.people import normalise_name
 from mailflow.store.base import Doc
+
+# -- what the pool keeps ------------------------------------------------------------------------
+
+
+class Application(TypedDict):
+    """One application: for what, when, through which channel, and its mails."""
+
+    position: str
+    applied_at: str | None
+    source: str
+    message_ids: list[str]
+
+
+class Stage(TypedDict):
+    """A step in the selection (an interview invitation, an offer, a `#mailflow stage=` line)."""
+
+    stage: str
+    interviewer: str
+    rating: str
+    at: str
+    note: str
+    source: str
+
+
+class Rejection(TypedDict):
+    """The candidate's rejection: recorded with an invitation (`relay.desk`), without one
+    (`TalentPool.record_rejection`), or taken from the list kept before mailflow (`source`
+    "import", no id)."""
+
+    reason: str
+    at: str | None
+    stage: str | None
+    id: NotRequired[str | None]
+    rescout: NotRequired[bool | None]
+    message_id: NotRequired[str | None]
+    source: NotRequired[str]
+
+
+class Merge(TypedDict):
+    """Why a new application was taken as this candidate's (same email, same phone)."""
+
+    at: str
+    reason: str
+
+
+class ConsentEntry(TypedDict):
+    """The candidate's own word on one purpose (see `pool.consent`)."""
+
+    state: str  # "granted" | "withdrawn"
+    at: str
+    how: str
+
+
+class Document(TypedDict):
+    """A résumé or other attachment kept for the candidate (`intake.documents`)."""
+
+    sha256: str
+    filename: str
+    content_type: str
+    size: int
+    message_id: str | None
+    received_at: str
+    stored: bool
+
+
+class Candidate(TypedDict):
+    """A person in the talent pool (kind "candidates"; `talent.new_candidate` makes one)."""
+
+    id: str
+    name: str
+    name_normalized: str
+    emails: list[str]
+    phones: list[str]
+    source: str
+    sources: list[str]
+    status: str
+    applications: list[Application]
+    stages: list[Stage]
+    skills: list[str]
+    career: str
+    qualifications: list[str]
+    desired_role: str
+    rejection: Rejection | None
+    rescout_ok: bool | None
+    tags: list[str]
+    relay_status: str
+    relay_ref: str | None
+    reapplied: bool
+    consents: dict[str, ConsentEntry]
+    merges: list[Merge]
+    message_ids: list[str]
+    created_at: str
+    updated_at: str
+    documents: NotRequired[list[Document]]  # once a mail brought attachments
+    undeliverable: NotRequired[list[str]]  # addresses refused for good
+    relay_event_at: NotRequired[str]  # when the partner event last applied occurred
+
+
+class TimelineEvent(TypedDict):
+    """One change on a candidate's timeline (kind "events", append-only); `candidate_id` is
+    None for events about no candidate (a message handled)."""
+
+    candidate_id: str | None
+    type: str
+    at: str
+    data: dict[str, Any]
+
+
+def as_candidate(doc: Doc) -> Candidate:
+    """A candidate document read from the store, as the record it is."""
+    return cast(Candidate, doc)
+
+
+def as_event(doc: Doc) -> TimelineEvent:
+    """An event read from the store, as the record it is."""
+    return cast(TimelineEvent, doc)
+
+
+# -- what the pool takes in ---------------------------------------------------------------------
 
 
 def _add(values: list[Any], new: Sequence[Any]) -> None:
@@ -55,11 +182,11 @@ class ImportRow:
         return self.source or "import"
 
     @property
-    def application(self) -> Doc:
+    def application(self) -> Application:
         return {"position": self.position, "applied_at": self.applied_at,
                 "source": self.channel, "message_ids": []}
 
-    def fill(self, candidate: Doc) -> None:
+    def fill(self, candidate: Candidate) -> None:
         """Fill the candidate's empty fields from this row; values already there are kept."""
         if self.name and not candidate["name"]:
             candidate["name"] = self.name

@@ -13,7 +13,16 @@ from mailflow.clock import Clock, iso
 from mailflow.errors import MailflowError
 from mailflow.mail.people import normalise_email, normalise_name
 from mailflow.pool import consent
-from mailflow.pool.records import Applicant, ImportRow
+from mailflow.pool.records import (
+    Applicant,
+    Candidate,
+    Document,
+    ImportRow,
+    Stage,
+    TimelineEvent,
+    as_candidate,
+    as_event,
+)
 from mailflow.store.base import Doc, Store
 
 log = logging.getLogger("mailflow.pool")
@@ -22,7 +31,7 @@ RELAY_STATUSES = ("not_invited", "invited", "clicked", "registered", "introduced
                   "hired_elsewhere", "withdrawn")
 
 
-def new_candidate(candidate_id: str, at: str) -> Doc:
+def new_candidate(candidate_id: str, at: str) -> Candidate:
     return {
         "id": candidate_id, "name": "", "name_normalized": "", "emails": [], "phones": [],
         "source": "", "sources": [], "status": "applied", "applications": [], "stages": [],
@@ -43,34 +52,38 @@ class TalentPool:
 
     # -- finding ----------------------------------------------------------------------------
 
-    def get(self, candidate_id: str) -> Doc | None:
-        return self.store.get("candidates", candidate_id)
+    def get(self, candidate_id: str) -> Candidate | None:
+        doc = self.store.get("candidates", candidate_id)
+        return as_candidate(doc) if doc is not None else None
 
-    def by_email(self, email: str) -> Doc | None:
-        found = self.store.find("candidates", "emails", normalise_email(email))
-        return found[0] if found else None
+    def by_email(self, email: str) -> Candidate | None:
+        return self._first("emails", normalise_email(email))
 
-    def by_phone(self, phone: str) -> Doc | None:
-        found = self.store.find("candidates", "phones", phone)
-        return found[0] if found else None
+    def by_phone(self, phone: str) -> Candidate | None:
+        return self._first("phones", phone)
 
-    def by_thread(self, message_ids: list[str]) -> Doc | None:
+    def by_thread(self, message_ids: list[str]) -> Candidate | None:
         for message_id in message_ids:
-            found = self.store.find("candidates", "message_ids", message_id)
+            found = self._first("message_ids", message_id)
             if found:
-                return found[0]
+                return found
         return None
 
-    def lookup(self, ref: str) -> Doc | None:
+    def _first(self, field: str, value: str) -> Candidate | None:
+        found = self.store.find("candidates", field, value)
+        return as_candidate(found[0]) if found else None
+
+    def lookup(self, ref: str) -> Candidate | None:
         """A candidate by id or by email."""
         return self.get(ref) or (self.by_email(ref) if "@" in ref else None)
 
-    def all(self) -> Iterator[Doc]:
-        return self.store.scan("candidates")
+    def all(self) -> Iterator[Candidate]:
+        return (as_candidate(doc) for doc in self.store.scan("candidates"))
 
-    def timeline(self, candidate_id: str) -> list[Doc]:
-        return sorted(self.store.find("events", "candidate_id", candidate_id),
-                      key=lambda e: (e["at"], e.get("seq", 0)))
+    def timeline(self, candidate_id: str) -> list[TimelineEvent]:
+        return [as_event(doc) for doc in sorted(
+            self.store.find("events", "candidate_id", candidate_id),
+            key=lambda e: (e["at"], e.get("seq", 0)))]
 
     # -- changing ---------------------------------------------------------------------------
 
@@ -87,15 +100,16 @@ class TalentPool:
             self.event(candidate["id"], "consent", purpose=args["purpose"], **entry)
         return {"candidate_id": candidate["id"], "purpose": args["purpose"], **entry}
 
-    def save(self, candidate: Doc) -> None:
+    def save(self, candidate: Candidate) -> None:
         candidate["updated_at"] = self.now()
         self.store.put("candidates", candidate["id"], candidate)
 
     def event(self, candidate_id: str | None, kind: str, **data: Any) -> None:
-        self.store.append("events", {"candidate_id": candidate_id, "type": kind,
-                                     "at": self.now(), "data": data})
+        event: TimelineEvent = {"candidate_id": candidate_id, "type": kind, "at": self.now(),
+                                "data": data}
+        self.store.append("events", event)
 
-    def match(self, applicant: Applicant) -> tuple[Doc | None, str]:
+    def match(self, applicant: Applicant) -> tuple[Candidate | None, str]:
         """The existing candidate this applicant is, and why (email or phone)."""
         found = self.by_email(applicant.email)
         if found:
@@ -107,7 +121,7 @@ class TalentPool:
         return None, ""
 
     def apply(self, applicant: Applicant, message_id: str | None,
-              applied_at: str | None = None) -> tuple[Doc, bool]:
+              applied_at: str | None = None) -> tuple[Candidate, bool]:
         """Record an application; returns the candidate and whether it was new."""
         at = applied_at or self.now()
         candidate, why = self.match(applicant)
@@ -142,7 +156,7 @@ class TalentPool:
             log.warning("candidate %s re-applied after a rejection: tell HR", candidate["id"])
         return candidate, created
 
-    def add_documents(self, candidate: Doc, documents: list[Doc]) -> None:
+    def add_documents(self, candidate: Candidate, documents: list[Document]) -> None:
         known = {d["sha256"] for d in candidate.setdefault("documents", [])}
         for document in documents:
             if document["sha256"] not in known:
@@ -150,11 +164,11 @@ class TalentPool:
                 known.add(document["sha256"])
         self.save(candidate)
 
-    def record_stage(self, candidate: Doc, stage: str, at: str, source: str,
+    def record_stage(self, candidate: Candidate, stage: str, at: str, source: str,
                      interviewer: str = "", rating: str = "", note: str = "") -> None:
         """A step in the selection: interview invitation, offer, a `#mailflow stage=` line."""
-        entry = {"stage": stage, "interviewer": interviewer, "rating": rating, "at": at,
-                 "note": note, "source": source}
+        entry: Stage = {"stage": stage, "interviewer": interviewer, "rating": rating, "at": at,
+                        "note": note, "source": source}
         if entry in candidate["stages"]:
             return
         candidate["stages"].append(entry)
@@ -165,7 +179,7 @@ class TalentPool:
         self.event(candidate["id"], "stage", stage=stage, interviewer=interviewer,
                    rating=rating, source=source)
 
-    def mark_undeliverable(self, email: str, reply: str) -> Doc | None:
+    def mark_undeliverable(self, email: str, reply: str) -> Candidate | None:
         """A permanent failure at RCPT: the address no longer reaches the candidate."""
         candidate = self.by_email(email)
         if candidate is None:
@@ -181,8 +195,9 @@ class TalentPool:
                     candidate["id"])
         return candidate
 
-    def record_rejection(self, candidate: Doc, reason: str, stage: str, rescout: bool | None,
-                         message_id: str | None, at: str | None = None) -> None:
+    def record_rejection(self, candidate: Candidate, reason: str, stage: str,
+                         rescout: bool | None, message_id: str | None,
+                         at: str | None = None) -> None:
         """A rejection without an invitation (HR sent it directly; no follow-up configured);
         `at` is when it was sent (else now)."""
         at = at or self.now()
@@ -195,13 +210,13 @@ class TalentPool:
         self.event(candidate["id"], "rejected", reason=reason, stage=stage, rescout=rescout,
                    message_id=message_id, invited=False)
 
-    def reply(self, candidate: Doc, message_id: str | None) -> None:
+    def reply(self, candidate: Candidate, message_id: str | None) -> None:
         if message_id and message_id not in candidate["message_ids"]:
             candidate["message_ids"].append(message_id)
         self.save(candidate)
         self.event(candidate["id"], "replied", message_id=message_id)
 
-    def import_row(self, row: ImportRow, origin: str) -> tuple[Doc, str]:
+    def import_row(self, row: ImportRow, origin: str) -> tuple[Candidate, str]:
         """A row of a list kept before mailflow: a new candidate, or the gaps of the one it
         matches filled (values already there are kept). "created", "merged" or "unchanged"."""
         candidate, why = self.match(row.applicant)
@@ -232,7 +247,7 @@ class TalentPool:
         return candidate, "merged" if why else "created"
 
 
-def _merge_details(candidate: Doc, applicant: Applicant) -> None:
+def _merge_details(candidate: Candidate, applicant: Applicant) -> None:
     if applicant.name and not candidate["name"]:
         candidate["name"] = applicant.name
         candidate["name_normalized"] = normalise_name(applicant.name)
@@ -249,7 +264,7 @@ def _merge_details(candidate: Doc, applicant: Applicant) -> None:
         candidate["career"] = applicant.note
 
 
-def public(candidate: Doc) -> Doc:
+def public(candidate: Candidate) -> Doc:
     """The JSON shape of INTERFACE.md (`candidates --json`)."""
     keys = ("id", "name", "emails", "phones", "source", "status", "applications", "tags",
             "relay_status", "reapplied", "created_at", "updated_at", "sources", "stages",

@@ -22,10 +22,11 @@ from mailflow.mail.parse import parse_mail
 from mailflow.mailbox.pipeline import message_key, raw_message_id
 from mailflow.outgoing.notices import notify_hr
 from mailflow.outgoing.outbox import Outbox
+from mailflow.pool.records import Candidate, as_candidate
 from mailflow.rejection.recognise import Decision, KnownCandidate, assess, read_outgoing
 from mailflow.rejection.recognise.corrections import Label, example
 from mailflow.settings.config import Config
-from mailflow.store.base import Doc, Store
+from mailflow.store.base import Store
 
 log = logging.getLogger("mailflow.reviews")
 
@@ -80,11 +81,11 @@ class ReviewDesk:
         elif decision.uncertain and ask:
             self._ask(raw, key, decision, role)
 
-    def _candidate(self, email: str | None) -> Doc | None:
+    def _candidate(self, email: str | None) -> Candidate | None:
         if not email:
             return None
         found = self.store.find("candidates", "emails", email)
-        return found[0] if found else None
+        return as_candidate(found[0]) if found else None
 
     def _ask(self, raw: bytes, key: str, decision: Decision, role: str) -> None:
         if self.store.get("reviews", key) is not None:

@@ -40,10 +40,11 @@ from mailflow.mail.rewrite.render import (
     render_invitation,
 )
 from mailflow.mail.rewrite.splice import LeafChange, Refusal, Spliced, splice
+from mailflow.pool.records import Candidate
 from mailflow.rejection.recognise import Decision, RejectionRules, decide, load_rejection_rules
 from mailflow.relay.desk import PREVIEW, Invitations, Invite, RejectionFacts, RelayDesk, relay_link
 from mailflow.settings.config import Config
-from mailflow.store.base import Doc, Store
+from mailflow.store.base import Store
 
 HEADER = "X-Mailflow-Relay"
 
@@ -150,14 +151,14 @@ def _candidates_addressed(mail: Mail, desk: Invitations) -> dict[str, str]:
     return found
 
 
-def _facts(mail: Mail, decision: Decision, candidate: Doc) -> RejectionFacts:
+def _facts(mail: Mail, decision: Decision, candidate: Candidate) -> RejectionFacts:
     note = decision.note
     stages = candidate.get("stages") or []
     stage = note.stage or (str(stages[-1].get("stage", "")) if stages else "")
     return RejectionFacts(note.reason, stage, note.rescout, mail.message_id)
 
 
-def _context(settings: RewriteSettings, candidate: Doc, link: str) -> InvitationContext:
+def _context(settings: RewriteSettings, candidate: Candidate, link: str) -> InvitationContext:
     applications = candidate.get("applications") or []
     position = applications[-1].get("position", "") if applications else ""
     return InvitationContext(link=link, company_name=settings.company_name,

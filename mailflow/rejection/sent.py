@@ -14,6 +14,7 @@ from mailflow.mail.parse import Mail, parse_mail
 from mailflow.mail.rewrite.render import InvitationContext
 from mailflow.mailbox.pipeline import Incoming
 from mailflow.outgoing.outbox import Outbox
+from mailflow.pool.records import Candidate
 from mailflow.pool.talent import TalentPool
 from mailflow.rejection.invitation_mail import invitation_mail
 from mailflow.rejection.recognise import Decision, HrNote
@@ -21,7 +22,6 @@ from mailflow.rejection.rewriting import RewriteSettings
 from mailflow.rejection.sent_plan import SentPlan, plan_sent
 from mailflow.relay.desk import RejectionFacts, RelayDesk
 from mailflow.settings.config import Config
-from mailflow.store.base import Doc
 
 log = logging.getLogger("mailflow.sent")
 
@@ -82,7 +82,7 @@ class SentMail:
             self._invite(message, mail, plan.candidate, plan.decision.candidate,
                          plan.decision.note)
 
-    def _invite(self, message: Incoming, mail: Mail, candidate: Doc, to: str,
+    def _invite(self, message: Incoming, mail: Mail, candidate: Candidate, to: str,
                 note: HrNote) -> None:
         invite = self.relay.issue(candidate, RejectionFacts(
             note.reason, note.stage, note.rescout, mail.message_id,

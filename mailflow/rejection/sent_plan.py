@@ -18,9 +18,9 @@ from typing import Any, Literal
 from mailflow.intake.stages import StageChange, StageRules, stage_change
 from mailflow.mail.parse import Mail
 from mailflow.mail.rewrite.render import is_already_invited
+from mailflow.pool.records import Candidate
 from mailflow.rejection.recognise import Decision, RejectionRules, decide
 from mailflow.rejection.rewriting import HEADER
-from mailflow.store.base import Doc
 
 Action = Literal["stages", "ours", "invited", "unknown", "recorded", "record", "invite"]
 
@@ -30,9 +30,9 @@ class SentPlan:
     decision: Decision
     action: Action
     why: str
-    candidate: Doc | None = None
+    candidate: Candidate | None = None
     change: StageChange | None = None
-    staged: tuple[Doc, ...] = ()
+    staged: tuple[Candidate, ...] = ()
     effects: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
@@ -45,7 +45,7 @@ class SentPlan:
 
 
 def _stages(decision: Decision, mail: Mail, rules: StageRules,
-            by_email: Callable[[str], Doc | None]) -> SentPlan:
+            by_email: Callable[[str], Candidate | None]) -> SentPlan:
     change = stage_change(mail, rules)
     if change is None:
         return SentPlan(decision, "stages", "no stage rule matched and no #mailflow stage line")
@@ -57,7 +57,8 @@ def _stages(decision: Decision, mail: Mail, rules: StageRules,
 
 
 def plan_sent(mail: Mail, rejection: RejectionRules, stages: StageRules,
-              by_email: Callable[[str], Doc | None], sent_by_mailflow: Callable[[str], bool],
+              by_email: Callable[[str], Candidate | None],
+              sent_by_mailflow: Callable[[str], bool],
               public_url: str, invite: bool) -> SentPlan:
     """The plan for one mail HR sent (see the module's docstring); ``invite``: a separate
     invitation follows a rejection sent directly."""
@@ -71,7 +72,8 @@ def plan_sent(mail: Mail, rejection: RejectionRules, stages: StageRules,
     candidate = by_email(decision.candidate) if decision.candidate else None
     if candidate is None:
         return SentPlan(decision, "unknown", "no recipient is a known candidate")
-    if (candidate.get("rejection") or {}).get("message_id") == mail.message_id:
+    recorded = candidate.get("rejection")
+    if (recorded.get("message_id") if recorded else None) == mail.message_id:
         return SentPlan(decision, "recorded", "this rejection is recorded already", candidate)
     if not invite:
         return SentPlan(decision, "record", "a rejection sent without mailflow", candidate,

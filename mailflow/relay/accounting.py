@@ -1,6 +1,7 @@
-"""The ledger's accounting (pure): the chain of entries, their hashes and seal, the rules an entry
-must follow, and the balance they prove. `mailflow.relay.ledger` keeps the entries in the store;
-this module only reads and checks them (see that module's docstring for the rules).
+"""The ledger's accounting (pure): the entries (`LedgerEntry`), their chain, hashes and seal, the
+rules an entry must follow, and the balance they prove. `mailflow.relay.ledger` keeps the entries
+in the store; this module only reads and checks them (see that module's docstring for the rules).
+The checks take any mapping: they are what finds an entry that is not what it should be.
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypedDict, cast
 
 from mailflow.errors import MailflowError
 from mailflow.store.base import Doc
@@ -17,8 +19,43 @@ from mailflow.store.base import Doc
 GENESIS = "0" * 64
 HEAD = "ledger_head"  # settings document holding the sealed head
 KINDS = ("registration", "slot_earned", "slot_redeemed", "correction")
-FIELDS = ("seq", "kind", "at", "event_id", "candidate_id", "ref", "occurred_at", "note",
-          "per_slot", "counted_delta", "balance", "prev_hash", "hash")
+
+
+class RunningBalance(TypedDict):
+    """The balance after an entry, as the entry records it (`Running.as_doc`)."""
+
+    registrations: int
+    progress: int
+    slots_earned: int
+    slots_redeemed: int
+    last_slot_seq: int
+
+
+class LedgerEntry(TypedDict):
+    """One entry of the referral ledger (kind "ledger", append-only): every one of these keys,
+    in this order, in every entry (None where its kind has no value); `FIELDS` names them."""
+
+    seq: int
+    kind: str  # one of KINDS
+    at: str
+    event_id: str | None  # the partner event (registration, slot_earned, correction)
+    candidate_id: str | None
+    ref: str | None
+    occurred_at: str | None
+    note: str  # slot_redeemed: what the slot was used for
+    per_slot: int | None  # registration, slot_earned
+    counted_delta: int  # registration 1; correction -1 or 0
+    balance: RunningBalance
+    prev_hash: str
+    hash: str
+
+
+FIELDS = tuple(LedgerEntry.__annotations__)  # seq, kind, at, … prev_hash, hash
+
+
+def as_ledger_entry(doc: Doc) -> LedgerEntry:
+    """A ledger entry read from the store, as the entry it is (`verify` checks that it is)."""
+    return cast(LedgerEntry, doc)
 
 
 class LedgerError(MailflowError):
@@ -41,13 +78,13 @@ class LedgerBroken(LedgerError):
 # -- hashing and sealing (pure) ------------------------------------------------------------------
 
 
-def canonical(entry: Doc) -> bytes:
+def canonical(entry: Mapping[str, Any]) -> bytes:
     body = {k: v for k, v in entry.items() if k != "hash"}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
 
 
-def entry_hash(entry: Doc) -> str:
+def entry_hash(entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(entry)).hexdigest()
 
 
@@ -69,13 +106,13 @@ class Running:
     slots_redeemed: int = 0
     last_slot_seq: int = 0
 
-    def as_doc(self) -> Doc:
+    def as_doc(self) -> RunningBalance:
         return {"registrations": self.registrations, "progress": self.progress,
                 "slots_earned": self.slots_earned, "slots_redeemed": self.slots_redeemed,
                 "last_slot_seq": self.last_slot_seq}
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Running:
+    def from_doc(cls, doc: Mapping[str, Any]) -> Running:
         return cls(**{k: int(doc[k]) for k in cls().as_doc()})
 
     @property
@@ -99,7 +136,7 @@ class Replay:
     per_slot: int | None = None
     problem: LedgerBroken | None = None
 
-    def feed(self, position: int, entry: Doc) -> bool:
+    def feed(self, position: int, entry: Mapping[str, Any]) -> bool:
         """Take the next entry (stored at `position`); False once a problem is found."""
         if self.problem is None and position != self.last_seq + 1:
             self.problem = LedgerBroken(self.last_seq + 1,
@@ -113,7 +150,7 @@ class Replay:
                 self.last_seq, self.last_hash = position, str(entry["hash"])
         return self.problem is None
 
-    def _chain(self, position: int, entry: Doc) -> str:
+    def _chain(self, position: int, entry: Mapping[str, Any]) -> str:
         if set(entry) != set(FIELDS):
             return "fields changed"
         if entry["seq"] != position:
@@ -125,7 +162,7 @@ class Replay:
             return "its contents do not match its hash (edited)"
         return ""
 
-    def _rules(self, seq: int, entry: Doc) -> str:
+    def _rules(self, seq: int, entry: Mapping[str, Any]) -> str:
         r = self.running
         kind = entry["kind"]
         if kind not in KINDS:
@@ -220,7 +257,8 @@ class Balance:
                 "entries": self.entries, "problem": self.problem}
 
 
-def audit(entries: Iterable[tuple[int, Doc | None]], head: Doc | None, key: bytes) -> Replay:
+def audit(entries: Iterable[tuple[int, Mapping[str, Any] | None]], head: Doc | None,
+          key: bytes) -> Replay:
     replay = Replay()
     for seq, entry in entries:
         if entry is None:

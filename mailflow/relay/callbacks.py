@@ -29,11 +29,12 @@ from typing import Any
 
 from mailflow.clock import Clock, iso, parse_iso
 from mailflow.errors import MailflowError
+from mailflow.pool.records import Candidate, as_candidate
 from mailflow.pool.talent import TalentPool
 from mailflow.relay.accounting import LedgerError
 from mailflow.relay.ledger import ReferralLedger
 from mailflow.settings.config import Config
-from mailflow.store.base import Doc, Store
+from mailflow.store.base import Store
 
 log = logging.getLogger("mailflow.callbacks")
 
@@ -217,7 +218,7 @@ class CareerRelayCallbacks:
         if not found:
             self._quarantine(event)
             return Answer(422, {"ok": False, "id": event.id, "error": "unknown ref"})
-        candidate = found[0]
+        candidate = as_candidate(found[0])
         moved = self._move(candidate, event)
         seqs: list[int] = []
         if event.type == "registered":
@@ -238,7 +239,7 @@ class CareerRelayCallbacks:
                  f", ledger entries {seqs}" if seqs else "")
         return Answer(200, {"ok": True, "id": event.id, "duplicate": False})
 
-    def _move(self, candidate: Doc, event: PartnerEvent) -> bool:
+    def _move(self, candidate: Candidate, event: PartnerEvent) -> bool:
         """Set the candidate's relay_status, unless a later partner event was applied."""
         last = candidate.get("relay_event_at")
         if last and parse_iso(str(last)) > parse_iso(event.occurred_at):

@@ -21,8 +21,9 @@ from typing import Protocol
 
 from mailflow.clock import Clock, iso
 from mailflow.mail.people import normalise_email
+from mailflow.pool.records import Candidate
 from mailflow.pool.talent import RELAY_STATUSES, TalentPool, new_candidate
-from mailflow.store.base import Doc, Store
+from mailflow.store.base import Store
 
 log = logging.getLogger("mailflow.relay")
 
@@ -69,11 +70,11 @@ class Invite:
 class Invitations(Protocol):
     """What a rejection rewrite asks of the talent pool."""
 
-    def candidate_for(self, email: str) -> Doc | None:
+    def candidate_for(self, email: str) -> Candidate | None:
         """The candidate with this email address, or None."""
         ...
 
-    def issue(self, candidate: Doc, facts: RejectionFacts) -> Invite:
+    def issue(self, candidate: Candidate, facts: RejectionFacts) -> Invite:
         """A personal link for ``candidate``, recording this rejection (or not, in a preview)."""
         ...
 
@@ -91,10 +92,10 @@ class RelayDesk:
         self.public_url = public_url
         self.pool = TalentPool(store, clock)
 
-    def candidate_for(self, email: str) -> Doc | None:
+    def candidate_for(self, email: str) -> Candidate | None:
         return self.pool.by_email(email)
 
-    def _referral_code(self, candidate: Doc) -> str:
+    def _referral_code(self, candidate: Candidate) -> str:
         if candidate.get("relay_ref"):
             return str(candidate["relay_ref"])
         while True:
@@ -102,7 +103,7 @@ class RelayDesk:
             if not self.store.find("candidates", "relay_ref", code):
                 return code
 
-    def issue(self, candidate: Doc, facts: RejectionFacts) -> Invite:
+    def issue(self, candidate: Candidate, facts: RejectionFacts) -> Invite:
         at = iso(self.clock.now())
         token = new_token()
         rejection_id = "rj_" + secrets.token_hex(8)
@@ -148,13 +149,13 @@ class PreviewDesk:
         self.public_url = public_url
         self.stand_in = normalise_email(stand_in) if stand_in else None
 
-    def candidate_for(self, email: str) -> Doc | None:
+    def candidate_for(self, email: str) -> Candidate | None:
         found = self.pool.by_email(email) if self.pool is not None else None
         if found is None and self.stand_in is not None and normalise_email(email) == self.stand_in:
             found = new_candidate(PREVIEW, iso(self.clock.now()))
             found["emails"] = [self.stand_in]
         return found
 
-    def issue(self, candidate: Doc, facts: RejectionFacts) -> Invite:
+    def issue(self, candidate: Candidate, facts: RejectionFacts) -> Invite:
         ref = str(candidate.get("relay_ref") or PREVIEW)
         return Invite(relay_link(self.public_url, PREVIEW), PREVIEW, PREVIEW, ref, False)

@@ -31,19 +31,19 @@ import hmac
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from mailflow.clock import Clock, iso
 from mailflow.relay.accounting import (
-    FIELDS,
     GENESIS,
     HEAD,
     Balance,
     LedgerBroken,
+    LedgerEntry,
     LedgerError,
     NothingToRedeem,
     Replay,
     Running,
+    as_ledger_entry,
     audit,
     entry_hash,
     seal,
@@ -53,13 +53,14 @@ from mailflow.store.base import Doc, Store
 
 log = logging.getLogger("mailflow.ledger")
 
-def read_entries(store: Store) -> Iterator[tuple[int, Doc | None]]:
-    """The stored entries in order; an entry that cannot even be read comes as (seq, None)."""
+def read_entries(store: Store) -> Iterator[tuple[int, LedgerEntry | None]]:
+    """The stored entries in order (as stored: `verify` checks them); an entry that cannot even
+    be read comes as (seq, None)."""
     last = 0
     try:
         for seq, entry in store.log("ledger"):
             last = seq
-            yield seq, entry
+            yield seq, as_ledger_entry(entry)
         return
     except Exception:  # an unreadable row (edited bytes): find it one by one
         pass
@@ -72,7 +73,7 @@ def read_entries(store: Store) -> Iterator[tuple[int, Doc | None]]:
             return
         if found is None:
             return
-        yield seq, found
+        yield seq, as_ledger_entry(found)
         seq += 1
 
 
@@ -178,8 +179,8 @@ class ReferralLedger:
         log.info("ledger: slot redeemed (entry %d)", seq)
         return {"seq": seq, "slots_available": running.available}
 
-    def _entries_of(self, candidate_id: str, kind: str) -> list[Doc]:
-        return [e for e in self.store.find("ledger", "candidate_id", candidate_id)
+    def _entries_of(self, candidate_id: str, kind: str) -> list[LedgerEntry]:
+        return [as_ledger_entry(e) for e in self.store.find("ledger", "candidate_id", candidate_id)
                 if e.get("kind") == kind]
 
     def _tail(self) -> tuple[Doc | None, Running]:
@@ -206,15 +207,18 @@ class ReferralLedger:
         self._known = (head, Running(**vars(running)))
         return head, running
 
-    def _append(self, kind: str, running: Running, head: Doc | None, **fields: Any) -> Doc:
+    def _append(self, kind: str, running: Running, head: Doc | None, *,
+                event_id: str | None = None, candidate_id: str | None = None,
+                ref: str | None = None, occurred_at: str | None = None,
+                per_slot: int | None = None, counted_delta: int = 0, note: str = "") -> Doc:
         """Append an entry after `head`; returns the new head (sealed by `_seal`)."""
         seq = int(head["seq"]) + 1 if head else 1
-        entry: Doc = {name: None for name in FIELDS}
-        entry.update({"seq": seq, "kind": kind, "at": iso(self.clock.now()), "note": "",
-                      "counted_delta": 0, **fields})
-        entry["balance"] = running.as_doc()
-        entry["prev_hash"] = str(head["hash"]) if head else GENESIS
-        entry["hash"] = entry_hash(entry)
+        entry: LedgerEntry = {
+            "seq": seq, "kind": kind, "at": iso(self.clock.now()), "event_id": event_id,
+            "candidate_id": candidate_id, "ref": ref, "occurred_at": occurred_at, "note": note,
+            "per_slot": per_slot, "counted_delta": counted_delta, "balance": running.as_doc(),
+            "prev_hash": str(head["hash"]) if head else GENESIS, "hash": ""}
+        entry["hash"] = entry_hash(entry)  # over every key but `hash`
         stored = self.store.append("ledger", entry)
         if stored != seq:
             raise LedgerBroken(stored, f"appended at position {stored}, expected {seq}")

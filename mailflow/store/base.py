@@ -11,7 +11,7 @@ table; the costs of a lookup grow with the answer, not with the pool).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
@@ -50,8 +50,9 @@ class Store(Protocol):
         """Group writes: all of them are durable on exit, or none (on an exception)."""
         ...
 
-    def put(self, kind: str, key: str, doc: Doc) -> None:
-        """Insert or replace the document `key` of `kind`."""
+    def put(self, kind: str, key: str, doc: Mapping[str, Any]) -> None:
+        """Insert or replace the document `key` of `kind`: a JSON object, as a dict (a `Doc`, or
+        a domain record's TypedDict, which the type checker takes only as a `Mapping`)."""
         ...
 
     def get(self, kind: str, key: str) -> Doc | None: ...
@@ -72,7 +73,7 @@ class Store(Protocol):
         """Documents in key order, starting after key `after`; streams, never loads all."""
         ...
 
-    def append(self, kind: str, doc: Doc) -> int:
+    def append(self, kind: str, doc: Mapping[str, Any]) -> int:
         """Append to a log kind; returns the new entry's sequence number (1, 2, …)."""
         ...
 
@@ -97,7 +98,7 @@ class ClosesOnExit:
         self.close()
 
 
-def index_values(doc: Doc, field: str) -> list[str]:
+def index_values(doc: Mapping[str, Any], field: str) -> list[str]:
     """The values a document is indexed under for `field` (none, one, or each list element)."""
     value = doc.get(field)
     if value is None:

@@ -5,8 +5,9 @@ sees or interleaves another's writes."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from mailflow.store.base import Doc, Store
 
@@ -22,7 +23,7 @@ class SerialStore:
         with self.lock, self.inner.transaction():
             yield
 
-    def put(self, kind: str, key: str, doc: Doc) -> None:
+    def put(self, kind: str, key: str, doc: Mapping[str, Any]) -> None:
         with self.lock:
             self.inner.put(kind, key, doc)
 
@@ -47,7 +48,7 @@ class SerialStore:
         with self.lock:
             yield from self.inner.scan(kind, after, limit)
 
-    def append(self, kind: str, doc: Doc) -> int:
+    def append(self, kind: str, doc: Mapping[str, Any]) -> int:
         with self.lock:
             return self.inner.append(kind, doc)
 

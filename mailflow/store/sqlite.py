@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mailflow.errors import StoreError
 from mailflow.store.base import LOGS, ClosesOnExit, Doc, check_kind
@@ -54,7 +54,7 @@ _SEQ_DIGITS = 20
 # --- helpers shared by the engines -------------------------------------------------------------
 
 
-def encode(doc: Doc) -> str:
+def encode(doc: Mapping[str, Any]) -> str:
     """The JSON text of a document (UTF-8 kept readable); refuses what JSON cannot hold."""
     if not isinstance(doc, dict):
         raise TypeError(f"a document is a dict, not {type(doc).__name__}")
@@ -200,7 +200,7 @@ class SqliteStore(ClosesOnExit):
 
     # --- documents ------------------------------------------------------------------------------
 
-    def put(self, kind: str, key: str, doc: Doc) -> None:
+    def put(self, kind: str, key: str, doc: Mapping[str, Any]) -> None:
         check_writable_kind(kind)
         self._writable()
         key = stored_key(kind, key)
@@ -208,7 +208,7 @@ class SqliteStore(ClosesOnExit):
         with self.transaction():
             self._write(kind, key, text, doc)
 
-    def _write(self, kind: str, key: str, text: str, doc: Doc) -> None:
+    def _write(self, kind: str, key: str, text: str, doc: Mapping[str, Any]) -> None:
         old = self._get_raw(kind, key)
         old_pairs = index_pairs(kind, json.loads(old)) if old is not None else set()
         new_pairs = index_pairs(kind, doc)
@@ -305,7 +305,7 @@ class SqliteStore(ClosesOnExit):
 
     # --- logs -----------------------------------------------------------------------------------
 
-    def append(self, kind: str, doc: Doc) -> int:
+    def append(self, kind: str, doc: Mapping[str, Any]) -> int:
         check_log_kind(kind)
         self._writable()
         text = encode(doc)

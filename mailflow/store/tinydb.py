@@ -30,7 +30,7 @@ import bisect
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -292,7 +292,7 @@ class TinyStore(ClosesOnExit):
             self._undo.append((kind, key, self._raw_get(kind, key)))
             self._set(kind, key, doc)
 
-    def put(self, kind: str, key: str, doc: Doc) -> None:
+    def put(self, kind: str, key: str, doc: Mapping[str, Any]) -> None:
         check_writable_kind(kind)
         self._writable()
         self._write(kind, stored_key(kind, key), json.loads(encode(doc)))
@@ -347,7 +347,7 @@ class TinyStore(ClosesOnExit):
 
     # --- logs -----------------------------------------------------------------------------------
 
-    def append(self, kind: str, doc: Doc) -> int:
+    def append(self, kind: str, doc: Mapping[str, Any]) -> int:
         check_log_kind(kind)
         self._writable()
         copy = json.loads(encode(doc))

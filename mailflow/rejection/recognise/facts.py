@@ -17,8 +17,8 @@ from mailflow.mail.parse.html_text import html_to_text
 from mailflow.mail.people import normalise_email
 from mailflow.mail.rewrite.markers import strip_html, strip_plain
 from mailflow.mail.rewrite.quotes import html_quote_start, own_plain
+from mailflow.pool.records import Candidate
 from mailflow.rejection.recognise.wording import normalise
-from mailflow.store.base import Doc
 
 YES = frozenset({"yes", "y", "true", "on", "1", "ok", "はい", "可"})
 NO = frozenset({"no", "n", "false", "off", "0", "いいえ", "不可"})
@@ -60,7 +60,7 @@ class KnownCandidate:
     message_ids: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, email: str, candidate: Doc) -> KnownCandidate:
+    def of(cls, email: str, candidate: Candidate) -> KnownCandidate:
         return cls(normalise_email(email), str(candidate.get("status") or ""),
                    frozenset(str(m) for m in candidate.get("message_ids") or ()))
 
@@ -71,7 +71,7 @@ class KnownCandidate:
 
 # The caller's answer for an address: the candidate, True (a candidate, nothing more known),
 # or None/False (not in the pool).
-Lookup = Callable[[str], "KnownCandidate | Doc | bool | None"]
+Lookup = Callable[[str], "KnownCandidate | Candidate | bool | None"]
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,8 @@ def own_text(mail: Mail) -> str:
     return own_plain(html_to_text(html[: html_quote_start(html)]))
 
 
-def _known(email: str, answer: KnownCandidate | Doc | bool | None) -> KnownCandidate | None:
+def _known(email: str, answer: KnownCandidate | Candidate | bool | None
+           ) -> KnownCandidate | None:
     if isinstance(answer, KnownCandidate):
         return answer
     if isinstance(answer, dict):
