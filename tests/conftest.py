@@ -7,6 +7,7 @@ for a green run.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections.abc import Callable, Iterator
 
@@ -22,6 +23,22 @@ from servers import (
 )
 
 _user_numbers = itertools.count(1)
+
+# The secrets every configuration needs (`mailflow check` and `run` refuse to go on without
+# them), under their default variable names; configs from harness.write_config name their own
+# IMAP password variable (harness.PASSWORD_ENV) with the test account's password.
+TEST_SECRETS = {"MAILFLOW_IMAP_PASSWORD": "imap-password-for-tests",
+                "MAILFLOW_RELAY_SECRET": "relay-secret-for-tests",
+                "MAILFLOW_LEDGER_KEY": "ledger-key-for-tests"}
+
+
+@pytest.fixture(autouse=True)
+def required_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs with the callback secret and the ledger key set (unless the environment
+    has its own); a test about a missing one deletes it."""
+    for variable, value in TEST_SECRETS.items():
+        if not os.environ.get(variable):
+            monkeypatch.setenv(variable, value)
 
 
 def _start_dovecot(mail_format: MailFormat) -> Dovecot:

@@ -83,8 +83,11 @@ class DaemonThread:
     """The real Daemon, serving in a background thread of the test process."""
 
     def __init__(self, config_path: Path, stages: Callable[[Daemon], list[Stage]] | None = None,
-                 **intake: Any) -> None:
+                 wait_watching: bool = True, **intake: Any) -> None:
+        """`wait_watching=False`: entering does not wait for every folder to be watched (a
+        test whose login the server refuses)."""
         self.daemon = Daemon(load_config(config_path), stages=stages)
+        self.wait_watching = wait_watching
         for key, value in intake.items():
             setattr(self.daemon.intake, key, value)
         self.error: BaseException | None = None
@@ -98,7 +101,8 @@ class DaemonThread:
 
     def __enter__(self) -> DaemonThread:
         self._thread.start()
-        wait_until(self.watching, what="the daemon to watch every folder")
+        if self.wait_watching:
+            wait_until(self.watching, what="the daemon to watch every folder")
         return self
 
     def watching(self) -> bool:

@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -94,7 +95,7 @@ instance_name = mailflow-test-{port}
 log_path = {root}/dovecot.log
 protocols = imap
 listen = {host}
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_cache_size = 0
@@ -125,7 +126,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {host}
+    port = {imaps_port}
   }}
 }}
 namespace inbox {{
@@ -142,8 +144,15 @@ class Dovecot:
     As root, mail is stored as nobody:nogroup (passwd-file refuses UID 0).
     """
 
-    def __init__(self, mail_format: MailFormat = "sdbox", root: Path | None = None) -> None:
+    def __init__(self, mail_format: MailFormat = "sdbox", root: Path | None = None,
+                 tls: tuple[Path, Path] | None = None,
+                 special_folders: dict[str, str] | None = None) -> None:
+        """``tls``: (certificate chain, key) PEM files: STARTTLS on `port`, TLS on
+        `imaps_port`. ``special_folders``: folder name -> special-use flag (RFC 6154)."""
         self.binary = self.find_binary()
+        self.special_folders = SPECIAL_FOLDERS if special_folders is None else special_folders
+        self.tls = tls
+        self.imaps_port = 0
         self.mail_format: MailFormat = mail_format
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="mailflow-dovecot-")) if root is None else root
@@ -201,6 +210,7 @@ class Dovecot:
         for attempt in range(attempts):
             if self.port == 0 or attempt > 0:
                 self.port = free_port()
+                self.imaps_port = free_port() if self.tls else 0
             self._write_config()
             try:
                 self._spawn()
@@ -265,7 +275,7 @@ class Dovecot:
         location = {"sdbox": "sdbox:~/mail", "maildir": "maildir:~/Maildir"}[self.mail_format]
         folders = "".join(
             f"  mailbox {name} {{\n    special_use = {use}\n    auto = subscribe\n  }}\n"
-            for name, use in SPECIAL_FOLDERS.items()
+            for name, use in self.special_folders.items()
         )
         self.config_path.write_text(
             _CONFIG.format(
@@ -277,9 +287,17 @@ class Dovecot:
                 anvil_chroot="" if os.geteuid() == 0 else "  chroot =\n",
                 mail_location=location,
                 special_folders=folders.rstrip("\n"),
+                ssl=self._ssl_setting(),
+                imaps_port=self.imaps_port,
             )
         )
         (self.root / "passwd").mkdir(exist_ok=True)
+
+    def _ssl_setting(self) -> str:
+        if self.tls is None:
+            return "ssl = no"
+        chain, key = self.tls
+        return f"ssl = yes\nssl_cert = <{chain}\nssl_key = <{key}"
 
     def _spawn(self) -> None:
         # The master keeps its stderr open for good: a pipe would hang whoever reads it.
@@ -330,6 +348,21 @@ class Dovecot:
         temporary.write_text(f"{name}:{{PLAIN}}{password}:{uid}:{gid}::{home}::\n")
         temporary.replace(self.root / "passwd" / name)
         return self.account(name)
+
+    def set_password(self, name: str, password: str) -> None:
+        """Change a user's password, as an admin would on the server (the new file's mtime is
+        moved on by whole seconds so that Dovecot reads it again)."""
+        path = self.root / "passwd" / name
+        before = path.stat().st_mtime
+        if not re.fullmatch(r"[^:\s]+", password):
+            raise ValueError("the password may not contain ':' or white space")
+        _name, _password, rest = path.read_text().split(":", 2)
+        temporary = self.root / "passwd" / f".{name}.tmp"
+        temporary.write_text(f"{name}:{{PLAIN}}{password}:{rest}")
+        later = max(time.time(), before) + 2
+        os.utime(temporary, (later, later))
+        temporary.replace(path)
+        self._users[name] = password
 
     def account(self, name: str) -> ImapAccount:
         return ImapAccount(self.host, self.port, name, self._users[name], self.delimiter)
@@ -499,10 +532,13 @@ class SmtpSink:
     MAIL FROM until the client has authenticated.
     """
 
-    def __init__(self, auth: tuple[str, str] | None = None) -> None:
+    def __init__(self, auth: tuple[str, str] | None = None,
+                 tls_context: ssl.SSLContext | None = None) -> None:
+        """``tls_context``: the sink offers STARTTLS with that server context."""
         self.host = LOOPBACK
         self.port = 0
         self.auth = auth
+        self.tls_context = tls_context
         self.rcpt_replies: dict[str, str] = {}
         self.mail_from_reply: str | None = None
         self.drop_after_data = False
@@ -535,6 +571,8 @@ class SmtpSink:
         parameters: dict[str, Any] = {}
         if self.auth is not None:
             parameters = {"authenticator": self._authenticate, "auth_require_tls": False}
+        if self.tls_context is not None:
+            parameters["tls_context"] = self.tls_context
         controller = Controller(
             _SinkHandler(self), hostname=self.host, port=self.port, ready_timeout=10, **parameters
         )

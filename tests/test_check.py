@@ -21,8 +21,8 @@ def test_check_connect_succeeds(tmp_path: Path, imap_account: ImapAccount,
     config = write_config(tmp_path, imap_account, smtp_sink)
     done = _check(config, env_for(imap_account))
     assert done.returncode == 0, done.stderr
-    assert "imap inbox: INBOX: ok" in done.stdout
-    assert "imap sent: Sent: ok" in done.stdout
+    assert "imap inbox: INBOX (found by configured name): ok" in done.stdout
+    assert "imap sent: Sent (found by special-use \\Sent): ok" in done.stdout
     assert f"smtp 127.0.0.1:{smtp_sink.port}: ok" in done.stdout
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mailflow.cli.options import config_option, load
-from mailflow.daemon.checks import connect_imap, connect_smtp, static_problems
+from mailflow.daemon.checks import connect_imap, connect_smtp, start_problems
 from mailflow.errors import ProblemsError
 
 
@@ -15,9 +15,9 @@ from mailflow.errors import ProblemsError
 @config_option
 @click.option("--connect", is_flag=True, help="Also log in to IMAP and SMTP and list folders.")
 def check(config_path: Path | None, connect: bool) -> None:
-    """Validate config, rules and templates."""
+    """Validate config, rules and templates, and that every secret is set."""
     config = load(config_path)
-    problems = static_problems(config)
+    problems = start_problems(config)
     if problems:
         raise ProblemsError(problems)
     click.echo(f"config {config.source}: ok")
@@ -25,7 +25,7 @@ def check(config_path: Path | None, connect: bool) -> None:
         return
     for folder in connect_imap(config):
         state = "ok" if folder.exists else "missing (created at run time)"
-        click.echo(f"imap {folder.role}: {folder.name}: {state}")
+        click.echo(f"imap {folder.role}: {folder.name} (found by {folder.how}): {state}")
     greeting = connect_smtp(config)
     click.echo(f"smtp {config.smtp.host}:{config.smtp.port}: ok ({greeting})")
 

@@ -8,7 +8,7 @@ import click
 
 from mailflow import logs
 from mailflow.cli.options import config_option, load
-from mailflow.daemon.checks import static_problems
+from mailflow.daemon.checks import start_problems
 from mailflow.daemon.local import serve
 from mailflow.errors import ProblemsError
 
@@ -20,10 +20,9 @@ from mailflow.errors import ProblemsError
 def run(config_path: Path | None, log_format: str, log_level: str) -> None:
     """Run the daemon (SIGTERM/SIGINT stop, SIGHUP reloads rules and templates)."""
     config = load(config_path)
-    problems = static_problems(config)
+    problems = start_problems(config)  # every missing secret too, before opening anything
     if problems:
         raise ProblemsError(problems)
-    config.secret("mailbox.password_env")  # fail before opening anything
     logs.setup(log_format, log_level)
     serve(config)
 

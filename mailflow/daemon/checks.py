@@ -11,7 +11,9 @@ import aiosmtplib
 from mailflow.daemon.folders import watched_folders
 from mailflow.errors import MailflowError, Problem
 from mailflow.mailbox.imap import Mailbox
+from mailflow.mailbox.tls import client_context, smtp_reason
 from mailflow.settings.config import Config
+from mailflow.settings.secrets import missing_secrets
 
 
 def _sources(config: Config) -> list[Problem]:
@@ -63,11 +65,18 @@ def static_problems(config: Config) -> list[Problem]:
     return problems
 
 
+def start_problems(config: Config) -> list[Problem]:
+    """What `check` reports and `run` refuses to start with, all at once: the rule files and
+    templates, then every secret the configuration needs that is not set."""
+    return static_problems(config) + missing_secrets(config)
+
+
 @dataclass(frozen=True)
 class FolderReport:
     role: str
     name: str
     exists: bool
+    how: str = "configured name"
 
 
 def connect_imap(config: Config) -> list[FolderReport]:
@@ -76,9 +85,10 @@ def connect_imap(config: Config) -> list[FolderReport]:
     try:
         mailbox.connect()
         reports = []
-        for role, configured, _create in watched_folders(config):
-            name = mailbox.folder(role, configured)
-            reports.append(FolderReport(role, name, mailbox.exists(name)))
+        roles = [(role, configured) for role, configured, _create in watched_folders(config)]
+        for role, configured in [*roles, ("trash", config.mailbox.trash)]:
+            name, how = mailbox.find(role, configured)
+            reports.append(FolderReport(role, name, mailbox.exists(name), how))
         return reports
     finally:
         mailbox.close()
@@ -91,16 +101,19 @@ def connect_smtp(config: Config) -> str:
 
     async def probe() -> str:
         client = aiosmtplib.SMTP(hostname=s.host, port=s.port, use_tls=s.security == "tls",
-                                 start_tls=s.security == "starttls", timeout=s.timeout_seconds)
+                                 start_tls=s.security == "starttls", timeout=s.timeout_seconds,
+                                 tls_context=client_context(s.ca_file))
         try:
             await client.connect()
             if s.username and password is not None:
                 await client.login(s.username, password)
             return str(client.hostname)
         except aiosmtplib.SMTPException as exc:
-            raise MailflowError(f"SMTP {s.host}:{s.port}: {exc}") from exc
+            raise MailflowError(f"SMTP {s.host}:{s.port}: {smtp_reason(exc, s.host, s.ca_file)}"
+                                ) from exc
         except OSError as exc:
-            raise MailflowError(f"SMTP {s.host}:{s.port}: {exc}") from exc
+            raise MailflowError(f"SMTP {s.host}:{s.port}: {smtp_reason(exc, s.host, s.ca_file)}"
+                                ) from exc
         finally:
             if client.is_connected:
                 try:

@@ -22,9 +22,11 @@ from mailflow.intake.importer import import_file
 from mailflow.mailbox.backfill import Backfill, BackfillRunner
 from mailflow.mailbox.handoff import Intake
 from mailflow.mailbox.imap import Mailbox
+from mailflow.mailbox.login import ImapState, LoginGate
 from mailflow.mailbox.pipeline import Pipeline, Receipt, Stage
 from mailflow.mailbox.watcher import FolderWatcher
 from mailflow.outgoing.outbox import Outbox
+from mailflow.outgoing.records import PublicOutboxItem
 from mailflow.rejection.reviews import ReviewDesk
 from mailflow.settings.config import Config
 from mailflow.store import open_store
@@ -65,6 +67,8 @@ class Daemon:
         self.reloaders.append(self.followups.reload)
         self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
         self.health = Health()
+        self._health_guard = threading.Lock()
+        self.login = LoginGate(config.mailbox.auth_retry_seconds, on_change=self.check_health)
         self.watchers: list[FolderWatcher] = []
         self.control = ControlServer(config.data_dir, self.control_handlers())
         self._stopping: asyncio.Event | None = None
@@ -153,7 +157,7 @@ class Daemon:
         password = self.config.secret("mailbox.password_env")
         return BackfillRunner(Backfill(self.config, self.intake, password))
 
-    def _undeliverable(self, address: str, record: dict[str, Any]) -> None:
+    def _undeliverable(self, address: str, record: PublicOutboxItem) -> None:
         from mailflow.pool.talent import TalentPool
 
         reply = next((str(u.get("reply", "")) for u in record.get("undeliverable") or []
@@ -187,10 +191,13 @@ class Daemon:
 
     def reload(self) -> list[str]:
         """Reload rules and templates, all or nothing: every file is checked first, and any
-        problem keeps the rules in force and is raised (every problem, positioned)."""
+        problem keeps the rules in force and is raised (every problem, positioned). The mailbox
+        password is read again from the environment and the login tried at once (after the
+        server refused it, the watchers would otherwise wait `auth_retry_seconds`)."""
         from mailflow.daemon.checks import static_problems
         from mailflow.errors import ProblemsError
 
+        password = self.config.secret("mailbox.password_env")
         problems = static_problems(self.config)
         if problems:
             raise ProblemsError(problems)
@@ -198,13 +205,15 @@ class Daemon:
         for reload in self.reloaders:
             reload()
             done.append(getattr(reload, "__qualname__", "reload"))
-        log.info("rules and templates reloaded")
+        self.login.renew(password)
+        log.info("rules and templates reloaded%s",
+                 "; logging in to IMAP again" if self.login.refused else "")
         return done
 
     # -- running ----------------------------------------------------------------------------
 
     async def serve(self) -> None:
-        password = self.config.secret("mailbox.password_env")
+        self.login.renew(self.config.secret("mailbox.password_env"))
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         if threading.current_thread() is threading.main_thread():
@@ -218,8 +227,8 @@ class Daemon:
         self.web = WebEdge(self)
         await self.web.start()
         for role, name, create in watched_folders(self.config):
-            watcher = FolderWatcher(role, name, self.config.mailbox, password, self.intake, create,
-                                    scanner=self.scanners.get(role))
+            watcher = FolderWatcher(role, name, self.config.mailbox, self.login, self.intake,
+                                    create, scanner=self.scanners.get(role))
             self.watchers.append(watcher)
             watcher.start()
         log.info("mailflow running: watching %s", ", ".join(r for r, _n, _c in
@@ -263,15 +272,31 @@ class Daemon:
         limit = self.config.mailbox.silence_alarm_seconds
         while True:
             await asyncio.sleep(min(WATCHDOG_SECONDS, limit / 2))
-            reasons = [f"{w.role}: server silent for {w.silent_for:.0f}s"
-                       for w in self.watchers if w.silent_for > limit]
+            self.check_health()
+
+    def check_health(self) -> None:
+        """Health from what is wrong now: the watchdog's round, and at once when the IMAP
+        server refuses (or accepts again) the login; safe from any thread. A refused login is
+        logged by the login gate, once: not again here."""
+        limit = self.config.mailbox.silence_alarm_seconds
+        with self._health_guard:
+            others = [f"{w.role}: server silent for {w.silent_for:.0f}s"
+                      for w in self.watchers if w.silent_for > limit]
             if self.outbox.alert:
-                reasons.append(f"outbox: {self.outbox.alert}")
-            if reasons and self.health.healthy:
-                log.error("unhealthy: %s", "; ".join(reasons))
+                others.append(f"outbox: {self.outbox.alert}")
+            refused = self.login.refused
+            reasons = [f"imap: {refused}", *others] if refused else others
+            if others and self.health.healthy:
+                log.error("unhealthy: %s", "; ".join(others))
             elif not reasons and not self.health.healthy:
                 log.info("healthy again")
             self.health = Health(not reasons, reasons)
+
+    @property
+    def imap(self) -> ImapState:
+        """The mailbox side for /metrics: up when every watched folder is logged in."""
+        return ImapState(bool(self.watchers) and all(w.connected for w in self.watchers),
+                         self.login.refused)
 
     async def _deliver(self) -> None:
         """The outbox's delivery rounds, in a thread: every OUTBOX_SECONDS and when woken."""

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from imapclient import IMAPClient, SocketTimeout
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from mailflow.errors import MailflowError
+from mailflow.mailbox.folders import preset_names
+from mailflow.mailbox.tls import client_context, tls_reason
 from mailflow.settings.config import Mailbox as MailboxSettings
 
 log = logging.getLogger("mailflow.mailbox")
@@ -36,6 +38,11 @@ class MailboxError(MailflowError):
 
 class ConnectionLost(MailboxError):
     """The connection died (timeout, reset, EOF); reconnect and catch up."""
+
+
+class AuthenticationFailed(MailboxError):
+    """The server refused the login: not a network error; retrying fast cannot help and may
+    get the account locked."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,39 @@ def _keepalive(sock: socket.socket, idle: int = 60, interval: int = 15, count: i
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
+# RFC 5530 response codes of a refused LOGIN, in words; a code in TEMPORARY is the server's
+# trouble, not the credentials' (retried like a network error)
+REFUSALS = {"AUTHENTICATIONFAILED": "authentication failed",
+            "AUTHORIZATIONFAILED": "not authorised for this mailbox",
+            "EXPIRED": "the password has expired",
+            "PRIVACYREQUIRED": "a password is refused over a connection that is not encrypted",
+            "CONTACTADMIN": "the server asks you to contact its administrator"}
+TEMPORARY = {"UNAVAILABLE": "the server cannot check logins right now",
+             "LIMIT": "too many connections for this user"}
+_CODE = re.compile(r"^\[([A-Z-]+)\]\s*(.*)$", re.DOTALL)
+
+
+def refused_login(s: MailboxSettings, exc: LoginError) -> MailboxError:
+    """A LOGIN the server answered NO (or BAD) to, in plain words (never bytes, never the
+    password): AuthenticationFailed, or a plain MailboxError when the server's trouble is
+    temporary or the connection died during the login."""
+    where = f"IMAP {s.host}:{s.port}"
+    if isinstance(exc.__context__, IMAPClientAbortError):
+        return ConnectionLost(f"{where}: connection lost during the login")
+    said = exc.__context__.args[0] if exc.__context__ and exc.__context__.args else str(exc)
+    text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+    text = re.sub(r"^b(['\"])(.*)\1$", r"\2", text.strip(), flags=re.DOTALL)
+    match = _CODE.match(text)
+    code, rest = (match.group(1), match.group(2)) if match else ("", text)
+    if code in TEMPORARY:
+        return MailboxError(f"{where}: {TEMPORARY[code]} ({code.lower()}); trying again")
+    words = REFUSALS.get(code) or rest.strip().rstrip(".").lower() or "refused"
+    advice = ('use security = "tls" or "starttls" in [mailbox]' if code == "PRIVACYREQUIRED"
+              else f"check mailbox.username and the password in ${s.password_env}")
+    return AuthenticationFailed(f"{where}: the server refused the login for user "
+                                f"{s.username} ({words}): {advice}")
+
+
 def parse_appenduid(response: bytes | str | None) -> tuple[int, int] | None:
     """(UIDVALIDITY, UID) from an APPEND response carrying `[APPENDUID v uid]` (UIDPLUS)."""
     if response is None:
@@ -79,6 +119,7 @@ class Mailbox:
         self._client: IMAPClient | None = None
         self._delimiter = "/"
         self._special: dict[str, str] = {}
+        self._names: set[str] = set()
         self.selected: str | None = None
         self.last_heard = time.monotonic()
 
@@ -87,11 +128,20 @@ class Mailbox:
     def connect(self) -> None:
         s = self.settings
         timeout = SocketTimeout(connect=min(s.timeout_seconds, 30), read=s.timeout_seconds)
+        context = client_context(s.ca_file)
         try:
-            client = IMAPClient(s.host, port=s.port, ssl=s.security == "tls", timeout=timeout)
+            client = IMAPClient(s.host, port=s.port, ssl=s.security == "tls",
+                                ssl_context=context, timeout=timeout)
             if s.security == "starttls":
-                client.starttls(ssl.create_default_context())
+                self._starttls(client, context)
             client.login(s.username, self._password)
+        except LoginError as exc:
+            with contextlib.suppress(OSError):
+                client.shutdown()  # LOGIN comes after the client exists; close it now, not at GC
+            raise refused_login(s, exc) from exc
+        except ssl.SSLError as exc:
+            raise MailboxError(f"IMAP {s.host}:{s.port}: TLS: "
+                               f"{tls_reason(exc, s.host, s.ca_file)}") from exc
         except (OSError, IMAPClientError) as exc:
             raise MailboxError(f"IMAP {s.host}:{s.port}: {exc}") from exc
         _keepalive(client.socket())
@@ -99,6 +149,15 @@ class Mailbox:
         self.selected = None
         self._learn_folders()
         self.heard()
+
+    def _starttls(self, client: IMAPClient, context: ssl.SSLContext) -> None:
+        """STARTTLS, or an error: never a silent fall back to plain text."""
+        if b"STARTTLS" not in client.capabilities():
+            s = self.settings
+            raise MailboxError(f"IMAP {s.host}:{s.port}: the server does not offer STARTTLS "
+                               "(security = \"starttls\"); mailflow does not fall back to plain "
+                               "text")
+        client.starttls(context)
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -136,6 +195,7 @@ class Mailbox:
                 self._delimiter = delimiter.decode() if isinstance(delimiter, bytes) else delimiter
                 break
         self._special = {}
+        self._names = {name for _flags, _delimiter, name in folders}
         for flags, _delimiter, name in folders:
             for role, flag in SPECIAL_USE.items():
                 if flag in flags:
@@ -145,12 +205,24 @@ class Mailbox:
     def delimiter(self) -> str:
         return self._delimiter
 
-    def folder(self, role: str, configured: str) -> str:
-        """The server's name for a folder: its special-use flag wins, else the configured name
-        with `/` translated to the server's hierarchy delimiter."""
+    def find(self, role: str, configured: str) -> tuple[str, str]:
+        """The server's folder for a role, and how it was found, first match wins: its
+        special-use flag (RFC 6154); the configured name (`/` as the server's delimiter) when
+        the server has it; a provider's usual name that the server has (`folders.PRESETS`);
+        else the configured name, to be created."""
         if role in self._special:
-            return self._special[role]
-        return configured.replace("/", self._delimiter)
+            return self._special[role], f"special-use {SPECIAL_USE[role].decode()}"
+        name = configured.replace("/", self._delimiter)
+        if name in self._names or role not in SPECIAL_USE:
+            return name, "configured name"
+        for provider, preset in preset_names(role, self.settings.provider):
+            if preset in self._names:
+                return preset, f"{provider} name"
+        return name, "configured name (not on the server yet)"
+
+    def folder(self, role: str, configured: str) -> str:
+        """The server's name for a folder (see `find`)."""
+        return self.find(role, configured)[0]
 
     def exists(self, name: str) -> bool:
         return bool(self.client.folder_exists(name))
@@ -235,7 +307,10 @@ class Mailbox:
         to `trash`. Never a plain EXPUNGE: it would also remove other clients' \\Deleted mail."""
         if not uids:
             return
-        if self.has("UIDPLUS"):
+        trash = self.folder("trash", trash) if trash else None
+        if self.settings.provider == "google" and trash and self.has("MOVE"):
+            self.client.move(uids, trash)  # Gmail: an expunged label is not a deleted mail
+        elif self.has("UIDPLUS"):
             self.client.add_flags(uids, [b"\\Deleted"], silent=True)
             self.client.uid_expunge(uids)
         elif self.has("MOVE") and trash:

@@ -5,6 +5,9 @@ thread IDLEs on its own folder, so news anywhere wakes the right thread within D
 notification delay, and a dead connection affects one folder only. IDLE is only a hint: every
 wake-up, every re-issue (at least every `idle_seconds`) and every reconnect runs a catch-up scan
 from the stored checkpoint.
+
+A refused login is not a lost connection: the watchers share one `LoginGate` (login.py), which
+spaces the attempts out by `auth_retry_seconds` instead of the fast reconnect backoff.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from collections.abc import Callable
 from imapclient.exceptions import IMAPClientError
 
 from mailflow.mailbox.handoff import Intake
-from mailflow.mailbox.imap import Mailbox, MailboxError
+from mailflow.mailbox.imap import AuthenticationFailed, Mailbox, MailboxError
+from mailflow.mailbox.login import LoginGate
 from mailflow.settings.config import Mailbox as MailboxSettings
 
 log = logging.getLogger("mailflow.watcher")
@@ -32,7 +36,7 @@ class FolderWatcher:
         role: str,
         configured_name: str,
         settings: MailboxSettings,
-        password: str,
+        login: LoginGate,
         intake: Intake,
         create: bool = False,
         scanner: Callable[[Mailbox, str], float | None] | None = None,
@@ -40,7 +44,7 @@ class FolderWatcher:
         self.role = role
         self.configured_name = configured_name
         self.settings = settings
-        self._password = password
+        self.login = login
         self.intake = intake
         self.create = create
         self.scanner = scanner  # instead of the hand-off (Drafts); returns seconds to next look
@@ -61,6 +65,7 @@ class FolderWatcher:
     def stop(self, timeout: float = 10) -> None:
         """Finish the message in hand, then stop; a thread waiting in IDLE is woken."""
         self._stop.set()
+        self.login.wake()
         self._interrupt()
         self._thread.join(timeout)
 
@@ -83,9 +88,13 @@ class FolderWatcher:
     def _run(self) -> None:
         backoff = 1.0
         while not self._stop.is_set():
-            mailbox = Mailbox(self.settings, self._password)
+            password = self.login.turn(self._stop)
+            if password is None:
+                break
+            mailbox = Mailbox(self.settings, password)
             try:
                 mailbox.connect()
+                self.login.accepted()
                 self._mailbox = mailbox
                 self.connected = True
                 self.folder = mailbox.folder(self.role, self.configured_name)
@@ -94,7 +103,10 @@ class FolderWatcher:
                 log.info("%s: watching %s", self.role, self.folder)
                 backoff = 1.0
                 self._watch(mailbox, self.folder)
+            except AuthenticationFailed as exc:
+                self.login.refused_by_server(str(exc))  # its turn() waits auth_retry_seconds
             except Exception as exc:  # a watcher never dies: it logs, backs off and reconnects
+                self.login.release()  # no verdict on the login: another folder may try
                 if self._stop.is_set():
                     break
                 if not isinstance(exc, MailboxError | OSError | IMAPClientError):
@@ -107,6 +119,7 @@ class FolderWatcher:
                 self._stop.wait(delay * random.uniform(0.8, 1.0))
                 backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
             finally:
+                self.login.release()
                 self.connected = False
                 self.last_heard = max(self.last_heard, mailbox.last_heard)
                 with self._guard:

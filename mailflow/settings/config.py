@@ -9,10 +9,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from mailflow.errors import MissingSecret, UsageError
 from mailflow.settings import tomlpos
@@ -20,6 +20,14 @@ from mailflow.settings.validation import validate
 
 Security = Literal["tls", "starttls", "none"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _no_file(value: object) -> object:
+    return None if value == "" else value
+
+
+# A PEM file of CAs to trust instead of the system's store; "" (the default): the system's.
+CaFile = Annotated[Path | None, BeforeValidator(_no_file)]
 
 
 class Section(BaseModel):
@@ -42,8 +50,11 @@ class Mailbox(Section):
     poll_seconds: float = Field(30, gt=0)
     silence_alarm_seconds: float = Field(1800, gt=0)
     reconnect_max_seconds: float = Field(300, gt=0)
+    auth_retry_seconds: float = Field(300, gt=0)
     provider_files_sent: bool = False
     trusted_authserv_ids: list[str] = []
+    ca_file: CaFile = None
+    provider: Literal["custom", "google", "microsoft"] = "custom"
 
 
     @model_validator(mode="after")
@@ -68,6 +79,7 @@ class Smtp(Section):
     port: int = Field(587, ge=1, le=65535)
     security: Security = "starttls"
     from_: str = Field("", alias="from")
+    ca_file: CaFile = None
     username: str = ""
     password_env: str = ""
     timeout_seconds: float = Field(30, gt=0)
@@ -250,7 +262,11 @@ def load_config(path: Path) -> Config:
     data, positions = tomlpos.load(path)
     data.pop("source", None)
     config = validate(Config, data, positions, path)
-    return config.model_copy(update={"source": path.resolve()})
+    config = config.model_copy(update={"source": path.resolve()})
+    return config.model_copy(update={  # a CA file named relative to the config file's folder
+        name: section.model_copy(update={"ca_file": config.resolve(section.ca_file)})
+        for name, section in (("mailbox", config.mailbox), ("smtp", config.smtp))
+        if section.ca_file is not None})
 
 
 def find_config(explicit: Path | None) -> Path:

@@ -23,6 +23,14 @@ class Health(Protocol):
     def reasons(self) -> list[str]: ...
 
 
+class Imap(Protocol):
+    @property
+    def up(self) -> bool: ...  # every watched folder logged in
+
+    @property
+    def refused(self) -> str | None: ...  # why the server refuses the login, while it does
+
+
 class FollowUps(Protocol):
     @property
     def unsubscribes(self) -> Unsubscribes: ...
@@ -51,3 +59,6 @@ class Host(Protocol):
 
     @property
     def followups(self) -> FollowUps: ...
+
+    @property
+    def imap(self) -> Imap: ...

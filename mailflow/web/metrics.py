@@ -1,6 +1,6 @@
-"""`GET /metrics`: Prometheus text. Counters of what the edge saw, and gauges read from the
-store at scrape time (messages handled, rewrites, outbox by state, ledger balance). No personal
-data: only counts."""
+"""`GET /metrics`: Prometheus text. Counters of what the edge saw, gauges read from the
+store at scrape time (messages handled, rewrites, outbox by state, ledger balance), and whether
+the mailbox side is up. No personal data: only counts."""
 
 from __future__ import annotations
 
@@ -73,6 +73,24 @@ class StoreFigures(Collector):
         yield ledger
 
 
+class Liveness(Collector):
+    """`mailflow_up{part="imap"}` (1: every watched folder logged in) and
+    `mailflow_mailbox_auth_failed` (1 while the IMAP server refuses the login)."""
+
+    def __init__(self, daemon: Host) -> None:
+        self.daemon = daemon
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        imap = self.daemon.imap
+        up = GaugeMetricFamily("mailflow_up", "1 when the part works (imap: every watched "
+                               "folder logged in)", labels=["part"])
+        up.add_metric(["imap"], int(imap.up))
+        yield up
+        yield GaugeMetricFamily("mailflow_mailbox_auth_failed",
+                                "1 while the IMAP server refuses the login",
+                                value=int(imap.refused is not None))
+
+
 class Metrics:
     def __init__(self, daemon: Host) -> None:
         self.registry = CollectorRegistry()
@@ -83,6 +101,7 @@ class Metrics:
         self.limited = Counter("mailflow_rate_limited", "Requests refused by the rate limit",
                                ["path"], registry=self.registry)
         self.registry.register(StoreFigures(daemon))
+        self.registry.register(Liveness(daemon))
 
     def routes(self) -> list[BaseRoute]:
         async def metrics(request: Request) -> Response:
