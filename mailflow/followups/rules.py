@@ -47,7 +47,7 @@ from mailflow.followups.vocabulary import (
 )
 from mailflow.pool.talent import RELAY_STATUSES
 from mailflow.settings import tomlpos
-from mailflow.settings.durations import Delay, parse_delay
+from mailflow.settings.durations import Delay, DelayText, parse_delay
 from mailflow.settings.validation import names_used_twice, problems_from
 
 FILE = "followups.toml"
@@ -65,7 +65,7 @@ class _Strict(BaseModel):
 class AfterSpec(_Strict):
     event: str | None = None
     field: str | None = None
-    delay: str
+    delay: DelayText
 
     @field_validator("event")
     @classmethod
@@ -79,12 +79,6 @@ class AfterSpec(_Strict):
     def _field(cls, value: str | None) -> str | None:
         if value is not None and value not in DATE_FIELDS:
             raise ValueError(f"unknown date field {value!r}{did_you_mean(value, DATE_FIELDS)}")
-        return value
-
-    @field_validator("delay")
-    @classmethod
-    def _delay(cls, value: str) -> str:
-        parse_delay(value)
         return value
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from mailflow.errors import MissingSecret, UsageError
 from mailflow.settings import tomlpos
+from mailflow.settings.durations import DelayText
 from mailflow.settings.validation import validate
 
 Security = Literal["tls", "starttls", "none"]
@@ -169,7 +170,7 @@ class Followups(Section):
     end: str = "18:00"
     holidays: str = "JP"
     per_hour: int = Field(60, ge=1)
-    per_candidate: str = "7d"
+    per_candidate: DelayText = "7d"
     apply_url: str = ""
 
     @field_validator("start", "end")
@@ -188,14 +189,6 @@ class Followups(Section):
 
         if value and value not in holidays.list_supported_countries():
             raise ValueError("unknown country code; expected e.g. JP, or \"\" for none")
-        return value
-
-    @field_validator("per_candidate")
-    @classmethod
-    def _delay(cls, value: str) -> str:
-        from mailflow.settings.durations import parse_delay
-
-        parse_delay(value)
         return value
 
     @model_validator(mode="after")

@@ -8,7 +8,10 @@ import difflib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator
 
 UNITS = ("h", "d", "w", "mo", "y")
 _UNIT_WORDS = {
@@ -63,3 +66,13 @@ def parse_delay(text: str) -> Delay:
         word = (close[0] if close[0] in UNITS else _UNIT_WORDS[close[0]]) if close else None
     hint = f"did you mean '{amount}{word}'?" if word else "units: h, d, w, mo, y"
     raise ValueError(f"bad delay; {hint} (write 12h, 7d, 2w, 6mo or 1y)")
+
+
+def _checked(text: str) -> str:
+    parse_delay(text)
+    return text
+
+
+# A delay as written in a config or rule file, validated where it is read (a did-you-mean when
+# it is not one).
+DelayText = Annotated[str, AfterValidator(_checked)]
