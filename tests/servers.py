@@ -97,7 +97,7 @@ protocols = imap
 listen = {host}
 {ssl}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth2_mechanisms}
 auth_cache_size = 0
 auth_username_format = %u
 auth_failure_delay = 0
@@ -107,7 +107,7 @@ first_valid_gid = 1
 mail_location = {mail_location}
 mail_max_userip_connections = 500
 mail_fsync = never
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd/%u
 }}
@@ -146,9 +146,15 @@ class Dovecot:
 
     def __init__(self, mail_format: MailFormat = "sdbox", root: Path | None = None,
                  tls: tuple[Path, Path] | None = None,
-                 special_folders: dict[str, str] | None = None) -> None:
+                 special_folders: dict[str, str] | None = None,
+                 oauth2_introspection_url: str | None = None) -> None:
         """``tls``: (certificate chain, key) PEM files: STARTTLS on `port`, TLS on
-        `imaps_port`. ``special_folders``: folder name -> special-use flag (RFC 6154)."""
+        `imaps_port`. ``special_folders``: folder name -> special-use flag (RFC 6154).
+        ``oauth2_introspection_url``: also offer XOAUTH2 and OAUTHBEARER, each access token
+        checked at that URL (an `oauth2` passdb, introspection by POST `token=...`, the user
+        in the answer's `username`, valid while `active` is "true"; see
+        tests/oauth_service.py)."""
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.binary = self.find_binary()
         self.special_folders = SPECIAL_FOLDERS if special_folders is None else special_folders
         self.tls = tls
@@ -289,9 +295,24 @@ class Dovecot:
                 special_folders=folders.rstrip("\n"),
                 ssl=self._ssl_setting(),
                 imaps_port=self.imaps_port,
+                oauth2_mechanisms=" xoauth2 oauthbearer" if self.oauth2_introspection_url else "",
+                oauth2_passdb=self._oauth2_passdb(),
             )
         )
         (self.root / "passwd").mkdir(exist_ok=True)
+
+    def _oauth2_passdb(self) -> str:
+        """Dovecot 2.3's oauth2 passdb (PasswordDatabase.oauth2 in its wiki), only for the
+        token mechanisms; PLAIN and LOGIN stay with the passwd-file."""
+        if not self.oauth2_introspection_url:
+            return ""
+        settings = self.root / "dovecot-oauth2.conf.ext"
+        settings.write_text(
+            f"introspection_mode = post\nintrospection_url = {self.oauth2_introspection_url}\n"
+            "force_introspection = yes\nusername_attribute = username\n"
+            "active_attribute = active\nactive_value = true\n")
+        return (f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                f"  args = {settings}\n}}\n")
 
     def _ssl_setting(self) -> str:
         if self.tls is None:

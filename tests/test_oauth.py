@@ -1,0 +1,127 @@
+"""Issue 16, parts 1 and 2: OAuth 2.0 for IMAP and SMTP, for real without the internet: Dovecot
+with an `oauth2` passdb and an aiosmtpd sink both check the access tokens at the token service
+in tests/oauth_service.py, which issues, expires, rotates and revokes them."""
+
+from __future__ import annotations
+
+import logging
+import stat
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from harness import DaemonThread, message, wait_until, write_config
+from oauth_service import CLIENT_ID, CLIENT_SECRET, TokenService
+from servers import Dovecot, ImapAccount, free_port
+
+from mailflow.mailbox.imap import AuthenticationFailed, Mailbox
+from mailflow.settings.config import load_config
+from mailflow.settings.token_file import read_token_file, write_token_file
+
+
+def oauth_config(tmp_path: Path, account: ImapAccount, service: TokenService,
+                 refresh_token: str, extra: str = "", **mailbox: object) -> tuple[Path, str]:
+    """A config logging in with OAuth (token file `token.json`), and its web edge's URL."""
+    write_token_file(tmp_path / "token.json", {"client_id": CLIENT_ID,
+                                               "client_secret": CLIENT_SECRET,
+                                               "refresh_token": refresh_token})
+    port = free_port()
+    config = write_config(
+        tmp_path, account,
+        extra=f'[web]\nlisten = "127.0.0.1:{port}"\npublic_url = "http://127.0.0.1:{port}"\n'
+              + extra,
+        auth="oauth2", provider="custom", token_url=service.token_url,
+        token_file="token.json", auth_retry_seconds=5, **mailbox)
+    return config, f"http://127.0.0.1:{port}"
+
+
+def test_imap_login_with_an_access_token(tmp_path: Path, oauth_account: ImapAccount,
+                                         token_service: TokenService) -> None:
+    refresh = token_service.issue_refresh_token(oauth_account.username)
+    config, _base = oauth_config(tmp_path, oauth_account, token_service, refresh)
+    mailbox = Mailbox(load_config(config).mailbox, "")
+    mailbox.connect()
+    try:
+        assert mailbox.exists("INBOX")
+    finally:
+        mailbox.close()
+
+
+def test_expired_access_token_refreshed_mid_run_and_no_mail_missed(
+        tmp_path: Path, dovecot_oauth: Dovecot, oauth_account: ImapAccount,
+        token_service: TokenService, caplog: pytest.LogCaptureFixture) -> None:
+    user = oauth_account.username
+    refresh = token_service.issue_refresh_token(user)
+    config, base = oauth_config(tmp_path, oauth_account, token_service, refresh)
+    caplog.set_level(logging.INFO, logger="mailflow")
+    with DaemonThread(config) as running:
+        daemon = running.daemon
+        assert daemon.tokens is not None and daemon.tokens.refreshes == 1  # one for all folders
+        dovecot_oauth.append(user, "INBOX", message(1, "before the expiry"))
+        wait_until(lambda: len(running.handled()) == 1, what="the first mail taken in")
+
+        token_service.expire_access_tokens()  # the provider ends them; mailflow is not told
+        dovecot_oauth.kick(user)  # every connection logs in again, with the expired token
+        dovecot_oauth.append(user, "INBOX", message(2, "after the expiry"))
+        wait_until(lambda: len(running.handled()) == 2, timeout=20,
+                   what="the mail appended after the expiry")
+        wait_until(lambda: all(w.connected for w in daemon.watchers), what="every folder back")
+        assert daemon.tokens.refreshes == 2  # refreshed once, shared by every folder
+        assert set(running.handled().values()) == {1}  # each mail taken in once
+        assert httpx.get(base + "/healthz", timeout=5).status_code == 200
+    assert "refused the access token; refreshing it once" in caplog.text
+
+
+def test_revoked_refresh_token_is_one_clear_error_and_unhealthy(
+        tmp_path: Path, dovecot_oauth: Dovecot, oauth_account: ImapAccount,
+        token_service: TokenService, caplog: pytest.LogCaptureFixture) -> None:
+    user = oauth_account.username
+    refresh = token_service.issue_refresh_token(user)
+    config, base = oauth_config(tmp_path, oauth_account, token_service, refresh)
+    caplog.set_level(logging.INFO, logger="mailflow")
+    with DaemonThread(config) as running:
+        token_service.revoke(refresh)
+        dovecot_oauth.kick(user)
+        health = wait_until(lambda: (h := httpx.get(base + "/healthz", timeout=5)).status_code
+                            == 503 and h, timeout=10, interval=0.05, what="/healthz 503")
+        [reason] = [r for r in health.json()["reasons"] if r.startswith("imap:")]
+        assert "refused the refresh token" in reason and "invalid_grant" in reason
+        assert "mailflow auth login" in reason and refresh not in reason
+        time.sleep(1.5)
+        assert not any(w.connected for w in running.daemon.watchers)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert "refused the refresh token" in errors[0].getMessage()
+
+
+def test_rotated_refresh_token_written_back_owner_only(
+        tmp_path: Path, oauth_account: ImapAccount, token_service: TokenService) -> None:
+    refresh = token_service.issue_refresh_token(oauth_account.username)
+    config, _base = oauth_config(tmp_path, oauth_account, token_service, refresh)
+    token_service.rotate = True
+    try:
+        mailbox = Mailbox(load_config(config).mailbox, "")
+        mailbox.connect()
+        mailbox.close()
+    finally:
+        token_service.rotate = False
+    path = tmp_path / "token.json"
+    stored = read_token_file(path)
+    assert stored["refresh_token"] != refresh
+    assert stored["refresh_token"] in token_service.refresh_tokens
+    assert stored["client_id"] == CLIENT_ID and stored["client_secret"] == CLIENT_SECRET
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not list(tmp_path.glob(".token.json.*"))  # no temporary file left
+    again = Mailbox(load_config(config).mailbox, "")  # the new token works; the old is gone
+    again.connect()
+    again.close()
+
+
+def test_token_file_readable_by_others_refused(tmp_path: Path, oauth_account: ImapAccount,
+                                               token_service: TokenService) -> None:
+    refresh = token_service.issue_refresh_token(oauth_account.username)
+    config, _base = oauth_config(tmp_path, oauth_account, token_service, refresh)
+    (tmp_path / "token.json").chmod(0o644)
+    with pytest.raises(AuthenticationFailed, match=r"readable by others .*chmod 600"):
+        Mailbox(load_config(config).mailbox, "").connect()
