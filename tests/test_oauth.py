@@ -4,18 +4,23 @@ in tests/oauth_service.py, which issues, expires, rotates and revokes them."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import stat
 import time
 from pathlib import Path
 
+import aiosmtplib
 import httpx
 import pytest
 from harness import DaemonThread, message, wait_until, write_config
 from oauth_service import CLIENT_ID, CLIENT_SECRET, TokenService
-from servers import Dovecot, ImapAccount, free_port
+from servers import Dovecot, ImapAccount, SmtpSink, free_port
 
+from mailflow.daemon.checks import connect_smtp
 from mailflow.mailbox.imap import AuthenticationFailed, Mailbox
+from mailflow.mailbox.oauth import TokenSource
+from mailflow.outgoing.smtp_login import smtp_login
 from mailflow.settings.config import load_config
 from mailflow.settings.token_file import read_token_file, write_token_file
 
@@ -125,3 +130,39 @@ def test_token_file_readable_by_others_refused(tmp_path: Path, oauth_account: Im
     (tmp_path / "token.json").chmod(0o644)
     with pytest.raises(AuthenticationFailed, match=r"readable by others .*chmod 600"):
         Mailbox(load_config(config).mailbox, "").connect()
+
+
+def test_smtp_sends_with_xoauth2_and_refreshes_a_refused_token(
+        tmp_path: Path, oauth_account: ImapAccount, token_service: TokenService) -> None:
+    user = oauth_account.username
+    refresh = token_service.issue_refresh_token(user)
+    with SmtpSink(oauth_introspection_url=token_service.url + "/introspect") as sink:
+        config_path, _base = oauth_config(tmp_path, oauth_account, token_service, refresh)
+        text = config_path.read_text().replace(f"port = {2525}\n",
+                                               f'port = {sink.port}\nauth = "oauth2"\n')
+        config_path.write_text(text)
+        config = load_config(config_path)
+        assert config.smtp.auth == "oauth2" and config.smtp.username == user
+        assert connect_smtp(config)  # `check --connect` logs in too
+        tokens = TokenSource(config.mailbox)
+
+        async def send() -> None:
+            client = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port, timeout=10)
+            await client.connect()
+            try:
+                await smtp_login(client, config, tokens)
+                await client.sendmail(user, ["someone@example.net"], message(1, "by XOAUTH2"))
+            finally:
+                await client.quit()
+
+        asyncio.run(send())
+        token_service.expire_access_tokens()
+        attempts = sink.oauth_attempts
+        asyncio.run(send())  # the cached token is refused once, then refreshed
+        assert sink.oauth_attempts - attempts == 2 and tokens.refreshes == 2
+        received = sink.wait_for(2)
+        assert [m.login for m in received] == [user, user]
+
+        token_service.revoke(refresh)
+        with pytest.raises(aiosmtplib.SMTPAuthenticationError, match="refresh token"):
+            asyncio.run(send())

@@ -50,6 +50,8 @@ def oauth2_client(**options: Any) -> Any:
     """authlib's OAuth2 client on httpx, imported only when OAuth is configured (a password
     login loads nothing of it). authlib >= 1.7 prefers the `httpx2` fork and warns when it
     falls back to httpx, which works as before: that warning is not the admin's business."""
+    import authlib.deprecate  # noqa: F401 - it installs its "always" filter first, then ours wins
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*httpx2.*")
         from authlib.integrations.httpx_client import OAuth2Client
