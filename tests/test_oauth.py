@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import stat
+import subprocess
 import time
 from pathlib import Path
 
 import aiosmtplib
 import httpx
 import pytest
-from harness import DaemonThread, message, wait_until, write_config
+from harness import MAILFLOW, PROJECT, DaemonThread, message, wait_until, write_config
 from oauth_service import CLIENT_ID, CLIENT_SECRET, TokenService
 from servers import Dovecot, ImapAccount, SmtpSink, free_port
 
@@ -166,3 +168,56 @@ def test_smtp_sends_with_xoauth2_and_refreshes_a_refused_token(
         token_service.revoke(refresh)
         with pytest.raises(aiosmtplib.SMTPAuthenticationError, match="refresh token"):
             asyncio.run(send())
+
+
+def _auth_login(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MAILFLOW_CONFIG"}
+    env["MAILFLOW_OAUTH_CLIENT_SECRET"] = CLIENT_SECRET
+    env["PYTHONPATH"] = str(PROJECT)
+    return subprocess.Popen([*MAILFLOW, "auth", "login", "--client-id", CLIENT_ID,
+                             "--token-file", str(tmp_path / "token.json"), *args],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_auth_login_google_loopback_stores_a_working_token_file(
+        tmp_path: Path, oauth_account: ImapAccount, token_service: TokenService) -> None:
+    token_service.login_user = oauth_account.username
+    process = _auth_login(tmp_path, "--provider", "google", "--token-url",
+                          token_service.token_url, "--authorize-url",
+                          token_service.url + "/authorize")
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:  # the admin reads the URL and opens it
+        lines.append(line)
+        if line.startswith(token_service.url + "/authorize?"):
+            url = line.strip()
+            assert "code_challenge_method=S256" in url and "access_type=offline" in url
+            assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A" in url
+            browser = httpx.get(url, follow_redirects=True, timeout=10)  # back to the listener
+            assert browser.status_code == 200 and "done" in browser.text
+            break
+    output = "".join(lines) + process.communicate(timeout=30)[0]
+    assert process.returncode == 0, output
+    path = tmp_path / "token.json"
+    assert "token stored in" in output and stat.S_IMODE(path.stat().st_mode) == 0o600
+    stored = read_token_file(path)
+    assert stored["refresh_token"] in token_service.refresh_tokens
+    config, _base = oauth_config(tmp_path, oauth_account, token_service,
+                                 stored["refresh_token"])
+    mailbox = Mailbox(load_config(config).mailbox, "")  # the stored token logs in
+    mailbox.connect()
+    mailbox.close()
+
+
+def test_auth_login_microsoft_device_code_stores_a_token_file(
+        tmp_path: Path, token_service: TokenService) -> None:
+    token_service.login_user = "device-user@example.test"
+    process = _auth_login(tmp_path, "--provider", "microsoft", "--token-url",
+                          token_service.token_url, "--device-url",
+                          token_service.url + "/devicecode")
+    output = process.communicate(timeout=30)[0]
+    assert process.returncode == 0, output
+    assert "enter the code ABCD-EFGH" in output
+    stored = read_token_file(tmp_path / "token.json")
+    assert token_service.refresh_tokens[stored["refresh_token"]] == "device-user@example.test"
