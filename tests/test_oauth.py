@@ -221,3 +221,33 @@ def test_auth_login_microsoft_device_code_stores_a_token_file(
     assert "enter the code ABCD-EFGH" in output
     stored = read_token_file(tmp_path / "token.json")
     assert token_service.refresh_tokens[stored["refresh_token"]] == "device-user@example.test"
+
+
+def test_provider_presets_fill_what_the_file_leaves_out(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[mailbox]\nprovider = "microsoft"\nauth = "oauth2"\ntenant = "contoso"\n'
+                    'username = "jobs@contoso.example"\ntoken_file = "t.json"\n'
+                    '[smtp]\nauth = "oauth2"\n')
+    config = load_config(path)
+    m, s = config.mailbox, config.smtp
+    assert (m.host, m.port, m.security) == ("outlook.office365.com", 993, "tls")
+    assert m.token_url == "https://login.microsoftonline.com/contoso/oauth2/v2.0/token"
+    assert "offline_access" in m.scopes and m.token_file == tmp_path / "t.json"
+    assert (s.host, s.port, s.username) == ("smtp.office365.com", 587, "jobs@contoso.example")
+    path.write_text('[mailbox]\nprovider = "google"\n')  # a password login is left as it was
+    assert load_config(path).mailbox.host == "127.0.0.1"
+
+
+def test_check_names_the_missing_oauth_secrets_and_exits_2(
+        tmp_path: Path, oauth_account: ImapAccount, token_service: TokenService) -> None:
+    config, _base = oauth_config(tmp_path, oauth_account, token_service, "rt-unused")
+    (tmp_path / "token.json").chmod(0o640)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    done = subprocess.run([*MAILFLOW, "check", "-c", str(config)], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "OAuth: token file" in done.stderr and "readable by others" in done.stderr
+    (tmp_path / "token.json").unlink()
+    done = subprocess.run([*MAILFLOW, "check", "-c", str(config)], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "mailflow auth login" in done.stderr
