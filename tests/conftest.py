@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
+from oauth_service import TokenService
 from servers import (
     INSTALL_HINT,
     Dovecot,
@@ -119,3 +120,34 @@ def stalling_proxy() -> Iterator[Callable[..., StallingProxy]]:
     yield start
     for proxy in proxies:
         proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def token_service() -> Iterator[TokenService]:
+    """The OAuth token service on 127.0.0.1 (tests/oauth_service.py), for the whole session."""
+    service = TokenService()
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot_oauth(token_service: TokenService) -> Iterator[Dovecot]:
+    """A Dovecot that also takes XOAUTH2 and OAUTHBEARER, checking tokens at `token_service`."""
+    try:
+        server = Dovecot(oauth2_introspection_url=token_service.url + "/introspect")
+    except DovecotMissing:
+        pytest.fail(f"Dovecot is not installed: {INSTALL_HINT}", pytrace=False)
+    try:
+        server.start()
+    except Exception:
+        server.close()
+        raise
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def oauth_account(dovecot_oauth: Dovecot, request: pytest.FixtureRequest) -> ImapAccount:
+    """A new user on the OAuth Dovecot (its password works too, for the test's own appends)."""
+    return _fresh_account(dovecot_oauth, request)

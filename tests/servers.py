@@ -7,9 +7,12 @@ on 127.0.0.1 only, keeps its data in a temporary directory, and is stopped by `s
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import ctypes
 import grp
+import json
 import os
 import pwd
 import re
@@ -23,6 +26,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +102,7 @@ protocols = imap
 listen = {host}
 {ssl}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth2_mechanisms}
 auth_cache_size = 0
 auth_username_format = %u
 auth_failure_delay = 0
@@ -107,7 +112,7 @@ first_valid_gid = 1
 mail_location = {mail_location}
 mail_max_userip_connections = 500
 mail_fsync = never
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd/%u
 }}
@@ -146,9 +151,15 @@ class Dovecot:
 
     def __init__(self, mail_format: MailFormat = "sdbox", root: Path | None = None,
                  tls: tuple[Path, Path] | None = None,
-                 special_folders: dict[str, str] | None = None) -> None:
+                 special_folders: dict[str, str] | None = None,
+                 oauth2_introspection_url: str | None = None) -> None:
         """``tls``: (certificate chain, key) PEM files: STARTTLS on `port`, TLS on
-        `imaps_port`. ``special_folders``: folder name -> special-use flag (RFC 6154)."""
+        `imaps_port`. ``special_folders``: folder name -> special-use flag (RFC 6154).
+        ``oauth2_introspection_url``: also offer XOAUTH2 and OAUTHBEARER, each access token
+        checked at that URL (an `oauth2` passdb, introspection by POST `token=...`, the user
+        in the answer's `username`, valid while `active` is "true"; see
+        tests/oauth_service.py)."""
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.binary = self.find_binary()
         self.special_folders = SPECIAL_FOLDERS if special_folders is None else special_folders
         self.tls = tls
@@ -289,9 +300,24 @@ class Dovecot:
                 special_folders=folders.rstrip("\n"),
                 ssl=self._ssl_setting(),
                 imaps_port=self.imaps_port,
+                oauth2_mechanisms=" xoauth2 oauthbearer" if self.oauth2_introspection_url else "",
+                oauth2_passdb=self._oauth2_passdb(),
             )
         )
         (self.root / "passwd").mkdir(exist_ok=True)
+
+    def _oauth2_passdb(self) -> str:
+        """Dovecot 2.3's oauth2 passdb (PasswordDatabase.oauth2 in its wiki), only for the
+        token mechanisms; PLAIN and LOGIN stay with the passwd-file."""
+        if not self.oauth2_introspection_url:
+            return ""
+        settings = self.root / "dovecot-oauth2.conf.ext"
+        settings.write_text(
+            f"introspection_mode = post\nintrospection_url = {self.oauth2_introspection_url}\n"
+            "force_introspection = yes\nusername_attribute = username\n"
+            "active_attribute = active\nactive_value = true\n")
+        return (f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                f"  args = {settings}\n}}\n")
 
     def _ssl_setting(self) -> str:
         if self.tls is None:
@@ -529,15 +555,20 @@ class SmtpSink:
     `drop_after_data` the message is received and kept, then the connection is closed
     without a reply to DATA (the client cannot know whether it was delivered).
     With `auth=(user, password)` the sink offers AUTH PLAIN/LOGIN without TLS and refuses
-    MAIL FROM until the client has authenticated.
+    MAIL FROM until the client has authenticated. With `oauth_introspection_url` it offers AUTH
+    XOAUTH2 too, each access token checked at that URL (POST `token=...`, as Dovecot's oauth2
+    passdb does; see tests/oauth_service.py), the user in the answer's `username`.
     """
 
     def __init__(self, auth: tuple[str, str] | None = None,
-                 tls_context: ssl.SSLContext | None = None) -> None:
+                 tls_context: ssl.SSLContext | None = None,
+                 oauth_introspection_url: str | None = None) -> None:
         """``tls_context``: the sink offers STARTTLS with that server context."""
         self.host = LOOPBACK
         self.port = 0
         self.auth = auth
+        self.oauth_introspection_url = oauth_introspection_url
+        self.oauth_attempts = 0  # AUTH XOAUTH2 commands received
         self.tls_context = tls_context
         self.rcpt_replies: dict[str, str] = {}
         self.mail_from_reply: str | None = None
@@ -569,12 +600,13 @@ class SmtpSink:
         if self.port == 0:
             self.port = free_port()
         parameters: dict[str, Any] = {}
-        if self.auth is not None:
+        if self.auth is not None or self.oauth_introspection_url:
             parameters = {"authenticator": self._authenticate, "auth_require_tls": False}
         if self.tls_context is not None:
             parameters["tls_context"] = self.tls_context
+        handler = _OAuthSinkHandler(self) if self.oauth_introspection_url else _SinkHandler(self)
         controller = Controller(
-            _SinkHandler(self), hostname=self.host, port=self.port, ready_timeout=10, **parameters
+            handler, hostname=self.host, port=self.port, ready_timeout=10, **parameters
         )
         controller.start()
         self._controller = controller
@@ -601,6 +633,15 @@ class SmtpSink:
             return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
         return AuthResult(success=True, auth_data=given[0])
 
+    def introspect(self, token: str) -> str | None:
+        """The user an access token stands for, while the token service says it is active."""
+        assert self.oauth_introspection_url
+        request = urllib.request.Request(self.oauth_introspection_url, method="POST",
+                                         data=urllib.parse.urlencode({"token": token}).encode())
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            said = json.loads(answer.read())
+        return str(said["username"]) if said.get("active") == "true" else None
+
     def _keep(self, message: ReceivedMessage) -> None:
         with self._arrived:
             self._messages.append(message)
@@ -614,7 +655,8 @@ class _SinkHandler:
     async def handle_MAIL(
         self, server: SMTPServer, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
-        if self.sink.auth is not None and not session.authenticated:
+        needs_auth = self.sink.auth is not None or self.sink.oauth_introspection_url
+        if needs_auth and not session.authenticated:
             return "530 5.7.0 Authentication required"
         if self.sink.mail_from_reply is not None:
             return self.sink.mail_from_reply
@@ -643,6 +685,20 @@ class _SinkHandler:
             server.transport.abort()  # no reply, no QUIT: the outcome is unknown to the client
             return "421 4.3.0 never sent"
         return "250 OK queued"
+
+
+class _OAuthSinkHandler(_SinkHandler):
+    async def auth_XOAUTH2(self, server: SMTPServer, args: list[str]) -> AuthResult:
+        self.sink.oauth_attempts += 1
+        try:
+            said = base64.b64decode(args[1]).decode()
+            fields = dict(part.split("=", 1) for part in said.split("\x01") if "=" in part)
+            user, token = fields["user"], fields["auth"].removeprefix("Bearer ")
+        except (IndexError, KeyError, ValueError):
+            return AuthResult(success=False, handled=False)
+        if await asyncio.to_thread(self.sink.introspect, token) != user:
+            return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
+        return AuthResult(success=True, auth_data=user)
 
 
 # ------------------------------------------------------------------------------ stalling proxy

@@ -34,6 +34,7 @@ def cli() -> None:
 
 def _register() -> None:
     from mailflow.cli import (
+        auth,
         backfill,
         candidates,
         check,
@@ -49,7 +50,7 @@ def _register() -> None:
         run,
     )
 
-    for module in (backfill, candidates, check, consent, demo, explain, importing, ledger,
+    for module in (auth, backfill, candidates, check, consent, demo, explain, importing, ledger,
                    outbox, quarantine, rewrite, rules, run):
         module.register(cli)
 

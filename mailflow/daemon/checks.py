@@ -12,6 +12,7 @@ from mailflow.daemon.folders import watched_folders
 from mailflow.errors import MailflowError, Problem
 from mailflow.mailbox.imap import Mailbox
 from mailflow.mailbox.tls import client_context, smtp_reason
+from mailflow.outgoing.smtp_login import smtp_login
 from mailflow.settings.config import Config
 from mailflow.settings.secrets import missing_secrets
 
@@ -81,7 +82,7 @@ class FolderReport:
 
 def connect_imap(config: Config) -> list[FolderReport]:
     """Log in to IMAP (fatal on failure) and report the folders to watch."""
-    mailbox = Mailbox(config.mailbox, config.secret("mailbox.password_env"))
+    mailbox = Mailbox(config.mailbox, config.imap_password())
     try:
         mailbox.connect()
         reports = []
@@ -97,7 +98,8 @@ def connect_imap(config: Config) -> list[FolderReport]:
 def connect_smtp(config: Config) -> str:
     """Connect (and log in when configured) to SMTP; returns the server's greeting name."""
     s = config.smtp
-    password = config.secret("smtp.password_env") if s.username else None
+    if s.username and s.auth == "password":
+        config.secret("smtp.password_env")  # a missing one is named before connecting
 
     async def probe() -> str:
         client = aiosmtplib.SMTP(hostname=s.host, port=s.port, use_tls=s.security == "tls",
@@ -105,8 +107,7 @@ def connect_smtp(config: Config) -> str:
                                  tls_context=client_context(s.ca_file))
         try:
             await client.connect()
-            if s.username and password is not None:
-                await client.login(s.username, password)
+            await smtp_login(client, config)
             return str(client.hostname)
         except aiosmtplib.SMTPException as exc:
             raise MailflowError(f"SMTP {s.host}:{s.port}: {smtp_reason(exc, s.host, s.ca_file)}"

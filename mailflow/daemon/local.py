@@ -66,7 +66,7 @@ def backfill_alone(config: Config, folder: str, since: date | None,
     """Take in ``folder``'s history here, with no daemon running."""
     service = open_service(config)
     try:
-        password = config.secret("mailbox.password_env")
+        password = config.imap_password()
         return Backfill(config, service.intake, password).run(folder, since, progress)
     finally:
         service.store.close()

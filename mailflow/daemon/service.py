@@ -23,6 +23,7 @@ from mailflow.mailbox.backfill import Backfill, BackfillRunner
 from mailflow.mailbox.handoff import Intake
 from mailflow.mailbox.imap import Mailbox
 from mailflow.mailbox.login import ImapState, LoginGate
+from mailflow.mailbox.oauth import TokenSource
 from mailflow.mailbox.pipeline import Pipeline, Receipt, Stage
 from mailflow.mailbox.watcher import FolderWatcher
 from mailflow.outgoing.outbox import Outbox
@@ -69,6 +70,8 @@ class Daemon:
         self.health = Health()
         self._health_guard = threading.Lock()
         self.login = LoginGate(config.mailbox.auth_retry_seconds, on_change=self.check_health)
+        # one access token for every watched folder (auth = "oauth2")
+        self.tokens = TokenSource(config.mailbox) if config.mailbox.auth == "oauth2" else None
         self.watchers: list[FolderWatcher] = []
         self.control = ControlServer(config.data_dir, self.control_handlers())
         self._stopping: asyncio.Event | None = None
@@ -154,7 +157,7 @@ class Daemon:
 
     @cached_property
     def backfills(self) -> BackfillRunner:
-        password = self.config.secret("mailbox.password_env")
+        password = self.config.imap_password()
         return BackfillRunner(Backfill(self.config, self.intake, password))
 
     def _undeliverable(self, address: str, record: PublicOutboxItem) -> None:
@@ -197,7 +200,7 @@ class Daemon:
         from mailflow.daemon.checks import static_problems
         from mailflow.errors import ProblemsError
 
-        password = self.config.secret("mailbox.password_env")
+        password = self.config.imap_password()
         problems = static_problems(self.config)
         if problems:
             raise ProblemsError(problems)
@@ -205,6 +208,8 @@ class Daemon:
         for reload in self.reloaders:
             reload()
             done.append(getattr(reload, "__qualname__", "reload"))
+        if self.tokens is not None:
+            self.tokens.reload()
         self.login.renew(password)
         log.info("rules and templates reloaded%s",
                  "; logging in to IMAP again" if self.login.refused else "")
@@ -213,7 +218,7 @@ class Daemon:
     # -- running ----------------------------------------------------------------------------
 
     async def serve(self) -> None:
-        self.login.renew(self.config.secret("mailbox.password_env"))
+        self.login.renew(self.config.imap_password())
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         if threading.current_thread() is threading.main_thread():
@@ -228,7 +233,8 @@ class Daemon:
         await self.web.start()
         for role, name, create in watched_folders(self.config):
             watcher = FolderWatcher(role, name, self.config.mailbox, self.login, self.intake,
-                                    create, scanner=self.scanners.get(role))
+                                    create, scanner=self.scanners.get(role),
+                                    tokens=self.tokens)
             self.watchers.append(watcher)
             watcher.start()
         log.info("mailflow running: watching %s", ", ".join(r for r, _n, _c in

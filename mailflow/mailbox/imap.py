@@ -22,6 +22,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 
 from mailflow.errors import MailflowError
 from mailflow.mailbox.folders import preset_names
+from mailflow.mailbox.oauth import TokenRefused, TokenSource, TokenUnavailable
 from mailflow.mailbox.tls import client_context, tls_reason
 from mailflow.settings.config import Mailbox as MailboxSettings
 
@@ -95,8 +96,14 @@ def refused_login(s: MailboxSettings, exc: LoginError) -> MailboxError:
     if code in TEMPORARY:
         return MailboxError(f"{where}: {TEMPORARY[code]} ({code.lower()}); trying again")
     words = REFUSALS.get(code) or rest.strip().rstrip(".").lower() or "refused"
-    advice = ('use security = "tls" or "starttls" in [mailbox]' if code == "PRIVACYREQUIRED"
-              else f"check mailbox.username and the password in ${s.password_env}")
+    if code == "PRIVACYREQUIRED":
+        advice = 'use security = "tls" or "starttls" in [mailbox]'
+    elif s.auth == "oauth2":
+        words = f"{words}, with a freshly refreshed access token"
+        advice = ("check mailbox.username and that the app may use IMAP (its scopes: "
+                  f"{' '.join(s.scopes) or 'none configured'})")
+    else:
+        advice = f"check mailbox.username and the password in ${s.password_env}"
     return AuthenticationFailed(f"{where}: the server refused the login for user "
                                 f"{s.username} ({words}): {advice}")
 
@@ -111,11 +118,16 @@ def parse_appenduid(response: bytes | str | None) -> tuple[int, int] | None:
 
 
 class Mailbox:
-    """One logged-in IMAP connection."""
+    """One logged-in IMAP connection: with the password, or with `auth = "oauth2"` an access
+    token from `tokens` (one of its own when none is given)."""
 
-    def __init__(self, settings: MailboxSettings, password: str) -> None:
+    def __init__(self, settings: MailboxSettings, password: str,
+                 tokens: TokenSource | None = None) -> None:
         self.settings = settings
         self._password = password
+        if tokens is None and settings.auth == "oauth2":
+            tokens = TokenSource(settings)
+        self._tokens = tokens
         self._client: IMAPClient | None = None
         self._delimiter = "/"
         self._special: dict[str, str] = {}
@@ -134,7 +146,15 @@ class Mailbox:
                                 ssl_context=context, timeout=timeout)
             if s.security == "starttls":
                 self._starttls(client, context)
-            client.login(s.username, self._password)
+            self._login(client)
+        except TokenRefused as exc:
+            with contextlib.suppress(OSError):
+                client.shutdown()
+            raise AuthenticationFailed(str(exc)) from exc
+        except TokenUnavailable as exc:
+            with contextlib.suppress(OSError):
+                client.shutdown()
+            raise MailboxError(str(exc)) from exc
         except LoginError as exc:
             with contextlib.suppress(OSError):
                 client.shutdown()  # LOGIN comes after the client exists; close it now, not at GC
@@ -149,6 +169,30 @@ class Mailbox:
         self.selected = None
         self._learn_folders()
         self.heard()
+
+    def _login(self, client: IMAPClient) -> None:
+        """LOGIN with the password; with OAuth, AUTHENTICATE OAUTHBEARER when the server offers
+        it, else XOAUTH2, and once more with a refreshed token when the server refuses the
+        first (it may have expired early, or been revoked with its grant)."""
+        s, tokens = self.settings, self._tokens
+        if tokens is None:
+            client.login(s.username, self._password)
+            return
+        bearer = b"AUTH=OAUTHBEARER" in client.capabilities()
+        for attempt in (1, 2):
+            token = tokens.access_token()
+            try:
+                if bearer:
+                    client.oauthbearer_login(s.username, token)
+                else:
+                    client.oauth2_login(s.username, token)
+                return
+            except LoginError as exc:
+                tokens.refused(token)
+                if attempt == 2 or isinstance(exc.__context__, IMAPClientAbortError):
+                    raise
+                log.info("IMAP %s:%s refused the access token; refreshing it once", s.host,
+                         s.port)
 
     def _starttls(self, client: IMAPClient, context: ssl.SSLContext) -> None:
         """STARTTLS, or an error: never a silent fall back to plain text."""

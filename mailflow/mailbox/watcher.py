@@ -25,6 +25,7 @@ from imapclient.exceptions import IMAPClientError
 from mailflow.mailbox.handoff import Intake
 from mailflow.mailbox.imap import AuthenticationFailed, Mailbox, MailboxError
 from mailflow.mailbox.login import LoginGate
+from mailflow.mailbox.oauth import TokenSource
 from mailflow.settings.config import Mailbox as MailboxSettings
 
 log = logging.getLogger("mailflow.watcher")
@@ -40,6 +41,7 @@ class FolderWatcher:
         intake: Intake,
         create: bool = False,
         scanner: Callable[[Mailbox, str], float | None] | None = None,
+        tokens: TokenSource | None = None,
     ) -> None:
         self.role = role
         self.configured_name = configured_name
@@ -47,6 +49,7 @@ class FolderWatcher:
         self.login = login
         self.intake = intake
         self.create = create
+        self.tokens = tokens  # the shared access token (auth = "oauth2")
         self.scanner = scanner  # instead of the hand-off (Drafts); returns seconds to next look
         self.folder: str | None = None
         self.connected = False
@@ -91,7 +94,7 @@ class FolderWatcher:
             password = self.login.turn(self._stop)
             if password is None:
                 break
-            mailbox = Mailbox(self.settings, password)
+            mailbox = Mailbox(self.settings, password, self.tokens)
             try:
                 mailbox.connect()
                 self.login.accepted()

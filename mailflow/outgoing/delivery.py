@@ -28,6 +28,7 @@ import aiosmtplib
 from mailflow import faults
 from mailflow.clock import iso
 from mailflow.errors import MissingSecret
+from mailflow.mailbox.oauth import TokenSource
 from mailflow.mailbox.tls import client_context
 from mailflow.outgoing.records import (
     OutboxItem,
@@ -37,6 +38,7 @@ from mailflow.outgoing.records import (
     public,
 )
 from mailflow.outgoing.sent_folder import SentFolder
+from mailflow.outgoing.smtp_login import smtp_login
 from mailflow.settings.config import Config
 
 log = logging.getLogger("mailflow.outbox")
@@ -106,6 +108,7 @@ class Delivery:
         self.clock = records.clock
         self.lane = records.lane
         self.config = config
+        self.tokens = TokenSource(config.mailbox) if config.smtp.auth == "oauth2" else None
         self.sent_folder = sent_folder
         self.on_undeliverable = on_undeliverable
         self.retry_first_seconds = 30.0
@@ -227,8 +230,7 @@ class Delivery:
         try:
             try:
                 await client.connect()
-                if s.username:
-                    await client.login(s.username, self.config.secret("smtp.password_env"))
+                await smtp_login(client, self.config, self.tokens)
                 await client.mail(doc["from"], options=_mail_options(client, raw))
                 accepted, refused, deferred = await _recipients(client, recipients)
             except (aiosmtplib.SMTPException, OSError, MissingSecret) as exc:

@@ -63,7 +63,7 @@ class SentFolder:
             return
         mailbox: Mailbox | None = None
         try:
-            mailbox = Mailbox(self.config.mailbox, self.config.secret("mailbox.password_env"))
+            mailbox = Mailbox(self.config.mailbox, self.config.imap_password())
             mailbox.connect()
             folder = mailbox.folder("sent", self.config.mailbox.sent)
             mailbox.ensure(folder)

@@ -17,9 +17,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from mailflow.errors import MissingSecret, UsageError
 from mailflow.settings import tomlpos
 from mailflow.settings.durations import DelayText
+from mailflow.settings.providers import preset
 from mailflow.settings.validation import validate
 
 Security = Literal["tls", "starttls", "none"]
+Auth = Literal["password", "oauth2"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -56,7 +58,42 @@ class Mailbox(Section):
     trusted_authserv_ids: list[str] = []
     ca_file: CaFile = None
     provider: Literal["custom", "google", "microsoft"] = "custom"
+    auth: Auth = "password"
+    client_id_env: str = ""
+    client_secret_env: str = ""
+    refresh_token_env: str = ""
+    token_file: CaFile = None
+    token_url: str = ""
+    tenant: str = "common"
+    scopes: list[str] = []
 
+    @model_validator(mode="after")
+    def _provider_defaults(self) -> Mailbox:
+        """With OAuth, a provider's preset fills the host, port, token URL and scopes the file
+        leaves out (settings/providers.py); password logins are left as they are."""
+        found = preset(self.provider)
+        if self.auth != "oauth2":
+            return self
+        if found is None:
+            if not self.token_url:
+                raise ValueError('auth = "oauth2" with provider = "custom" needs token_url')
+            return self
+        given = self.model_fields_set
+        defaults = {"host": found.imap[0], "port": found.imap[1], "security": "tls",
+                    "token_url": found.token_url.replace("{tenant}", self.tenant),
+                    "scopes": list(found.scopes)}
+        for key, value in defaults.items():
+            if key not in given:
+                object.__setattr__(self, key, value)
+        return self
+
+    @model_validator(mode="after")
+    def _oauth_credentials_named(self) -> Mailbox:
+        if self.auth == "oauth2" and self.token_file is None and not (
+                self.client_id_env and self.refresh_token_env):
+            raise ValueError('auth = "oauth2" needs token_file, or client_id_env and '
+                             "refresh_token_env")
+        return self
 
     @model_validator(mode="after")
     def _plain_on_loopback_only(self) -> Mailbox:
@@ -83,6 +120,7 @@ class Smtp(Section):
     ca_file: CaFile = None
     username: str = ""
     password_env: str = ""
+    auth: Auth = "password"
     timeout_seconds: float = Field(30, gt=0)
 
 
@@ -216,6 +254,27 @@ class Config(Section):
     company: Company = Company()
     source: Path | None = None
 
+    @model_validator(mode="after")
+    def _smtp_oauth(self) -> Config:
+        """`[smtp] auth = "oauth2"` logs in with the mailbox's OAuth client and token (one
+        account, one grant); the provider's preset fills the SMTP host and port the file leaves
+        out."""
+        if self.smtp.auth != "oauth2":
+            return self
+        if self.mailbox.auth != "oauth2":
+            raise ValueError('[smtp] auth = "oauth2" needs [mailbox] auth = "oauth2" (its '
+                             "client and token are used)")
+        found = preset(self.mailbox.provider)
+        given = self.smtp.model_fields_set
+        if found is not None:
+            for key, value in (("host", found.smtp[0]), ("port", found.smtp[1]),
+                               ("security", "starttls")):
+                if key not in given:
+                    object.__setattr__(self.smtp, key, value)
+        if not self.smtp.username:
+            object.__setattr__(self.smtp, "username", self.mailbox.username)
+        return self
+
     def resolve(self, relative: Path) -> Path:
         """A path from the config, relative to the config file's folder."""
         if relative.is_absolute() or self.source is None:
@@ -238,6 +297,10 @@ class Config(Section):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.rules.timezone)
 
+    def imap_password(self) -> str:
+        """The IMAP password; "" with `auth = "oauth2"` (an access token logs in instead)."""
+        return "" if self.mailbox.auth == "oauth2" else self.secret("mailbox.password_env")
+
     def secret(self, env_key: str) -> str:
         """Read the secret named by a `section.*_env` key, e.g. `secret("mailbox.password_env")`."""
         section, _, key = env_key.partition(".")
@@ -256,10 +319,14 @@ def load_config(path: Path) -> Config:
     data.pop("source", None)
     config = validate(Config, data, positions, path)
     config = config.model_copy(update={"source": path.resolve()})
-    return config.model_copy(update={  # a CA file named relative to the config file's folder
+    config = config.model_copy(update={  # a CA file named relative to the config file's folder
         name: section.model_copy(update={"ca_file": config.resolve(section.ca_file)})
         for name, section in (("mailbox", config.mailbox), ("smtp", config.smtp))
         if section.ca_file is not None})
+    if config.mailbox.token_file is not None:
+        config = config.model_copy(update={"mailbox": config.mailbox.model_copy(
+            update={"token_file": config.resolve(config.mailbox.token_file)})})
+    return config
 
 
 def find_config(explicit: Path | None) -> Path:
