@@ -10,6 +10,7 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from oauth_service import TokenService
@@ -42,9 +43,9 @@ def required_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setenv(variable, value)
 
 
-def _start_dovecot(mail_format: MailFormat) -> Dovecot:
+def _start_dovecot(mail_format: MailFormat = "sdbox", **options: Any) -> Dovecot:
     try:
-        server = Dovecot(mail_format)
+        server = Dovecot(mail_format, **options)
     except DovecotMissing:
         pytest.fail(f"Dovecot is not installed: {INSTALL_HINT}", pytrace=False)
     try:
@@ -134,15 +135,7 @@ def token_service() -> Iterator[TokenService]:
 @pytest.fixture(scope="session")
 def dovecot_oauth(token_service: TokenService) -> Iterator[Dovecot]:
     """A Dovecot that also takes XOAUTH2 and OAUTHBEARER, checking tokens at `token_service`."""
-    try:
-        server = Dovecot(oauth2_introspection_url=token_service.url + "/introspect")
-    except DovecotMissing:
-        pytest.fail(f"Dovecot is not installed: {INSTALL_HINT}", pytrace=False)
-    try:
-        server.start()
-    except Exception:
-        server.close()
-        raise
+    server = _start_dovecot(oauth2_introspection_url=token_service.url + "/introspect")
     yield server
     server.close()
 
