@@ -48,3 +48,8 @@ class StoreLocked(MailflowError):
 
 class StoreError(MailflowError):
     """The store cannot be opened or is damaged."""
+
+
+class NoStore(StoreError):
+    """No store yet: the daemon (or an import) has not created it. Read commands show an empty
+    pool."""

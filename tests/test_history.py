@@ -24,6 +24,7 @@ from harness import (
 from servers import Dovecot, ImapAccount, SmtpSink
 
 from mailflow.demo import samples
+from mailflow.errors import NoStore
 from mailflow.pool.talent import TalentPool
 from mailflow.settings.config import load_config
 from mailflow.store import open_store
@@ -114,9 +115,14 @@ def test_backfill_10k_kill9_resume_once_and_flat_memory(
     config = write_config(tmp_path / "a", imap_account)
     process = subprocess.Popen([*MAILFLOW, "backfill", "INBOX", "-c", str(config)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(lambda: (tmp_path / "a" / "data" / "mailflow.sqlite3").exists()
-               and sum(handled_in_store(config).values()) > 2000, timeout=120,
-               what="a fifth of the backfill")
+
+    def handled() -> int:
+        try:
+            return sum(handled_in_store(config).values())
+        except NoStore:  # the backfill has not created its store yet
+            return 0
+
+    wait_until(lambda: handled() > 2000, timeout=120, what="a fifth of the backfill")
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert _backfill(config, env)[0] == 0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from mailflow.errors import StoreError, UsageError
+from mailflow.errors import NoStore, StoreError, UsageError
 from mailflow.store import ENGINES, Store, open_store
 
 Opener = Callable[..., Store]
@@ -334,3 +335,22 @@ def test_read_only_opens_a_store_whose_writer_has_closed(engine: str, data_dir: 
     finally:
         reader.close()
     assert sorted(p.name for p in data_dir.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_store_file_whose_schema_is_not_written_yet_is_no_store(tmp_path: Path) -> None:
+    """A reader racing the first writer (the file made, its schema not yet committed) is told
+    there is no store yet, not that the file is foreign."""
+    first = sqlite3.connect(tmp_path / "mailflow.sqlite3")
+    first.execute("PRAGMA journal_mode=WAL")
+    first.close()
+    with pytest.raises(NoStore, match="no store"):
+        open_store(tmp_path, "sqlite", read_only=True)
+    foreign = tmp_path / "other"
+    foreign.mkdir()
+    connection = sqlite3.connect(foreign / "mailflow.sqlite3")
+    connection.execute("CREATE TABLE t (x)")
+    connection.commit()
+    connection.close()
+    with pytest.raises(StoreError, match="not a mailflow store") as raised:
+        open_store(foreign, "sqlite", read_only=True)
+    assert not isinstance(raised.value, NoStore)

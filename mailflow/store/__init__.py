@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from mailflow.errors import StoreError, UsageError
+from mailflow.errors import NoStore, StoreError, UsageError
 from mailflow.store.base import INDEXES, LOGS, Doc, Store
 from mailflow.store.lock import WriterLock
 from mailflow.store.sqlite import SqliteStore
@@ -60,7 +60,7 @@ def open_store(data_dir: Path, engine: str = "sqlite", read_only: bool = False) 
     opener = ENGINES[engine][1]
     if read_only:
         if not path.exists():
-            raise StoreError(f"no store at {path}; start the daemon once to create it")
+            raise NoStore(f"no store at {path}; start the daemon once to create it")
         return opener(path, True, None)
     if not data_dir.exists():
         os.makedirs(data_dir, mode=0o700)

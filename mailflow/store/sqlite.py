@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from mailflow.errors import StoreError
+from mailflow.errors import NoStore, StoreError
 from mailflow.store.base import LOGS, ClosesOnExit, Doc, check_kind
 from mailflow.store.sqlite_schema import SCHEMA, add_index, drop_index, index_pairs, migrate
 
@@ -123,7 +123,7 @@ class SqliteStore(ClosesOnExit):
 
     def _connect_read_only(self) -> sqlite3.Connection:
         if not self.path.exists():
-            raise StoreError(f"no store at {self.path}")
+            raise NoStore(f"no store at {self.path}")
         uri = self.path.resolve().as_uri() + "?mode=ro"
         conn = sqlite3.connect(
             uri,
@@ -134,12 +134,14 @@ class SqliteStore(ClosesOnExit):
         )
         try:
             conn.execute("PRAGMA query_only=ON")
-            found = conn.execute("SELECT 1 FROM sqlite_master WHERE name='docs'").fetchone()
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         except BaseException:
             conn.close()
             raise
-        if found is None:
+        if "docs" not in names:
             conn.close()
+            if not names:  # the writer has just created the file; its schema comes in one step
+                raise NoStore(f"no store at {self.path} yet")
             raise StoreError(f"{self.path} is not a mailflow store")
         return conn
 
@@ -155,7 +157,7 @@ class SqliteStore(ClosesOnExit):
             if str(mode).lower() != "wal":
                 raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")
             conn.execute(f"PRAGMA synchronous={synchronous}")
-            conn.executescript(SCHEMA)
+            conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")  # readers see all or none
             migrate(conn, self.path)
         except BaseException:
             conn.close()

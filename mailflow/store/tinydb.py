@@ -39,7 +39,7 @@ from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
-from mailflow.errors import StoreError
+from mailflow.errors import NoStore, StoreError
 from mailflow.store.base import ClosesOnExit, Doc, check_kind, index_values
 from mailflow.store.sqlite import (
     check_log_kind,
@@ -219,7 +219,7 @@ class TinyStore(ClosesOnExit):
         self._depth = 0
         self._undo: list[tuple[str, str, Doc | None]] = []
         if read_only and not self.path.exists():
-            raise StoreError(f"no store at {self.path}")
+            raise NoStore(f"no store at {self.path}")
         if not read_only:
             for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
                 stale.unlink()  # left by a writer killed mid-write; we are the only writer
