@@ -36,9 +36,9 @@ from mailflow.clock import FrozenClock, iso
 from mailflow.followups.scheduler import CURSOR, FollowUpScheduler
 from mailflow.outgoing.outbox import Outbox
 from mailflow.settings.config import load_config
+from mailflow.starter import SHIPPED_TEMPLATES
 from mailflow.store.sqlite import SqliteStore
 
-PROJECT = Path(__file__).resolve().parents[1]
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2025, 11, 5, 11, 0, tzinfo=TOKYO)  # a Wednesday, inside the window
 RULES = 5
@@ -128,7 +128,7 @@ address = "jobs@example.co.jp"
 path = "data"
 [rules]
 dir = "rules"
-templates_dir = "{PROJECT / 'templates'}"
+templates_dir = "{SHIPPED_TEMPLATES}"
 [privacy]
 notified_purposes = ["selection", "talent_pool", "rescout"]
 [followups]

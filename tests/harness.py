@@ -20,6 +20,7 @@ from servers import ImapAccount, SmtpSink
 from mailflow.daemon.service import Daemon
 from mailflow.mailbox.pipeline import Stage
 from mailflow.settings.config import load_config
+from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 from mailflow.store import open_store
 
 PASSWORD_ENV = "MAILFLOW_TEST_IMAP_PASSWORD"
@@ -57,8 +58,8 @@ from = "{account.address}"
 path = "data"
 
 [rules]
-dir = "{PROJECT / 'rules'}"
-templates_dir = "{PROJECT / 'templates'}"
+dir = "{SHIPPED_RULES}"
+templates_dir = "{SHIPPED_TEMPLATES}"
 {extra}
 """, encoding="utf-8")
     return path

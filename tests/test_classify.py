@@ -6,15 +6,15 @@ from pathlib import Path
 
 import corpus
 import pytest
-from harness import PROJECT
 
 from mailflow.demo import samples
 from mailflow.intake.classify import Mailbox, classify_inbound
 from mailflow.intake.sources import load_sources
 from mailflow.mail.parse import parse_mail
 from mailflow.mail.people import find_phones, normalise_email, normalise_name, normalise_phone
+from mailflow.starter import SHIPPED_RULES
 
-RULES = load_sources(PROJECT / "rules")
+RULES = load_sources(SHIPPED_RULES)
 ANYONE = Mailbox("")  # every mail counts as addressed to the recruiting address
 
 # Bounces (DSN, mailer daemons) and auto-replies in the corpus, by file name.

@@ -15,6 +15,7 @@ from mailflow.clock import FrozenClock
 from mailflow.mail.rewrite.render import TEMPLATES
 from mailflow.pool.records import Applicant
 from mailflow.pool.talent import TalentPool
+from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 from mailflow.store import open_store
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -28,7 +29,7 @@ BODY = (
 )
 
 
-def _config(tmp_path: Path, templates: Path = PROJECT / "templates") -> Path:
+def _config(tmp_path: Path, templates: Path = SHIPPED_TEMPLATES) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(f"""
 [company]
@@ -41,7 +42,7 @@ path = "data"
 public_url = "https://jobs.example.co.jp"
 
 [rules]
-dir = "{PROJECT / 'rules'}"
+dir = "{SHIPPED_RULES}"
 templates_dir = "{templates}"
 """, encoding="utf-8")
     return path
@@ -165,7 +166,7 @@ def test_check_names_a_template_with_an_undefined_variable(tmp_path: Path) -> No
     templates = tmp_path / "templates"
     templates.mkdir()
     for name in TEMPLATES:
-        shutil.copy(PROJECT / "templates" / name, templates / name)
+        shutil.copy(SHIPPED_TEMPLATES / name, templates / name)
     html = templates / "relay_invitation.html.j2"
     lines = html.read_text(encoding="utf-8").splitlines()
     number = next(i for i, line in enumerate(lines, 1) if "{{ link }}</a>" in line)

@@ -6,21 +6,22 @@ import json
 import subprocess
 from pathlib import Path
 
-from harness import MAILFLOW, PROJECT
+from harness import MAILFLOW
 
 from mailflow.clock import SystemClock
 from mailflow.pool.consent import state
 from mailflow.pool.records import Applicant
 from mailflow.pool.talent import TalentPool
 from mailflow.settings.config import load_config
+from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 from mailflow.store import open_store
 
 
 def test_consent_withdrawn_and_granted_with_when_and_how(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[privacy]\nnotified_purposes = ["selection", "rescout"]\n\n'
-                      f'[rules]\ndir = "{PROJECT / "rules"}"\n'
-                      f'templates_dir = "{PROJECT / "templates"}"\n')
+                      f'[rules]\ndir = "{SHIPPED_RULES}"\n'
+                      f'templates_dir = "{SHIPPED_TEMPLATES}"\n')
     store = open_store(load_config(config).data_dir)
     try:
         TalentPool(store, SystemClock()).apply(

@@ -21,10 +21,9 @@ from mailflow.followups.vocabulary import VARIABLES
 from mailflow.followups.window import Window
 from mailflow.pool import consent
 from mailflow.settings.durations import Delay, parse_delay
+from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 
 TOKYO = ZoneInfo("Asia/Tokyo")
-SHIPPED_RULES = PROJECT / "rules"
-SHIPPED_TEMPLATES = PROJECT / "templates"
 
 THREE_MISTAKES = """\
 [[followup]]

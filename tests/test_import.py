@@ -19,6 +19,7 @@ from mailflow.intake.importer import ALIASES, STATUSES, YES_NO, read_sheet
 from mailflow.pool.records import Applicant
 from mailflow.pool.talent import TalentPool
 from mailflow.settings.config import load_config
+from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 from mailflow.store import open_store, store_path
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -65,8 +66,8 @@ from = "jobs@example.co.jp"
 path = "data"
 
 [rules]
-dir = "{PROJECT / 'rules'}"
-templates_dir = "{PROJECT / 'templates'}"
+dir = "{SHIPPED_RULES}"
+templates_dir = "{SHIPPED_TEMPLATES}"
 """, encoding="utf-8")
     return path
 

@@ -11,6 +11,7 @@ from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, env_for, wait_until, w
 from servers import Dovecot, ImapAccount
 
 from mailflow.demo import samples
+from mailflow.starter import SHIPPED_RULES
 
 HTML_ONLY = """\
 From: =?UTF-8?B?6auY5qmLIOe+juWSsg==?= <Misaki.Takahashi@Example.COM>
@@ -147,7 +148,7 @@ def test_broken_sources_file_is_positioned_and_daemon_refuses(
     rules.mkdir()
     (rules / "sources.toml").write_text(BROKEN_SOURCES, encoding="utf-8")
     config = write_config(tmp_path, imap_account)
-    text = config.read_text().replace(str(Path(__file__).parents[1] / "rules"), str(rules))
+    text = config.read_text().replace(str(SHIPPED_RULES), str(rules))
     config.write_text(text)
     done = subprocess.run([*MAILFLOW, "run", "-c", str(config)], capture_output=True, text=True,
                           env=env_for(imap_account), timeout=30)

@@ -21,10 +21,11 @@ from mailflow.rejection.recognise import (
 )
 from mailflow.rejection.rewriting import HEADER, RewriteSettings, rewrite_rejection
 from mailflow.relay.desk import Invite, RejectionFacts
+from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 from mailflow.store.base import Doc
 
 PROJECT = Path(__file__).resolve().parents[1]
-RULES = load_rejection_rules(PROJECT / "rules")
+RULES = load_rejection_rules(SHIPPED_RULES)
 CANDIDATE = "hanako@example.com"
 URL = "https://jobs.example.co.jp"
 
@@ -151,7 +152,7 @@ class MemoryDesk:
         return Invite(f"{URL}/r/TOKEN{len(self.issued)}", "TOKEN", "rj_1", "ref", True)
 
 
-SETTINGS = RewriteSettings(RULES, PROJECT / "templates", URL, "株式会社テスト")
+SETTINGS = RewriteSettings(RULES, SHIPPED_TEMPLATES, URL, "株式会社テスト")
 REJECTION = "山田様\r\n\r\n今回はご縁がなかったものとご了承ください。\r\n"
 
 
@@ -246,7 +247,7 @@ def test_missing_and_syntax_broken_files(tmp_path: Path) -> None:
 
 
 def test_every_rule_key_is_documented() -> None:
-    shipped = (PROJECT / "rules" / FILE).read_text(encoding="utf-8")
+    shipped = (SHIPPED_RULES / FILE).read_text(encoding="utf-8")
     readme = (PROJECT / "README.md").read_text(encoding="utf-8")
     for key in RuleSpec.model_fields:
         assert re.search(rf"^#\s+{key}\b", shipped, re.MULTILINE), key

@@ -17,10 +17,11 @@ import pytest
 
 from mailflow.mail.parse import parse_mail
 from mailflow.rejection.recognise import Decision, KnownCandidate, decide, load_rejection_rules
+from mailflow.starter import SHIPPED_RULES
 
 HERE = Path(__file__).resolve().parent
 SETS = HERE / "rejections"
-RULES = load_rejection_rules(HERE.parent / "rules")
+RULES = load_rejection_rules(SHIPPED_RULES)
 OUTRIGHT = 0.97
 
 

@@ -3,8 +3,6 @@ examples and the rules they suggest; the notice HR gets for an uncertain mail.""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from mailflow.intake.authorship import company_wrote
@@ -20,8 +18,9 @@ from mailflow.rejection.recognise import (
 )
 from mailflow.rejection.recognise.corrections import example, mask, suggest
 from mailflow.rejection.reviews import review_notice
+from mailflow.starter import SHIPPED_RULES
 
-RULES = load_rejection_rules(Path(__file__).resolve().parents[1] / "rules")
+RULES = load_rejection_rules(SHIPPED_RULES)
 CANDIDATE = "hanako@example.com"
 REJECTION = "山田 花子 様\r\n\r\n慎重に選考した結果、今回は採用を見送らせていただきます。\r\n"
 

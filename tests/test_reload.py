@@ -8,17 +8,18 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import PASSWORD_ENV, PROJECT, daemon_process, wait_until, write_config
+from harness import PASSWORD_ENV, daemon_process, wait_until, write_config
 from servers import Dovecot, ImapAccount
 
 from mailflow.settings.config import load_config
+from mailflow.starter import SHIPPED_RULES
 from mailflow.store import open_store
 
 
 def _own_rules(tmp_path: Path, config: Path) -> Path:
     rules = tmp_path / "rules"
-    shutil.copytree(PROJECT / "rules", rules)
-    config.write_text(config.read_text().replace(str(PROJECT / "rules"), str(rules)))
+    shutil.copytree(SHIPPED_RULES, rules)
+    config.write_text(config.read_text().replace(str(SHIPPED_RULES), str(rules)))
     return rules
 
 

@@ -31,13 +31,14 @@ from mailflow.rejection.rewriting import (
     rewrite_rejection,
 )
 from mailflow.relay.desk import TOKEN_BYTES, PreviewDesk, RelayDesk
+from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 from mailflow.store import open_store
 from mailflow.store.base import Doc, Store
 
 PROJECT = Path(__file__).resolve().parents[1]
 PUBLIC_URL = "https://jobs.example.co.jp"
 CANDIDATE = "hanako@example.com"
-SETTINGS = RewriteSettings(load_rejection_rules(PROJECT / "rules"), PROJECT / "templates",
+SETTINGS = RewriteSettings(load_rejection_rules(SHIPPED_RULES), SHIPPED_TEMPLATES,
                            PUBLIC_URL, "株式会社テスト")
 
 MARKER = "#mailflow reason=スキル不足 rescout=yes"

@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import MAILFLOW, PASSWORD_ENV, PROJECT, write_config
+from harness import MAILFLOW, PASSWORD_ENV, write_config
 from servers import ImapAccount, SmtpSink
 
 from mailflow.clock import FrozenClock, iso
@@ -31,6 +31,7 @@ from mailflow.pool.records import Applicant
 from mailflow.pool.talent import TalentPool
 from mailflow.relay.desk import RejectionFacts, RelayDesk
 from mailflow.settings.config import Config, load_config
+from mailflow.starter import SHIPPED_RULES
 from mailflow.store import open_store
 from mailflow.store.base import Doc, Store
 
@@ -88,7 +89,7 @@ def make_world(tmp_path: Path, account: ImapAccount, sink: SmtpSink, extra: str 
     settings = NOTIFIED + extra
     path = write_config(tmp_path, account, sink, extra=settings)
     if rules is not None:
-        path.write_text(path.read_text().replace(str(PROJECT / "rules"), str(rules)))
+        path.write_text(path.read_text().replace(str(SHIPPED_RULES), str(rules)))
     config = load_config(path)
     store = open_store(config.data_dir, config.store.engine)
     clock = FrozenClock(REJECTED_AT)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from harness import MAILFLOW, PASSWORD_ENV, PROJECT, DaemonThread, env_for, wait_until, write_config
+from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, env_for, wait_until, write_config
 from servers import ImapAccount, SmtpSink, free_port
 
 from mailflow.clock import CLOCK_FILE_ENV, FrozenClock, iso
@@ -21,6 +21,7 @@ from mailflow.pool.records import Applicant
 from mailflow.pool.talent import TalentPool
 from mailflow.relay.desk import RejectionFacts, RelayDesk
 from mailflow.settings.config import load_config
+from mailflow.starter import SHIPPED_RULES
 from mailflow.store import open_store
 from mailflow.store.base import Doc
 
@@ -116,8 +117,8 @@ def test_a_broken_reload_keeps_the_old_rules(
     monkeypatch.setenv(PASSWORD_ENV, imap_account.password)
     config = write_config(tmp_path, imap_account)
     rules = tmp_path / "rules"
-    shutil.copytree(PROJECT / "rules", rules)
-    config.write_text(config.read_text().replace(str(PROJECT / "rules"), str(rules)))
+    shutil.copytree(SHIPPED_RULES, rules)
+    config.write_text(config.read_text().replace(str(SHIPPED_RULES), str(rules)))
     good = (rules / "followups.toml").read_text(encoding="utf-8")
 
     def reload() -> subprocess.CompletedProcess[str]:

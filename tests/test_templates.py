@@ -18,8 +18,9 @@ from mailflow.mail.rewrite.render import (
     is_already_invited,
     render_invitation,
 )
+from mailflow.starter import SHIPPED_TEMPLATES
 
-SHIPPED = Path(__file__).parents[1] / "templates"
+SHIPPED = SHIPPED_TEMPLATES
 LINK = "https://jobs.example.co.jp/r/AbC123"
 
 

@@ -12,11 +12,11 @@ from jinja2 import meta
 
 from mailflow.errors import Problem
 from mailflow.followups.vocabulary import VARIABLES, did_you_mean
+from mailflow.starter import SHIPPED_TEMPLATES
 
-# The templates shipped beside the package (a source checkout): a follow-up template missing
-# from the configured folder is taken from here, so a templates folder made before follow-ups
-# existed keeps working with the shipped rules. The configured folder always wins.
-SHIPPED_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+# A follow-up template missing from the configured folder is taken from the shipped ones, so a
+# templates folder made before follow-ups existed keeps working with the shipped rules. The
+# configured folder always wins.
 
 
 def template_dirs(templates_dir: Path) -> list[Path]:

@@ -19,6 +19,7 @@ from mailflow.settings import tomlpos
 from mailflow.settings.durations import DelayText
 from mailflow.settings.providers import preset
 from mailflow.settings.validation import validate
+from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 
 Security = Literal["tls", "starttls", "none"]
 Auth = Literal["password", "oauth2"]
@@ -287,11 +288,19 @@ class Config(Section):
 
     @property
     def rules_dir(self) -> Path:
-        return self.resolve(self.rules.dir)
+        return self._own_or_shipped("dir", SHIPPED_RULES)
 
     @property
     def templates_dir(self) -> Path:
-        return self.resolve(self.rules.templates_dir)
+        return self._own_or_shipped("templates_dir", SHIPPED_TEMPLATES)
+
+    def _own_or_shipped(self, key: str, shipped: Path) -> Path:
+        """The folder the config names; with none named and no `rules/` or `templates/` beside
+        the config, the ones shipped in the package."""
+        own = self.resolve(getattr(self.rules, key))
+        if key in self.rules.model_fields_set or own.is_dir():
+            return own
+        return shipped
 
     @property
     def zone(self) -> ZoneInfo:
