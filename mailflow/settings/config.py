@@ -32,6 +32,8 @@ def _no_file(value: object) -> object:
 
 # A PEM file of CAs to trust instead of the system's store; "" (the default): the system's.
 CaFile = Annotated[Path | None, BeforeValidator(_no_file)]
+# A folder of rules or templates; "" (the default): the ones shipped in the package.
+Folder = Annotated[Path | None, BeforeValidator(_no_file)]
 
 
 class Section(BaseModel):
@@ -187,8 +189,8 @@ class Privacy(Section):
 
 
 class Rules(Section):
-    dir: Path = Path("rules")
-    templates_dir: Path = Path("templates")
+    dir: Folder = None  # "" or none: the rules shipped in the package
+    templates_dir: Folder = None
     timezone: str = "Asia/Tokyo"
 
     @field_validator("timezone")
@@ -288,19 +290,13 @@ class Config(Section):
 
     @property
     def rules_dir(self) -> Path:
-        return self._own_or_shipped("dir", SHIPPED_RULES)
+        """The folder the config names, else the rules shipped in the package."""
+        return self.resolve(self.rules.dir) if self.rules.dir else SHIPPED_RULES
 
     @property
     def templates_dir(self) -> Path:
-        return self._own_or_shipped("templates_dir", SHIPPED_TEMPLATES)
-
-    def _own_or_shipped(self, key: str, shipped: Path) -> Path:
-        """The folder the config names; with none named and no `rules/` or `templates/` beside
-        the config, the ones shipped in the package."""
-        own = self.resolve(getattr(self.rules, key))
-        if key in self.rules.model_fields_set or own.is_dir():
-            return own
-        return shipped
+        shipped = SHIPPED_TEMPLATES
+        return self.resolve(self.rules.templates_dir) if self.rules.templates_dir else shipped
 
     @property
     def zone(self) -> ZoneInfo:
