@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import sys
 from enum import IntEnum
+from pathlib import Path
 
 import click
 
 from mailflow import __version__
+from mailflow.cli.options import CliState, config_option
 from mailflow.errors import MailflowError, ProblemsError
 
 

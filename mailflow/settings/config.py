@@ -345,6 +345,6 @@ def find_config(explicit: Path | None) -> Path:
     if not candidate.is_file():
         raise UsageError(
             f"config file {candidate} not found (give -c PATH, set MAILFLOW_CONFIG, "
-            "or copy config.example.toml to config.toml)"
+            "or start one with `mailflow init DIR`)"
         )
     return candidate
