@@ -35,10 +35,12 @@ INDEXES: dict[str, tuple[str, ...]] = {
     "callbacks": ("candidate_id",),
     "reviews": ("state", "candidate_id"),
     "examples": ("label",),
+    "audit": ("action",),
+    "provisions": ("candidate_id",),
 }
 
 # Append-only kinds: written with `append`, keys are increasing sequence numbers.
-LOGS = frozenset({"events", "ledger"})
+LOGS = frozenset({"events", "ledger", "audit"})
 
 
 class Store(Protocol):
