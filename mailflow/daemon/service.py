@@ -1,5 +1,6 @@
 """The daemon: the store, the pipeline, one watcher per folder, the control channel, the
-watchdog, and signals (SIGTERM/SIGINT stop after the message in hand, SIGHUP reloads)."""
+watchdog, and signals (SIGTERM/SIGINT stop after the message in hand, SIGHUP reloads), told to
+systemd by notify.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mailflow.clock import Clock, default_clock
 from mailflow.daemon.control import ControlServer
 from mailflow.daemon.folders import watched_folders
+from mailflow.daemon.notify import Systemd
 from mailflow.followups.scheduler import FollowUpScheduler
 from mailflow.intake.importer import import_file
 from mailflow.mailbox.backfill import Backfill, BackfillRunner
@@ -48,6 +50,7 @@ OUTBOX_SECONDS = 1.0  # the outbox's delivery round, also run at once when woken
 class Health:
     healthy: bool = True
     reasons: list[str] = field(default_factory=list)
+    stuck: bool = False  # a folder silent while the login is not refused: a restart may help
 
 
 class Daemon:
@@ -77,6 +80,7 @@ class Daemon:
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.web: WebEdge | None = None
+        self.systemd = Systemd()  # READY, WATCHDOG, STATUS; a no-op without $NOTIFY_SOCKET
 
     @cached_property
     def scanners(self) -> dict[str, Callable[[Mailbox, str], float | None]]:
@@ -240,12 +244,15 @@ class Daemon:
         log.info("mailflow running: watching %s", ", ".join(r for r, _n, _c in
                                                           watched_folders(self.config)))
         watchdog = asyncio.create_task(self._watchdog())
+        informing = asyncio.create_task(self.systemd.keep_informed(self))
         delivery = asyncio.create_task(self._deliver())
         followups = asyncio.create_task(self._followups())
         try:
             await self._stopping.wait()
         finally:
             log.info("stopping: finishing the message in hand")
+            self.systemd.stopping()
+            informing.cancel()
             if self.web is not None:
                 await self.web.stop()
             watchdog.cancel()
@@ -269,10 +276,11 @@ class Daemon:
             watcher.stop()
 
     def _reload_safely(self) -> None:
-        try:
-            self.reload()
-        except Exception as exc:
-            log.error("reload refused, keeping the rules in force: %s", exc)
+        with self.systemd.reloading():
+            try:
+                self.reload()
+            except Exception as exc:
+                log.error("reload refused, keeping the rules in force: %s", exc)
 
     async def _watchdog(self) -> None:
         limit = self.config.mailbox.silence_alarm_seconds
@@ -286,8 +294,9 @@ class Daemon:
         logged by the login gate, once: not again here."""
         limit = self.config.mailbox.silence_alarm_seconds
         with self._health_guard:
-            others = [f"{w.role}: server silent for {w.silent_for:.0f}s"
+            silent = [f"{w.role}: server silent for {w.silent_for:.0f}s"
                       for w in self.watchers if w.silent_for > limit]
+            others = list(silent)
             if self.outbox.alert:
                 others.append(f"outbox: {self.outbox.alert}")
             refused = self.login.refused
@@ -296,7 +305,7 @@ class Daemon:
                 log.error("unhealthy: %s", "; ".join(others))
             elif not reasons and not self.health.healthy:
                 log.info("healthy again")
-            self.health = Health(not reasons, reasons)
+            self.health = Health(not reasons, reasons, stuck=bool(silent) and not refused)
 
     @property
     def imap(self) -> ImapState:
