@@ -166,12 +166,20 @@ class CareerRelay(Section):
     ledger_key_env: str = "MAILFLOW_LEDGER_KEY"
     registrations_per_free_slot: int = Field(10, ge=1)
     slot_value_yen: int = Field(1_000_000, ge=0)
+    handover_url: str = ""  # "" (the default): no profile is handed over, only the referral code
 
     @field_validator("register_url")
     @classmethod
     def _url(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
             raise ValueError("expected an http(s):// URL")
+        return value
+
+    @field_validator("handover_url")
+    @classmethod
+    def _handover_url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError('expected an http(s):// URL, or "" for no hand-over')
         return value
 
 
@@ -192,7 +200,8 @@ class Purpose(Section):
 
 
 PURPOSES = {
-    "selection": Purpose(ja="ご応募いただいた職種の選考", en="selection for the position applied for"),
+    "selection": Purpose(ja="ご応募いただいた職種の選考",
+                         en="selection for the position applied for"),
     "talent_pool": Purpose(ja="今後の採用でご連絡するための人材データベースへの登録",
                            en="keeping your profile for future openings"),
     "rescout": Purpose(ja="新しいポジションが開いたときの再度のご連絡",
