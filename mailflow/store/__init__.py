@@ -2,7 +2,9 @@
 
 `open_store(data_dir)` opens the default SQLite engine in `data_dir` (created with mode 0700). A
 writer takes the writer lock of the directory first, so a second writer is refused with the pid
-of the first; `read_only=True` takes no lock and never writes (CLI commands that only read).
+of the first; `read_only=True` takes no lock and never writes (CLI commands that only read), and
+raises `NoStore` when there is no store yet; `empty_store()` is what a reader shows then (an
+empty pool, not an error).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from mailflow.store.lock import WriterLock
 from mailflow.store.sqlite import SqliteStore
 from mailflow.store.tinydb import TinyStore
 
-__all__ = ["ENGINES", "INDEXES", "LOGS", "Doc", "Store", "WriterLock", "open_store"]
+__all__ = ["ENGINES", "INDEXES", "LOGS", "Doc", "Store", "WriterLock", "empty_store", "open_store"]
 
 Opener = Callable[[Path, bool, WriterLock | None], Store]
 
@@ -41,6 +43,11 @@ def store_path(data_dir: Path, engine: str) -> Path:
     if engine not in ENGINES:
         raise UsageError(f"unknown store engine {engine!r}; choices: {', '.join(ENGINES)}")
     return Path(data_dir) / ENGINES[engine][0]
+
+
+def empty_store() -> Store:
+    """A read-only store with nothing in it, in memory: a new installation as readers see it."""
+    return SqliteStore.empty()
 
 
 def open_store(data_dir: Path, engine: str = "sqlite", read_only: bool = False) -> Store:

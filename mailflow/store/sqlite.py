@@ -24,7 +24,9 @@ a transaction every write is its own durable transaction. In read-only mode `tra
 read transaction: every read inside it sees one snapshot.
 
 Read-only mode opens `file:...?mode=ro`: CLI commands read while the daemon writes, and WAL lets
-each reader see the last committed state without blocking the writer.
+each reader see the last committed state without blocking the writer. `SqliteStore.empty()` is a
+read-only store with nothing in it, in memory: what read commands see on a new installation,
+before the first writer made the file.
 
 A store object is not thread-safe by itself: threads must take turns, a transaction as a whole
 (the daemon wraps the store in `mailflow.store.serial.SerialStore`). sqlite3's same-thread check
@@ -108,18 +110,32 @@ class SqliteStore(ClosesOnExit):
         *,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         lock: WriterLock | None = None,
+        _memory: bool = False,
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
         self._lock = lock
         self._depth = 0
         try:
-            self._conn = self._connect(synchronous)
+            self._conn = self._connect_empty() if _memory else self._connect(synchronous)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open store {self.path}: {e}") from e
 
+    @classmethod
+    def empty(cls) -> SqliteStore:
+        """A read-only store with nothing in it (in memory, the schema made): a new
+        installation's view for read commands, before any writer has made the store."""
+        return cls(Path(":memory:"), read_only=True, _memory=True)
+
     def _connect(self, synchronous: str) -> sqlite3.Connection:
         return self._connect_read_only() if self.read_only else self._connect_writer(synchronous)
+
+    def _connect_empty(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        conn.executescript(SCHEMA)
+        migrate(conn, self.path)
+        conn.execute("PRAGMA query_only=ON")
+        return conn
 
     def _connect_read_only(self) -> sqlite3.Connection:
         if not self.path.exists():
