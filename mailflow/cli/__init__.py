@@ -28,10 +28,22 @@ def fail(message: str, code: Exit = Exit.NOT_RIGHT) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             invoke_without_command=True)
 @click.version_option(__version__, prog_name="mailflow")
-def cli() -> None:
-    """mailflow: the recruiting mailbox becomes a talent pool; rejections carry Career Relay."""
+@config_option
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """mailflow: the recruiting mailbox becomes a talent pool; rejections carry Career Relay.
+
+    `-c PATH` may stand before the command or after its name; the one after wins."""
+    if ctx.invoked_subcommand is None:  # `mailflow` alone: what there is to do
+        click.echo(ctx.get_help())
+
+
+# click >= 8.2 raises this for a group given no subcommand; older ones print the help and exit
+_NO_ARGS_IS_HELP: type[click.ClickException] = getattr(
+    click.exceptions, "NoArgsIsHelpError", type("NoArgsIsHelp", (click.ClickException,), {}))
 
 
 def _register() -> None:
@@ -60,9 +72,12 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> None:
     _register()
     try:
-        code = cli.main(args=argv, prog_name="mailflow", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="mailflow", standalone_mode=False, obj=CliState())
     except click.exceptions.Abort:
         fail("aborted", Exit.USAGE)
+    except _NO_ARGS_IS_HELP as exc:  # a group alone (`mailflow quarantine`): its help
+        click.echo(exc.format_message(), err=True)
+        sys.exit(Exit.USAGE)
     except click.ClickException as exc:
         click.echo(f"mailflow: error: {exc.format_message()}", err=True)
         sys.exit(Exit.USAGE)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from mailflow.cli.options import config_option
+from mailflow.cli.options import config_option, config_path_given
 from mailflow.errors import UsageError
 from mailflow.mailbox.authorize import Client, device_flow, loopback_flow
 from mailflow.settings.config import Config, find_config, load_config
@@ -28,7 +28,9 @@ def auth() -> None:
 
 @auth.command()
 @config_option
-@click.option("--provider", type=click.Choice(sorted(PRESETS)), required=True)
+@click.option("--provider", type=click.Choice(sorted(PRESETS)), required=True,
+              help="Whose accounts: google (Workspace, loopback redirect) or microsoft (365, "
+                   "device code).")
 @click.option("--client-id", default="", help="The app's client id (default: the config's "
               "client_id_env variable).")
 @click.option("--client-secret-env", default="MAILFLOW_OAUTH_CLIENT_SECRET", show_default=True,
@@ -74,6 +76,7 @@ def login(config_path: Path | None, provider: str, client_id: str, client_secret
 
 
 def _config(config_path: Path | None) -> Config | None:
+    config_path = config_path_given(config_path)
     try:
         return load_config(find_config(config_path))
     except UsageError:

@@ -4,9 +4,6 @@ running daemon, or under the store's writer lock when none runs)."""
 from __future__ import annotations
 
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import click
@@ -21,22 +18,6 @@ from mailflow.cli.options import (
 )
 from mailflow.clock import SystemClock
 from mailflow.intake.importer import RowProblem, import_file
-from mailflow.settings.config import Config
-from mailflow.store import open_store, store_path
-from mailflow.store.base import Store
-
-
-@contextmanager
-def _pool_view(config: Config) -> Iterator[Store]:
-    """The store read-only; an empty one when there is none yet (a dry run before the first)."""
-    with ExitStack() as stack:
-        if store_path(config.data_dir, config.store.engine).exists():
-            store = read_store(config)
-        else:
-            empty = stack.enter_context(tempfile.TemporaryDirectory(prefix="mailflow-"))
-            store = open_store(Path(empty), config.store.engine)
-        stack.callback(store.close)
-        yield store
 
 
 @click.command("import")
@@ -49,9 +30,12 @@ def import_(config_path: Path | None, as_json: bool, dry_run: bool, csv_file: Pa
     """Import a candidate list (CSV: UTF-8 or CP932, header row required)."""
     config = load(config_path)
     path = csv_file.resolve()
-    if dry_run:  # writes nothing: a reader's consistent view is enough, daemon or not
-        with _pool_view(config) as store:
+    if dry_run:  # writes nothing: a reader's view is enough (empty before the first import)
+        store = read_store(config)
+        try:
             report = import_file(store, SystemClock(), config.zone, path, dry_run=True)
+        finally:
+            store.close()
     else:
         report = carry_out(config, "import.csv", {"path": str(path), "dry_run": False},
                            lambda d: import_file(d.store, d.clock, config.zone, path))

@@ -1,14 +1,22 @@
-"""Options every command shares: `-c/--config PATH` after the command's own name, `--json`."""
+"""Options every command shares: `-c/--config PATH` (after the command's own name, and also
+before it: `mailflow -c site.toml candidates`), `--json`; and how commands open the store.
+
+`-c` is remembered in the click context's object (`CliState`) wherever it is given; the last one
+on the command line wins, so the one after the command's name beats the one before it. Without
+any, `find_config` falls back to `$MAILFLOW_CONFIG`, then `./config.toml`.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from mailflow.errors import NoStore
 from mailflow.settings.config import Config, find_config, load_config
 from mailflow.store.base import Store
 
@@ -16,6 +24,21 @@ if TYPE_CHECKING:
     from mailflow.daemon.local import Service
 
 F = TypeVar("F", bound=Callable[..., Any])
+CONFIG_HELP = "Config file (default: $MAILFLOW_CONFIG, then ./config.toml)."
+
+
+@dataclass
+class CliState:
+    """What the command line says for every command (the click context's object)."""
+
+    config_path: Path | None = None
+
+
+def _remember_config(ctx: click.Context, _param: click.Parameter,
+                     value: Path | None) -> Path | None:
+    if value is not None:
+        ctx.ensure_object(CliState).config_path = value
+    return value
 
 
 def config_option(func: F) -> F:
@@ -25,7 +48,8 @@ def config_option(func: F) -> F:
         "config_path",
         type=click.Path(path_type=Path, dir_okay=False),
         default=None,
-        help="Config file (default: $MAILFLOW_CONFIG, then ./config.toml).",
+        callback=_remember_config,
+        help=CONFIG_HELP,
     )(func)
 
 
@@ -33,8 +57,17 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
 
 
+def config_path_given(config_path: Path | None = None) -> Path | None:
+    """The `-c` of this command, else the last one given before it on the command line."""
+    if config_path is not None:
+        return config_path
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(CliState) if ctx is not None else None
+    return state.config_path if state is not None else None
+
+
 def load(config_path: Path | None) -> Config:
-    return load_config(find_config(config_path))
+    return load_config(find_config(config_path_given(config_path)))
 
 
 def print_json(value: Any) -> None:
@@ -42,10 +75,14 @@ def print_json(value: Any) -> None:
 
 
 def read_store(config: Config) -> Store:
-    """The store, read-only: consistent while the daemon writes."""
-    from mailflow.store import open_store
+    """The store, read-only: consistent while the daemon writes. On a new installation, before
+    anything made the store, an empty one: read commands show an empty pool, not an error."""
+    from mailflow.store import empty_store, open_store
 
-    return open_store(config.data_dir, config.store.engine, read_only=True)
+    try:
+        return open_store(config.data_dir, config.store.engine, read_only=True)
+    except NoStore:
+        return empty_store()
 
 
 def carry_out(config: Config, command: str, args: dict[str, Any],
