@@ -1,17 +1,28 @@
-"""`mailflow candidates` and `mailflow candidate show`: the talent pool, read-only."""
+"""`mailflow candidates` and `mailflow candidate show`: the talent pool, read-only.
+
+Human output is a table with a header row (`candidates`) and a card (`candidate show`, see
+`cli.card`); `--json` is the interface's document, unchanged.
+"""
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
+from mailflow.cli.card import card
+from mailflow.cli.columns import table
 from mailflow.cli.options import config_option, json_option, load, print_json, read_store
 from mailflow.clock import SystemClock
 from mailflow.errors import MailflowError
+from mailflow.followups.vocabulary import STATUSES
 from mailflow.pool.talent import TalentPool, public
+
+HEADERS = ("ID", "STATUS", "RELAY", "SOURCE", "NAME", "POSITION", "EMAIL")
+LIMITS = (None, None, None, 12, 20, 24, None)  # cells; the emails are never cut
 
 
 def _matches(candidate: Mapping[str, object], term: str) -> bool:
@@ -22,11 +33,20 @@ def _matches(candidate: Mapping[str, object], term: str) -> bool:
     return term in unicodedata.normalize("NFKC", haystack).lower()
 
 
+def _row(c: Mapping[str, Any]) -> list[str]:
+    applications = c.get("applications") or []
+    position = (applications[-1].get("position") if applications else "") or c.get(
+        "desired_role") or "-"
+    return [c["id"], c["status"], str(c["relay_status"]).replace("_", " "), c["source"] or "-",
+            c["name"] or "-", position, ", ".join(c["emails"]) or "-"]
+
+
 @click.command()
 @config_option
 @json_option
 @click.option("--search", "term", default=None, help="Name, email, phone, role, tag or skill.")
-@click.option("--status", default=None, help="Only candidates with this status.")
+@click.option("--status", type=click.Choice(STATUSES), default=None,
+              help="Only candidates with this status.")
 def candidates(config_path: Path | None, as_json: bool, term: str | None,
                status: str | None) -> None:
     """The talent pool."""
@@ -41,22 +61,23 @@ def candidates(config_path: Path | None, as_json: bool, term: str | None,
     if as_json:
         print_json(found)
         return
-    for c in found:
-        emails = ", ".join(c["emails"])
-        click.echo(f"{c['id']}  {c['status']:<9} {c['relay_status']:<12} {c['source']:<10} "
-                   f"{c['name']}  <{emails}>")
+    if not found:
+        click.echo("no candidate matches" if term or status else "the talent pool is empty")
+        return
+    for line in table(HEADERS, [_row(c) for c in found], LIMITS):
+        click.echo(line)
     click.echo(f"{len(found)} candidate(s)", err=True)
 
 
 @click.group()
 def candidate() -> None:
-    """One candidate."""
+    """One candidate: show the record and its timeline."""
 
 
 @candidate.command()
 @config_option
 @json_option
-@click.argument("ref")
+@click.argument("ref", metavar="ID|EMAIL")
 def show(config_path: Path | None, as_json: bool, ref: str) -> None:
     """One candidate (by id or email) with the whole timeline."""
     config = load(config_path)
@@ -75,12 +96,8 @@ def show(config_path: Path | None, as_json: bool, ref: str) -> None:
     if as_json:
         print_json(record)
         return
-    for key, value in record.items():
-        if key != "timeline":
-            click.echo(f"{key}: {value}")
-    click.echo("timeline:")
-    for event in record["timeline"]:
-        click.echo(f"  {event['at']}  {event['type']}")
+    for line in card(record, config.zone):
+        click.echo(line)
 
 
 def register(cli: click.Group) -> None:
