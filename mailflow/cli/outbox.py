@@ -1,4 +1,5 @@
-"""`mailflow outbox [--json]`, `outbox resend ID`, `outbox mark-sent ID`: outgoing mail."""
+"""`mailflow outbox [--all] [--json]` (or `outbox list`), `outbox resend ID`,
+`outbox mark-sent ID`: outgoing mail."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from mailflow.cli.columns import clip, pad
 from mailflow.cli.options import carry_out, config_option, json_option, load, print_json, read_store
 from mailflow.outgoing.records import STATES, PublicOutboxItem, public
 
@@ -20,15 +22,30 @@ def _when(doc: PublicOutboxItem) -> str:
     return f"since {doc['updated_at'][:19]}Z"
 
 
+ALL_HELP = "Also list mail already sent."
+
+
 @click.group(invoke_without_command=True)
 @config_option
 @json_option
-@click.option("--all", "show_all", is_flag=True, help="Also list mail already sent.")
+@click.option("--all", "show_all", is_flag=True, help=ALL_HELP)
 @click.pass_context
 def outbox(ctx: click.Context, config_path: Path | None, as_json: bool, show_all: bool) -> None:
     """Outgoing mail and its states (unknown and failed ones first: they wait for you)."""
-    if ctx.invoked_subcommand is not None:
-        return
+    if ctx.invoked_subcommand is None:
+        _list(config_path, as_json, show_all)
+
+
+@outbox.command("list")
+@config_option
+@json_option
+@click.option("--all", "show_all", is_flag=True, help=ALL_HELP)
+def list_(config_path: Path | None, as_json: bool, show_all: bool) -> None:
+    """Outgoing mail and its states (the same as `mailflow outbox`)."""
+    _list(config_path, as_json, show_all)
+
+
+def _list(config_path: Path | None, as_json: bool, show_all: bool) -> None:
     config = load(config_path)
     store = read_store(config)
     try:
@@ -44,12 +61,12 @@ def outbox(ctx: click.Context, config_path: Path | None, as_json: bool, show_all
     if not items:
         click.echo("outbox is empty" if show_all else "nothing waiting in the outbox")
         return
-    click.echo(f"{'ID':<10}  {'STATE':<7}  {'TRIES':>5}  {'PURPOSE':<12}  {'WHEN':<26}  TO / ERROR")
+    click.echo(f"{'ID':<10}  {'STATE':<7}  {'TRIES':>5}  {'PURPOSE':<16}  {'WHEN':<26}  TO / ERROR")
     for item in items:
         gone = {u["address"] for u in item.get("undeliverable", [])}
         to = ", ".join(f"{a} (undeliverable)" if a in gone else a for a in item["to"])
         click.echo(f"{item['id']:<10}  {item['state']:<7}  {item['attempts']:>5}  "
-                   f"{item['purpose'][:12]:<12}  {_when(item):<26}  {to}")
+                   f"{pad(clip(item['purpose'], 16), 16)}  {_when(item):<26}  {to}")
         if item.get("last_error"):
             click.echo(f"{'':<10}  {item['last_error']}")
 

@@ -34,6 +34,7 @@ def quarantine() -> None:
 @json_option
 @click.option("--all", "show_all", is_flag=True, help="Also list replayed ones.")
 def list_(config_path: Path | None, as_json: bool, show_all: bool) -> None:
+    """Messages still retrying or quarantined, with why (all of them with --all)."""
     config = load(config_path)
     store = read_store(config)
     try:
@@ -56,6 +57,7 @@ def list_(config_path: Path | None, as_json: bool, show_all: bool) -> None:
 @json_option
 @click.argument("item_id")
 def show(config_path: Path | None, as_json: bool, item_id: str) -> None:
+    """One quarantined message (by id or key): where it came from, its attempts and why."""
     config = load(config_path)
     store = read_store(config)
     try:

@@ -15,8 +15,10 @@ from mailflow.errors import ProblemsError
 
 @click.command()
 @config_option
-@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain")
-@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING"]), default="INFO")
+@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain",
+              show_default=True, help="Log lines as text, or one JSON object per line.")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING"]), default="INFO",
+              show_default=True, help="The least important lines logged.")
 def run(config_path: Path | None, log_format: str, log_level: str) -> None:
     """Run the daemon (SIGTERM/SIGINT stop, SIGHUP reloads rules and templates)."""
     config = load(config_path)
