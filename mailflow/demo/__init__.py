@@ -3,6 +3,10 @@
 An in-memory IMAP server (pymap), an SMTP sink (aiosmtpd), the real daemon with a generated
 config, and sample mails appended over IMAP once the daemon watches. It prints what happens, and
 stops cleanly on Ctrl-C.
+
+When the samples have gone through, it prints commands to try in another terminal, each runnable
+as printed from any directory: the full path of this mailflow (`mailflow_command`), `-c` with the
+demo's config, after an `export` line with the secrets the demo made for this run.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ import email.policy
 import os
 import re
 import secrets
+import shlex
 import shutil
+import sys
 import urllib.parse
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -94,6 +101,7 @@ class Demo:
         self.smtp = SmtpSink()
         self.web_port = free_port()
         self.relay_secret = secrets.token_urlsafe(24)
+        self.ledger_key = secrets.token_urlsafe(24)
         self.partner = PartnerSimulator(
             f"http://127.0.0.1:{self.web_port}/callbacks/career-relay", self.relay_secret)
 
@@ -108,7 +116,7 @@ class Demo:
             rules=SHIPPED_RULES, templates=SHIPPED_TEMPLATES), encoding="utf-8")
         os.environ[PASSWORD_ENV] = self.password
         os.environ[RELAY_SECRET_ENV] = self.relay_secret  # shared with the partner stand-in
-        os.environ[LEDGER_KEY_ENV] = secrets.token_urlsafe(24)
+        os.environ[LEDGER_KEY_ENV] = self.ledger_key
         return config_path
 
     def run(self) -> None:
@@ -129,7 +137,6 @@ class Demo:
         self.say(f"demo: Career Relay stand-in on {self.partner.url}; mailflow's web edge on "
                  f"http://127.0.0.1:{self.web_port}")
         self.say(f"demo: config and data in {self.workdir}")
-        self.say(f"demo: while it runs, try: mailflow quarantine list -c {config_path}")
         try:
             asyncio.run(self._main(config_path))
         finally:
@@ -164,6 +171,7 @@ class Demo:
         await asyncio.to_thread(self._file_sent_rejection)
         await asyncio.to_thread(self._file_outbox_rejection)
         await self._follow_and_register(daemon)
+        self._hint(daemon)
         self.say("demo: press Ctrl-C to stop")
 
     async def _wait_until_watching(self, daemon: Daemon) -> None:
@@ -210,8 +218,31 @@ class Demo:
         balance = await asyncio.to_thread(daemon.ledger.balance)
         self.say(f"demo: ledger: {balance.registrations} registration(s), "
                  f"{balance.progress_to_next}/{balance.registrations_per_free_slot} toward the "
-                 f"next free referral slot, {balance.slots_available} slot(s) available "
-                 f"(mailflow ledger -c {self.workdir / 'config.toml'})")
+                 f"next free referral slot, {balance.slots_available} slot(s) available")
+
+    def hints(self, email: str) -> list[str]:
+        """Commands to try while the demo runs, each a shell line runnable as printed."""
+        secrets_ = {PASSWORD_ENV: self.password, RELAY_SECRET_ENV: self.relay_secret,
+                    LEDGER_KEY_ENV: self.ledger_key}
+        mailflow = mailflow_command()
+        config = shlex.quote(str(self.workdir / "config.toml"))
+        later = datetime.now(UTC) + timedelta(days=200)  # past the shipped 6-month re-scout
+        commands = ["candidates", f"candidate show {shlex.quote(email)}", "quarantine list",
+                    "outbox --all", "ledger", "ledger verify",
+                    f"rules test --at {later:%Y-%m-%d}"]
+        return ["export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in secrets_.items()),
+                *(f"{mailflow} {command} -c {config}" for command in commands)]
+
+    def _hint(self, daemon: Daemon) -> None:
+        with daemon.lane:
+            invited = daemon.store.find("events", "type", "invited")
+            doc = daemon.store.get("candidates", str(invited[0]["candidate_id"])) if invited \
+                else next(iter(daemon.store.scan("candidates", limit=1)), None)
+        email = as_candidate(doc)["emails"][0] if doc else samples.RECRUITING
+        self.say("demo: while it runs, try these in another terminal (the secrets are made "
+                 "for this run):")
+        for line in self.hints(email):
+            self.say(f"  {line}")
 
     def _link_in_rewritten_draft(self) -> str:
         """The link as the candidate will see it: read from the rewritten draft over IMAP."""
@@ -234,7 +265,7 @@ class Demo:
     def _show_pool(self, daemon: Daemon) -> None:
         with daemon.lane:
             pool = [as_candidate(doc) for doc in daemon.store.scan("candidates")]
-        self.say("demo: the talent pool now (mailflow candidates):")
+        self.say("demo: the talent pool now:")
         for c in pool:
             position = c["applications"][-1]["position"] if c["applications"] else ""
             self.say(f"demo:   {c['name']:<8} {c['source']:<9} {position or '-':<16} "
@@ -302,6 +333,24 @@ class Demo:
                 self.say(f"demo: ✉ SMTP sink received a mail for {', '.join(recipients)}: "
                          f"{subject['Subject']}")
             await asyncio.sleep(0.2)
+
+
+def mailflow_command() -> str:
+    """This mailflow as a shell word runnable from any directory: the script it was started as
+    (`.venv/bin/mailflow demo`, `make demo`), else the script beside the interpreter when it runs
+    this interpreter (`python -m mailflow demo` in a venv), else the interpreter with `-m`."""
+    started = Path(sys.argv[0])
+    if started.name == "mailflow" and started.is_file():
+        return shlex.quote(str(started.absolute()))
+    beside = Path(sys.executable).with_name("mailflow")
+    try:
+        with beside.open("rb") as script:
+            ours = script.readline().strip() == b"#!" + os.fsencode(sys.executable)
+    except OSError:
+        ours = False
+    if ours:
+        return shlex.quote(str(beside))
+    return f"{shlex.quote(sys.executable)} -m mailflow"
 
 
 def describe(event: TimelineEvent) -> str:
