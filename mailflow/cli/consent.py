@@ -1,6 +1,7 @@
 """`mailflow consent ID|EMAIL PURPOSE grant|withdraw --how TEXT`: record a candidate's own word
-on one purpose of use (APPI), with when and how. Follow-ups check consent again when they are
-due, so a withdrawal stops every follow-up for that purpose from then on."""
+on one purpose of use (APPI), with when and how (the admin's reason; who ran it is the evidence,
+and the change is in the audit log). Follow-ups check consent again when they are due, so a
+withdrawal stops every follow-up for that purpose from then on."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 
 from mailflow.cli.options import carry_out, config_option, load
+from mailflow.pool.audit import console_actor
 from mailflow.pool.talent import TalentPool
 
 
@@ -21,7 +23,9 @@ from mailflow.pool.talent import TalentPool
 def consent(config_path: Path | None, candidate: str, purpose: str, word: str, how: str) -> None:
     """Record a candidate's consent or withdrawal for one purpose."""
     config = load(config_path)
-    args = {"candidate": candidate, "purpose": purpose, "word": word, "how": how}
+    config.privacy.check_purpose(purpose)  # an unknown one: exit 2, naming the known ones
+    args = {"candidate": candidate, "purpose": purpose, "word": word, "how": how,
+            "actor": console_actor()}
     done = carry_out(config, "consent.record", args,
                      lambda d: TalentPool(d.store, d.clock).record_consent(args))
     click.echo(f"{done['candidate_id']}: {purpose} {done['state']} ({how})")
