@@ -15,8 +15,10 @@ from mailflow.errors import ProblemsError
 
 @click.command()
 @config_option
-@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain",
-              show_default=True, help="Log lines as text, or one JSON object per line.")
+@click.option("--log-format", type=click.Choice(["plain", "json", "journal"]), default="plain",
+              show_default=True, help="Log lines as text, one JSON object per line, or for "
+                                      "journald (<N> priority, no timestamp; chosen by itself "
+                                      "under systemd).")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING"]), default="INFO",
               show_default=True, help="The least important lines logged.")
 def run(config_path: Path | None, log_format: str, log_level: str) -> None:
