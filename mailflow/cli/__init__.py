@@ -55,7 +55,9 @@ def _register() -> None:
         consent,
         demo,
         explain,
+        export,
         importing,
+        init,
         ledger,
         outbox,
         quarantine,
@@ -64,8 +66,8 @@ def _register() -> None:
         run,
     )
 
-    for module in (auth, backfill, candidates, check, consent, demo, explain, importing, ledger,
-                   outbox, quarantine, rewrite, rules, run):
+    for module in (auth, backfill, candidates, check, consent, demo, explain, export, importing,
+                   init, ledger, outbox, quarantine, rewrite, rules, run):
         module.register(cli)
 
 
