@@ -232,6 +232,17 @@ def test_the_export_holds_only_the_consented_and_nothing_that_identifies_them(
 
     assert order(rows) != order(json.loads(second.stdout))  # shuffled, not in store order
 
+    # each export is in the audit log, with its size and format and nothing about anyone
+    store = open_store(load_config(config).data_dir, read_only=True)
+    try:
+        entries = [doc for _seq, doc in store.log("audit") if doc["action"] == "export"]
+    finally:
+        store.close()
+    assert [(e["action"], e["detail"]) for e in entries] == [
+        ("export", {"rows": 50, "format": "json"}), ("export", {"rows": 50, "format": "json"}),
+        ("export", {"rows": 50, "format": "csv"})]
+    assert all(e["actor"].startswith("cli:") for e in entries)
+
 
 def test_the_file_is_owner_only_and_the_flag_is_required(tmp_path: Path) -> None:
     config, _people = _pool(tmp_path)

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import click
 
-from mailflow.cli.options import config_option, json_option, load, read_store
+from mailflow.cli.options import carry_out, config_option, json_option, load, read_store
 from mailflow.clock import SystemClock
 from mailflow.errors import MailflowError, UsageError
+from mailflow.pool import audit
 from mailflow.pool.anonymised import anonymised_pool, csv_text
 from mailflow.pool.talent import TalentPool
 
@@ -66,6 +67,12 @@ def export(config_path: Path | None, anonymised: bool, as_json: bool, as_csv: bo
                                config.privacy.notified_purposes, config.zone)
     finally:
         store.close()
+    # accountable before anything leaves: no audit entry, no export
+    actor = audit.console_actor()
+    detail = {"rows": len(done.rows), "format": "csv" if as_csv else "json"}
+    carry_out(config, "audit.record", {"actor": actor, "action": "export", "detail": detail},
+              lambda service: audit.record(service.store, service.clock, actor, "export", "",
+                                           detail))
     text = csv_text(done.rows) if as_csv else json.dumps(
         done.rows, ensure_ascii=False, indent=2) + "\n"
     if output is None:

@@ -151,6 +151,7 @@ class Daemon:
             "outbox.resend": lambda args: self.outbox.resend(str(args["id"])),
             "outbox.mark_sent": lambda args: self.outbox.mark_sent(str(args["id"])),
             "ledger.redeem": lambda args: self.ledger.redeem(str(args["note"])),
+            "audit.record": self._audit,
         }
 
     @cached_property
@@ -179,6 +180,15 @@ class Daemon:
                       f"宛先のサーバーに恒久的に拒否されました。\n\n応答: {reply}\n\n"
                       f"連絡先を確認してください: mailflow candidate show {candidate['id']}\n",
                       candidate["id"])
+
+    def _audit(self, args: dict[str, Any]) -> int:
+        """An entry in the audit log for what a CLI command did on its own (an export)."""
+        from mailflow.pool import audit
+
+        with self.lane:
+            return audit.record(self.store, self.clock, str(args["actor"]),
+                                str(args["action"]), str(args.get("target", "")),
+                                dict(args.get("detail") or {}))
 
     def _record_consent(self, args: dict[str, Any]) -> Any:
         from mailflow.pool.talent import TalentPool
