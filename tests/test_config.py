@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from harness import MAILFLOW, PROJECT
-from pydantic import BaseModel
+from model_keys import model_keys
 
 from mailflow.errors import MissingSecret, ProblemsError
 from mailflow.settings.config import Config, load_config
@@ -78,25 +78,11 @@ def test_secret_comes_from_the_named_variable(tmp_path: Path,
     assert config.secret("mailbox.password_env") == "s3cret"
 
 
-def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    keys = []
-    for name, field in model.model_fields.items():
-        if name == "source":
-            continue
-        key = field.alias or name
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            keys += _keys(annotation, f"{prefix}{key}.")
-        else:
-            keys.append(f"{prefix}{key}")
-    return keys
-
-
 def test_every_key_is_documented_in_the_example() -> None:
     example = PROJECT / "config.example.toml"
     positions = locate(example.read_text(encoding="utf-8"))
     documented = {".".join(str(p) for p in path) for path in positions}
-    missing = [key for key in _keys(Config) if key not in documented]
+    missing = [key for key in model_keys(Config, skip=("source",)) if key not in documented]
     assert not missing, f"undocumented config keys: {missing}"
     config = load_config(example)
     assert config.rules.timezone == "Asia/Tokyo"
