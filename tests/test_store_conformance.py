@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -171,6 +172,89 @@ def test_logs_are_append_only(store: Store) -> None:
     with pytest.raises(ValueError):
         store.append("candidates", {"name": "A"})
     assert list(store.log("events")) == [(1, {"type": "seen"})]
+
+
+# --- erasure: keys, redaction, scrubbing -----------------------------------------------------------
+
+
+def test_find_keys_name_what_find_finds(store: Store) -> None:
+    store.put("tokens", "tok-b", {"candidate_id": "c1"})
+    store.put("tokens", "tok-a", {"candidate_id": "c1"})
+    store.put("tokens", "tok-c", {"candidate_id": "c2"})
+    assert store.find_keys("tokens", "candidate_id", "c1") == ["tok-a", "tok-b"]
+    assert store.find_keys("tokens", "candidate_id", "nobody") == []
+    for n in range(11):
+        store.append("events", {"candidate_id": "c1" if n in (1, 10) else "c2", "type": "x"})
+    assert store.find_keys("events", "candidate_id", "c1") == ["2", "11"]  # plain numbers
+    with pytest.raises(KeyError):
+        store.find_keys("tokens", "issued_at", "x")  # not indexed
+
+
+def test_redact_replaces_an_event_in_place_and_only_events(store: Store) -> None:
+    for who in ("c1", "c2", "c1"):
+        store.append("events", {"candidate_id": who, "type": "merged", "reason": "same email"})
+    store.redact("events", 3, {"candidate_id": "c1", "type": "merged"})
+    assert [(n, d.get("reason")) for n, d in store.log("events")] == [
+        (1, "same email"), (2, "same email"), (3, None)]
+    assert store.count("events") == 3
+    assert store.find_keys("events", "type", "merged") == ["1", "2", "3"]  # indexes follow
+    store.redact("events", 1, {"candidate_id": None, "type": "message_handled"})
+    assert store.find_keys("events", "candidate_id", "c1") == ["3"]
+    assert store.append("events", {"type": "next"}) == 4  # numbering goes on
+    with pytest.raises(KeyError):
+        store.redact("events", 99, {"type": "x"})
+    store.append("ledger", {"event_id": "e1"})
+    for kind in ("ledger", "audit", "candidates"):
+        with pytest.raises(ValueError):
+            store.redact(kind, 1, {"event_id": "forged"})
+    assert store.get("ledger", "1") == {"event_id": "e1"}
+
+
+def test_redact_inside_a_failed_transaction_is_undone(store: Store) -> None:
+    store.append("events", {"candidate_id": "c1", "type": "applied", "position": "営業"})
+    with pytest.raises(Boom), store.transaction():
+        store.redact("events", 1, {"candidate_id": "c1", "type": "applied"})
+        raise Boom
+    assert store.get("events", "1") == {"candidate_id": "c1", "type": "applied",
+                                        "position": "営業"}
+
+
+def _bytes_in(data_dir: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(data_dir.rglob("*")) if p.is_file())
+
+
+def test_scrub_leaves_no_byte_of_what_was_deleted_or_redacted(store: Store,
+                                                             data_dir: Path) -> None:
+    secret, note = "消去対象 ERASE-ME-4711", "REDACT-ME-0815"
+    with store.transaction():
+        for n in range(300):  # enough pages that deleted ones are reused, not only cut off
+            store.put("candidates", f"c{n:03d}", candidate(f"keep {n}", f"k{n}@x.jp"))
+        store.put("candidates", "gone", candidate(secret, "erase.me@x.jp"))
+        store.append("events", {"candidate_id": "gone", "type": "merged", "reason": note})
+    assert secret.encode() in _bytes_in(data_dir)
+    store.delete("candidates", "gone")
+    store.redact("events", 1, {"candidate_id": "gone", "type": "merged"})
+    assert store.scrub() is True
+    everything = _bytes_in(data_dir)
+    for needle in (secret, "erase.me@x.jp", note):
+        assert needle.encode() not in everything, needle
+    assert store.get("candidates", "c123") == candidate("keep 123", "k123@x.jp")
+    assert store.find("candidates", "emails", "erase.me@x.jp") == []
+    with pytest.raises(StoreError), store.transaction():
+        store.scrub()
+
+
+def test_store_files_are_owner_only_whatever_the_umask(engine: str, data_dir: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        store = open_store(data_dir, engine)
+        store.put("candidates", "c1", candidate("A", "a@x.jp"))
+        store.append("events", {"type": "x"})
+        modes = {p.name: p.stat().st_mode & 0o777 for p in data_dir.iterdir()}
+        store.close()
+    finally:
+        os.umask(old)
+    assert modes and set(modes.values()) == {0o600}, modes
 
 
 # --- transactions ---------------------------------------------------------------------------------

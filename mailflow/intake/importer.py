@@ -323,6 +323,15 @@ class Scratch:
     def count(self, kind: str) -> int:
         return self.inner.count(kind) + len(self.logs.get(kind, []))
 
+    def find_keys(self, kind: str, field: str, value: str) -> list[str]:
+        return self.inner.find_keys(kind, field, value)  # a dry run erases nothing
+
+    def redact(self, kind: str, seq: int, doc: Mapping[str, Any]) -> None:
+        raise NotImplementedError("a dry run erases nothing")
+
+    def scrub(self) -> bool:
+        return True
+
     def close(self) -> None:
         self.docs.clear()
 

@@ -7,13 +7,24 @@ Every engine (SQLite, TinyDB, later PostgreSQL) implements `Store`; the domain m
 Kinds of data and the fields they are indexed by are declared once in `INDEXES`: `find` and
 `below` work only on declared fields, so every engine can keep them cheap (SQLite keeps an index
 table; the costs of a lookup grow with the answer, not with the pool).
+
+Erasure (APPI 法35, `mailflow.privacy`) needs three more things of an engine: the keys of what
+`find` finds (`find_keys`: an event's sequence number, a token's key), replacing one entry of a
+log that allows it (`redact`: only `REDACTABLE` kinds, the timeline's events — never the
+ledger, whose entries are hash-chained), and `scrub`: what was deleted or replaced is then gone
+from the engine's files (free pages, WAL, temporary copies), not only from its answers.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
+
+from mailflow.errors import StoreError
 
 Doc = dict[str, Any]
 _S = TypeVar("_S", bound="ClosesOnExit")
@@ -41,6 +52,10 @@ INDEXES: dict[str, tuple[str, ...]] = {
 
 # Append-only kinds: written with `append`, keys are increasing sequence numbers.
 LOGS = frozenset({"events", "ledger", "audit"})
+
+# Log kinds whose entries may be replaced, keeping their sequence numbers (erasure: an event's
+# personal fields go, its type, time and candidate id stay). The ledger and the audit log never.
+REDACTABLE = frozenset({"events"})
 
 
 class Store(Protocol):
@@ -85,6 +100,22 @@ class Store(Protocol):
 
     def count(self, kind: str) -> int: ...
 
+    def find_keys(self, kind: str, field: str, value: str) -> list[str]:
+        """The keys of the documents `find` returns, in the same order (a log entry's key is
+        its sequence number as text: "42")."""
+        ...
+
+    def redact(self, kind: str, seq: int, doc: Mapping[str, Any]) -> None:
+        """Replace entry `seq` of a `REDACTABLE` log kind with `doc` (its number and place in
+        the log stay); ValueError for any other kind, KeyError for an entry that is not there."""
+        ...
+
+    def scrub(self) -> bool:
+        """Make what was deleted or replaced unrecoverable from the store's files (free pages,
+        write-ahead log, temporary copies); outside a transaction. False when a reader held
+        part of it back (the next scrub finishes it)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -115,3 +146,68 @@ def check_kind(kind: str, field: str | None = None) -> None:
         raise KeyError(f"unknown kind {kind!r}; known: {', '.join(sorted(INDEXES))}")
     if field is not None and field not in INDEXES[kind]:
         raise KeyError(f"{kind}.{field} is not indexed; indexed: {', '.join(INDEXES[kind])}")
+
+
+# --- helpers shared by the engines -------------------------------------------------------------
+
+_SEQ_DIGITS = 20
+
+
+def encode(doc: Mapping[str, Any]) -> str:
+    """The JSON text of a document (UTF-8 kept readable); refuses what JSON cannot hold."""
+    if not isinstance(doc, dict):
+        raise TypeError(f"a document is a dict, not {type(doc).__name__}")
+    try:
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"document is not JSON: {e}") from e
+
+
+def log_key(seq: int) -> str:
+    return f"{seq:0{_SEQ_DIGITS}d}"
+
+
+def stored_key(kind: str, key: str) -> str:
+    """The key as stored: log kinds pad their sequence numbers so that keys sort numerically."""
+    if not isinstance(key, str):
+        raise TypeError(f"a key is a str, not {type(key).__name__}")
+    if kind in LOGS:
+        if not key.isdigit():
+            raise ValueError(f"{kind} is a log: its keys are sequence numbers, not {key!r}")
+        return log_key(int(key))
+    return key
+
+
+def check_writable_kind(kind: str) -> None:
+    check_kind(kind)
+    if kind in LOGS:
+        raise ValueError(f"{kind} is append-only: write it with append()")
+
+
+def check_log_kind(kind: str) -> None:
+    check_kind(kind)
+    if kind not in LOGS:
+        raise ValueError(f"{kind} is not a log; logs: {', '.join(sorted(LOGS))}")
+
+
+def check_redactable_kind(kind: str) -> None:
+    check_kind(kind)
+    if kind not in REDACTABLE:
+        raise ValueError(f"{kind} entries are never replaced; redactable: "
+                         f"{', '.join(sorted(REDACTABLE))}")
+
+
+def caller_key(kind: str, key: str) -> str:
+    """The key as callers name it: a log entry by its plain sequence number."""
+    return str(int(key)) if kind in LOGS else key
+
+
+def owner_only(*paths: Path) -> None:
+    """chmod 0600 each file that exists (and that we own: a reader may not)."""
+    for path in paths:
+        with suppress(FileNotFoundError, PermissionError):
+            os.chmod(path, 0o600)
+
+
+def read_only_error(path: Path) -> StoreError:
+    return StoreError(f"store {path} is open read-only; send changes through the running daemon")

@@ -61,6 +61,18 @@ class SerialStore:
         with self.lock:
             return self.inner.count(kind)
 
+    def find_keys(self, kind: str, field: str, value: str) -> list[str]:
+        with self.lock:
+            return self.inner.find_keys(kind, field, value)
+
+    def redact(self, kind: str, seq: int, doc: Mapping[str, Any]) -> None:
+        with self.lock:
+            self.inner.redact(kind, seq, doc)
+
+    def scrub(self) -> bool:
+        with self.lock:
+            return self.inner.scrub()
+
     def close(self) -> None:
         with self.lock:
             self.inner.close()

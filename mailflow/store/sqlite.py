@@ -28,6 +28,14 @@ each reader see the last committed state without blocking the writer. `SqliteSto
 read-only store with nothing in it, in memory: what read commands see on a new installation,
 before the first writer made the file.
 
+At rest: the file, its `-wal` and `-shm` are owner-only (0600) whatever the umask: a new file is
+made 0600 before SQLite opens it (SQLite gives the WAL and SHM the database file's mode), and a
+writer chmods all three when it opens them. Every connection runs with `secure_delete=ON`, so a
+deleted or replaced document's bytes are overwritten with zeros in the database file, not left
+in free pages; `scrub()` then checkpoints and truncates the WAL (older page versions live
+there), VACUUMs (in memory: no temporary file elsewhere) and truncates the WAL again. A reader
+holding an old snapshot can keep the WAL from truncating: `scrub()` says so (False).
+
 A store object is not thread-safe by itself: threads must take turns, a transaction as a whole
 (the daemon wraps the store in `mailflow.store.serial.SerialStore`). sqlite3's same-thread check
 is off for that reason.
@@ -36,6 +44,7 @@ is off for that reason.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -43,58 +52,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mailflow.errors import NoStore, StoreError
-from mailflow.store.base import LOGS, ClosesOnExit, Doc, check_kind
+from mailflow.store.base import (
+    ClosesOnExit,
+    Doc,
+    caller_key,
+    check_kind,
+    check_log_kind,
+    check_redactable_kind,
+    check_writable_kind,
+    encode,
+    log_key,
+    owner_only,
+    read_only_error,
+    stored_key,
+)
 from mailflow.store.sqlite_schema import SCHEMA, add_index, drop_index, index_pairs, migrate
 
 if TYPE_CHECKING:
     from mailflow.store.lock import WriterLock
 
 _PAGE = 256  # rows fetched per query by scan/log: streams without holding a cursor open
-_SEQ_DIGITS = 20
-
-
-# --- helpers shared by the engines -------------------------------------------------------------
-
-
-def encode(doc: Mapping[str, Any]) -> str:
-    """The JSON text of a document (UTF-8 kept readable); refuses what JSON cannot hold."""
-    if not isinstance(doc, dict):
-        raise TypeError(f"a document is a dict, not {type(doc).__name__}")
-    try:
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"document is not JSON: {e}") from e
-
-
-def log_key(seq: int) -> str:
-    return f"{seq:0{_SEQ_DIGITS}d}"
-
-
-def stored_key(kind: str, key: str) -> str:
-    """The key as stored: log kinds pad their sequence numbers so that keys sort numerically."""
-    if not isinstance(key, str):
-        raise TypeError(f"a key is a str, not {type(key).__name__}")
-    if kind in LOGS:
-        if not key.isdigit():
-            raise ValueError(f"{kind} is a log: its keys are sequence numbers, not {key!r}")
-        return log_key(int(key))
-    return key
-
-
-def check_writable_kind(kind: str) -> None:
-    check_kind(kind)
-    if kind in LOGS:
-        raise ValueError(f"{kind} is append-only: write it with append()")
-
-
-def check_log_kind(kind: str) -> None:
-    check_kind(kind)
-    if kind not in LOGS:
-        raise ValueError(f"{kind} is not a log; logs: {', '.join(sorted(LOGS))}")
-
-
-def read_only_error(path: Path) -> StoreError:
-    return StoreError(f"store {path} is open read-only; send changes through the running daemon")
 
 
 # --- the engine ----------------------------------------------------------------------------------
@@ -130,6 +107,10 @@ class SqliteStore(ClosesOnExit):
     def _connect(self, synchronous: str) -> sqlite3.Connection:
         return self._connect_read_only() if self.read_only else self._connect_writer(synchronous)
 
+    def files(self) -> tuple[Path, Path, Path]:
+        """The database file, its write-ahead log and its shared-memory index."""
+        return self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")
+
     def _connect_empty(self) -> sqlite3.Connection:
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         conn.executescript(SCHEMA)
@@ -150,6 +131,7 @@ class SqliteStore(ClosesOnExit):
         )
         try:
             conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA secure_delete=ON")
             names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         except BaseException:
             conn.close()
@@ -162,6 +144,8 @@ class SqliteStore(ClosesOnExit):
         return conn
 
     def _connect_writer(self, synchronous: str) -> sqlite3.Connection:
+        if not self.path.exists():  # 0600 from the start: SQLite gives its WAL and SHM this mode
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
         conn = sqlite3.connect(
             str(self.path),
             isolation_level=None,
@@ -173,8 +157,10 @@ class SqliteStore(ClosesOnExit):
             if str(mode).lower() != "wal":
                 raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")
             conn.execute(f"PRAGMA synchronous={synchronous}")
+            conn.execute("PRAGMA secure_delete=ON")
             conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")  # readers see all or none
             migrate(conn, self.path)
+            owner_only(*self.files())
         except BaseException:
             conn.close()
             raise
@@ -321,6 +307,14 @@ class SqliteStore(ClosesOnExit):
         row = self._conn.execute("SELECT COUNT(*) FROM docs WHERE kind = ?", (kind,)).fetchone()
         return int(row[0])
 
+    def find_keys(self, kind: str, field: str, value: str) -> list[str]:
+        check_kind(kind, field)
+        rows = self._conn.execute(
+            "SELECT key FROM idx WHERE kind = ? AND field = ? AND value = ? ORDER BY key",
+            (kind, field, str(value)),
+        ).fetchall()
+        return [caller_key(kind, key) for (key,) in rows]
+
     # --- logs -----------------------------------------------------------------------------------
 
     def append(self, kind: str, doc: Mapping[str, Any]) -> int:
@@ -337,6 +331,28 @@ class SqliteStore(ClosesOnExit):
         check_log_kind(kind)
         for key, text in self._pages(kind, str(max(after, 0)), None):
             yield int(key), json.loads(text)
+
+    def redact(self, kind: str, seq: int, doc: Mapping[str, Any]) -> None:
+        check_redactable_kind(kind)
+        self._writable()
+        key, text = log_key(int(seq)), encode(doc)
+        with self.transaction():
+            if self._get_raw(kind, key) is None:
+                raise KeyError(f"{kind} has no entry {seq}")
+            self._write(kind, key, text, doc)
+
+    # --- at rest --------------------------------------------------------------------------------
+
+    def scrub(self) -> bool:
+        self._writable()
+        if self._depth or self._conn.in_transaction:
+            raise StoreError("scrub() runs outside a transaction")
+        self._conn.execute("PRAGMA temp_store=MEMORY")  # VACUUM's copy: no file elsewhere
+        first = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        self._conn.execute("VACUUM")
+        last = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        owner_only(*self.files())
+        return not (first[0] or last[0])  # busy: a reader kept part of the WAL
 
     # --- lifetime -------------------------------------------------------------------------------
 

@@ -20,6 +20,12 @@ outermost transaction ends; on an exception the in-memory state is reloaded from
 transactions keep an undo list, so an inner failure that the outer code catches undoes only the
 inner writes. Keys of log kinds are zero-padded sequence numbers, as in the SQLite engine.
 
+At rest: the file is 0600 (written as a 0600 temp file and renamed over the store; an older
+file with looser bits is chmodded when a writer opens it). Every write replaces the whole file,
+so a deleted document leaves no copy behind in it; `scrub()` only removes temp files a writer
+killed mid-write left (nothing else is ever copied). A reader holds the version it loaded open
+until it reloads or closes, so the kernel frees that version's blocks only then.
+
 Read-only mode never writes; it rereads the file when the writer has replaced it (outside a
 transaction: inside one, reads see one snapshot).
 """
@@ -40,12 +46,18 @@ from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
 from mailflow.errors import NoStore, StoreError
-from mailflow.store.base import ClosesOnExit, Doc, check_kind, index_values
-from mailflow.store.sqlite import (
+from mailflow.store.base import (
+    ClosesOnExit,
+    Doc,
+    caller_key,
+    check_kind,
     check_log_kind,
+    check_redactable_kind,
     check_writable_kind,
     encode,
+    index_values,
     log_key,
+    owner_only,
     read_only_error,
     stored_key,
 )
@@ -221,13 +233,20 @@ class TinyStore(ClosesOnExit):
         if read_only and not self.path.exists():
             raise NoStore(f"no store at {self.path}")
         if not read_only:
-            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-                stale.unlink()  # left by a writer killed mid-write; we are the only writer
+            self._remove_stale()
+            owner_only(self.path)
         self._db = _Database(str(self.path), read_only, storage=AtomicJSONStorage)
         self._storage = cast(AtomicJSONStorage, self._db.storage)
         data = self._storage.read()  # a damaged file fails here, at open
         if not read_only and not self.path.exists():
             self._storage.write(data)  # readers find the store as soon as a writer opened it
+
+    def _remove_stale(self) -> int:
+        """Temp files left by a writer killed mid-write (we are the only writer)."""
+        stale = list(self.path.parent.glob(f".{self.path.name}.*.tmp"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
 
     def _table(self, kind: str) -> Table:
         return self._db.table(kind, cache_size=0)
@@ -345,6 +364,11 @@ class TinyStore(ClosesOnExit):
         check_kind(kind)
         return len(self._table(kind))
 
+    def find_keys(self, kind: str, field: str, value: str) -> list[str]:
+        check_kind(kind, field)
+        found = self._table(kind).search(Query()[field].test(_contains, str(value)))
+        return [caller_key(kind, key) for key in sorted(str(d.doc_id) for d in found)]
+
     # --- logs -----------------------------------------------------------------------------------
 
     def append(self, kind: str, doc: Mapping[str, Any]) -> int:
@@ -361,6 +385,24 @@ class TinyStore(ClosesOnExit):
         check_log_kind(kind)
         for key, doc in self._sorted(kind, str(max(after, 0))):
             yield int(key), _copy(doc)
+
+    def redact(self, kind: str, seq: int, doc: Mapping[str, Any]) -> None:
+        check_redactable_kind(kind)
+        self._writable()
+        key = log_key(int(seq))
+        if self._raw_get(kind, key) is None:
+            raise KeyError(f"{kind} has no entry {seq}")
+        self._write(kind, key, json.loads(encode(doc)))
+
+    # --- at rest --------------------------------------------------------------------------------
+
+    def scrub(self) -> bool:
+        self._writable()
+        if self._depth:
+            raise StoreError("scrub() runs outside a transaction")
+        self._remove_stale()
+        owner_only(self.path)
+        return True
 
     # --- lifetime -------------------------------------------------------------------------------
 
