@@ -1,10 +1,12 @@
 """The writer lock: one process writes a store, a second writer is refused.
 
 `WriterLock` takes an exclusive `fcntl.flock` on `data_dir/writer.lock` and writes the holder's pid
-and command line into the file, so that the refusal can name who holds it. The kernel releases a
-flock when the last descriptor of its open file goes away, so a writer that dies — even by
-`kill -9` — leaves no stale lock behind; the file itself stays (it is never unlinked: removing a
-lock file lets two processes lock two different inodes).
+and command into the file, so that the refusal can name who holds it: the program and its command
+words only (`mailflow erase`), never its arguments, which may name a person
+(`mailflow erase taro@example.jp`) and would stay in the data directory after a `kill -9`. The
+kernel releases a flock when the last descriptor of its open file goes away, so a writer that
+dies — even by `kill -9` — leaves no stale lock behind; the file itself stays (it is never
+unlinked: removing a lock file lets two processes lock two different inodes).
 
 flock locks belong to an open file description: a second `WriterLock` on the same directory is
 refused even inside the same process. The descriptor is close-on-exec, so programs the daemon
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
+import re
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -25,13 +29,18 @@ from mailflow.errors import StoreLocked
 LOCK_NAME = "writer.lock"
 
 
+_WORD = re.compile(r"^[a-z][a-z-]*$")
+
+
 def _command_line() -> str:
-    """The running command, as a user would recognise it (`mailflow run`)."""
+    """The running command, as a user would recognise it (`mailflow run`): the program and the
+    command words before the first option or argument."""
     argv = list(sys.argv) or ["python"]
-    argv[0] = Path(argv[0]).name or argv[0]
-    if argv[0] == "__main__.py":  # python -m mailflow
-        argv[0] = "mailflow"
-    return " ".join(argv)[:200]
+    program = Path(argv[0]).name or argv[0]
+    if program == "__main__.py":  # python -m mailflow
+        program = "mailflow"
+    words = list(itertools.takewhile(_WORD.match, argv[1:]))
+    return " ".join([program, *words])[:200]
 
 
 class WriterLock:
