@@ -63,11 +63,14 @@ class Merge(TypedDict):
 
 
 class ConsentEntry(TypedDict):
-    """The candidate's own word on one purpose (see `pool.consent`)."""
+    """The candidate's own word on one purpose (see `pool.consent`): when, how (the channel:
+    "consent page", "reply keyword", "import", "Career Relay registration", the admin's reason …)
+    and the evidence (a request id, a Message-ID, a file and line, a callback's event id …)."""
 
     state: str  # "granted" | "withdrawn"
     at: str
     how: str
+    evidence: NotRequired[str]  # recorded since issue 18
 
 
 class Document(TypedDict):
@@ -170,6 +173,8 @@ class ImportRow:
     rejection_reason: str
     rescout_ok: bool | None
     tags: tuple[str, ...]
+    granted: tuple[str, ...] = ()  # purposes of use the row says the person consented to
+    withdrawn: tuple[str, ...] = ()  # … and those they withdrew
 
     @property
     def applicant(self) -> Applicant:

@@ -12,10 +12,11 @@ from typing import Any
 from mailflow.clock import Clock, iso
 from mailflow.errors import MailflowError
 from mailflow.mail.people import normalise_email, normalise_name
-from mailflow.pool import consent
+from mailflow.pool import audit, consent
 from mailflow.pool.records import (
     Applicant,
     Candidate,
+    ConsentEntry,
     Document,
     ImportRow,
     Stage,
@@ -88,17 +89,29 @@ class TalentPool:
     # -- changing ---------------------------------------------------------------------------
 
     def record_consent(self, args: dict[str, Any]) -> dict[str, Any]:
-        """A candidate's own word on one purpose (`candidate`, `purpose`, `word` grant|withdraw,
-        `how`), with when; an event on the timeline. The control channel's `consent.record`."""
+        """An admin's record of a candidate's own word on one purpose (`candidate`, `purpose`,
+        `word` grant|withdraw, `how`: the admin's reason, `actor`: who), with when; an event on
+        the timeline and an entry in the audit log. The control channel's `consent.record`."""
+        actor = str(args.get("actor") or "cli:unknown")
         with self.store.transaction():
             candidate = self.lookup(str(args["candidate"]))
             if candidate is None:
                 raise MailflowError(f"no candidate {args['candidate']}")
-            entry = consent.record(candidate, str(args["purpose"]), args["word"] == "grant",
-                                   self.now(), str(args["how"]))
-            self.save(candidate)
-            self.event(candidate["id"], "consent", purpose=args["purpose"], **entry)
-        return {"candidate_id": candidate["id"], "purpose": args["purpose"], **entry}
+            purpose, how = str(args["purpose"]), str(args["how"])
+            entry = self.consent_change(candidate, purpose, args["word"] == "grant", how,
+                                        f"admin command by {actor}")
+            audit.record(self.store, self.clock, actor, "consent", candidate["id"],
+                         {"purpose": purpose, "state": entry["state"], "reason": how})
+        return {"candidate_id": candidate["id"], "purpose": purpose, **entry}
+
+    def consent_change(self, candidate: Candidate, purpose: str, granted: bool, how: str,
+                       evidence: str, at: str | None = None) -> ConsentEntry:
+        """Record the candidate's word on `purpose` (when, how, evidence) and put it on the
+        timeline (call it in the caller's transaction); every channel comes through here."""
+        entry = consent.record(candidate, purpose, granted, at or self.now(), how, evidence)
+        self.save(candidate)
+        self.event(candidate["id"], "consent", purpose=purpose, **entry)
+        return entry
 
     def save(self, candidate: Candidate) -> None:
         candidate["updated_at"] = self.now()
@@ -230,6 +243,11 @@ class TalentPool:
             candidate["status"] = "rejected"
             candidate["rejection"] = {"reason": row.rejection_reason, "at": row.rejected_at,
                                       "stage": None, "source": "import"}
+        said = [(p, True) for p in row.granted] + [(p, False) for p in row.withdrawn]
+        said = [(p, g) for p, g in said if consent.explicit(candidate, p) is None]
+        for purpose, granted in said:  # a list kept before never overrides the person's word
+            consent.record(candidate, purpose, granted, self.now(), consent.IMPORT,
+                           f"import {origin} line {row.line}")
         if why and candidate == before:
             return candidate, "unchanged"
         if why:
@@ -244,6 +262,9 @@ class TalentPool:
         if rejected:
             self.event(candidate["id"], "rejected", reason=row.rejection_reason,
                        source="import", rejected_at=row.rejected_at)
+        for purpose, _granted in said:
+            self.event(candidate["id"], "consent", purpose=purpose,
+                       **candidate["consents"][purpose])
         return candidate, "merged" if why else "created"
 
 
