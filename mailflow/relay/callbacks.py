@@ -12,7 +12,10 @@ Recording an event, in the transaction:
   resolves that quarantine item;
 - otherwise the candidate's `relay_status` moves (unless a partner event that occurred later was
   applied already), the event is put on the candidate's timeline, `registered` credits the
-  ledger and `withdrawn` corrects it (see `mailflow.relay.ledger`).
+  ledger and `withdrawn` corrects it (see `mailflow.relay.ledger`);
+- `registered` also records the candidate's consent to `career_relay` (evidence: the event id)
+  unless they withdrew it after the registration occurred, and, with `[career_relay]
+  handover_url`, queues the hand-over of their profile (`mailflow.relay.handover`).
 """
 
 from __future__ import annotations
@@ -29,16 +32,18 @@ from typing import Any
 
 from mailflow.clock import Clock, iso, parse_iso
 from mailflow.errors import MailflowError
+from mailflow.pool import consent
 from mailflow.pool.records import Candidate, as_candidate
 from mailflow.pool.talent import TalentPool
 from mailflow.relay.accounting import LedgerError
+from mailflow.relay.handover import PURPOSE, queue_handover
 from mailflow.relay.ledger import ReferralLedger
+from mailflow.relay.signing import SIGNATURE_HEADER, sign
 from mailflow.settings.config import Config
 from mailflow.store.base import Store
 
 log = logging.getLogger("mailflow.callbacks")
 
-SIGNATURE_HEADER = "X-CareerRelay-Signature"
 TOLERANCE_SECONDS = 300
 MAX_FIELD = 200  # characters of `id` and `ref`
 # event type -> the candidate's relay_status
@@ -73,12 +78,6 @@ class Answer:
 
 
 # -- pure -----------------------------------------------------------------------------------------
-
-
-def sign(secret: bytes, body: bytes, timestamp: int) -> str:
-    """The header value the partner sends (and the demo's partner stand-in)."""
-    digest = hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
 
 
 def parse_signature(header: str | None) -> tuple[int, list[str]]:
@@ -224,6 +223,7 @@ class CareerRelayCallbacks:
         if event.type == "registered":
             seqs = self.ledger.credit_registration(candidate["id"], event.ref, event.id,
                                                    event.occurred_at)
+            self._registered(candidate, event)
         elif event.type == "withdrawn":
             seqs = self.ledger.correct_withdrawal(candidate["id"], event.ref, event.id,
                                                   event.occurred_at)
@@ -238,6 +238,19 @@ class CareerRelayCallbacks:
         log.info("callback %s: %s for candidate %s%s", event.id, event.type, candidate["id"],
                  f", ledger entries {seqs}" if seqs else "")
         return Answer(200, {"ok": True, "id": event.id, "duplicate": False})
+
+    def _registered(self, candidate: Candidate, event: PartnerEvent) -> None:
+        """Registering at Career Relay is the candidate's consent to `career_relay` (the event
+        id is the evidence), unless they said otherwise after it occurred; with a
+        `handover_url`, their profile is queued for the partner (sent only while the consent
+        still holds: `relay.handover`)."""
+        said = consent.explicit(candidate, PURPOSE)
+        if said is None or (said["state"] != "granted"
+                            and parse_iso(said["at"]) < parse_iso(event.occurred_at)):
+            self.pool.consent_change(candidate, PURPOSE, True, consent.REGISTRATION,
+                                     f"callback {event.id}", at=event.occurred_at)
+        if self.config.career_relay.handover_url:
+            queue_handover(self.store, self.clock, candidate["id"], event.id)
 
     def _move(self, candidate: Candidate, event: PartnerEvent) -> bool:
         """Set the candidate's relay_status, unless a later partner event was applied."""

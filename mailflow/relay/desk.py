@@ -5,6 +5,9 @@ A link is `{public_url}/r/{token}`. The token is `secrets.token_urlsafe(24)` (19
 "tokens" holding the candidate's id, this rejection's id, when it was issued, and the
 candidate's referral code; the web edge resolves it there (`GET /r/{token}`).
 
+Issuing a link also gives the candidate's consent page link (`pool.consent_links`), for the
+invitation's `consent_url`.
+
 The referral code (`relay_ref`) is what the partner knows the candidate by: 96 random bits as
 24 hex digits, no personal data, created once per candidate and reused for every later link.
 
@@ -21,6 +24,7 @@ from typing import Protocol
 
 from mailflow.clock import Clock, iso
 from mailflow.mail.people import normalise_email
+from mailflow.pool.consent_links import consent_link, consent_token
 from mailflow.pool.records import Candidate
 from mailflow.pool.talent import RELAY_STATUSES, TalentPool, new_candidate
 from mailflow.store.base import Store
@@ -65,6 +69,7 @@ class Invite:
     rejection_id: str
     relay_ref: str
     recorded: bool
+    consent_link: str = ""  # the candidate's consent page
 
 
 class Invitations(Protocol):
@@ -129,10 +134,12 @@ class RelayDesk:
                             reason=facts.reason, stage=facts.stage, rescout=facts.rescout,
                             message_id=facts.message_id)
             self.pool.event(current["id"], "invited", rejection_id=rejection_id)
+            consent = consent_link(self.public_url,
+                                   consent_token(self.store, self.clock, current["id"]))
         candidate.update(current)
         log.info("candidate %s: rejection %s recorded, invitation issued", current["id"],
                  rejection_id)
-        return Invite(relay_link(self.public_url, token), token, rejection_id, ref, True)
+        return Invite(relay_link(self.public_url, token), token, rejection_id, ref, True, consent)
 
 
 class PreviewDesk:
@@ -158,4 +165,5 @@ class PreviewDesk:
 
     def issue(self, candidate: Candidate, facts: RejectionFacts) -> Invite:
         ref = str(candidate.get("relay_ref") or PREVIEW)
-        return Invite(relay_link(self.public_url, PREVIEW), PREVIEW, PREVIEW, ref, False)
+        return Invite(relay_link(self.public_url, PREVIEW), PREVIEW, PREVIEW, ref, False,
+                      consent_link(self.public_url, PREVIEW))
