@@ -44,7 +44,7 @@ def _templates(config: Config) -> list[Problem]:
 def _followups(config: Config) -> list[Problem]:
     from mailflow.followups import checks as followups
 
-    return followups.check(config.rules_dir, config.templates_dir)
+    return followups.check(config.rules_dir, config.templates_dir, config.privacy.purposes)
 
 
 def _followup_templates(config: Config) -> list[Problem]:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from mailflow.errors import Problem, ProblemsError
@@ -11,9 +12,12 @@ from mailflow.followups.rules import load_followups
 from mailflow.followups.templates import template_environment, template_problems
 
 
-def check(rules_dir: Path, templates_dir: Path) -> list[Problem]:
+def check(rules_dir: Path, templates_dir: Path,
+          purposes: Collection[str] | None = None) -> list[Problem]:
+    """Every problem of `followups.toml`; with `purposes`, a purpose it names that the config
+    does not declare is one of them."""
     try:
-        load_followups(rules_dir, templates_dir)
+        load_followups(rules_dir, templates_dir, purposes)
     except ProblemsError as exc:
         return exc.problems
     return []

@@ -1,23 +1,38 @@
 """A reply stops the sequence: a candidate's answer to a follow-up mail (found by its
 In-Reply-To/References in the outbox) cancels their planned follow-ups and tells HR.
+
+A reply keyword withdraws consent: a candidate's reply in their thread whose own text (above
+any quoted mail) or subject says 「配信停止」, 「配信不要」 or 「連絡不要」 (`STOP_WORDS`; also
+「ご連絡は不要です」) records `rescout` and `newsletter` (`WITHDRAWN_BY_WORD`, those the config
+declares) as withdrawn, with the reply's Message-ID as evidence. A reply never grants anything:
+a From line can be forged, and a forged withdrawal only means less mail.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from collections.abc import Callable, Iterable
 
 from mailflow.clock import Clock, iso
 from mailflow.followups.rows import cancel_planned
+from mailflow.mail.parse import Mail
+from mailflow.mail.parse.html_text import html_to_text
+from mailflow.mail.rewrite.quotes import html_quote_start, own_plain
 from mailflow.outgoing.notices import notify_hr
 from mailflow.outgoing.outbox import Outbox
 from mailflow.outgoing.records import as_outbox_item
+from mailflow.pool import consent
 from mailflow.pool.records import Candidate
 from mailflow.pool.talent import TalentPool
 from mailflow.settings.config import Config
 from mailflow.store.base import Store
 
 log = logging.getLogger("mailflow.followups")
+
+STOP_WORDS = re.compile(r"配信[のは]?停止|配信[はも]?不要|連絡[はも]?不要")  # 今後のご連絡は不要 …
+WITHDRAWN_BY_WORD = ("rescout", "newsletter")
 
 
 def stop_on_reply(store: Store, clock: Clock, config: Config, outbox: Outbox | None,
@@ -49,10 +64,49 @@ def stop_on_reply(store: Store, clock: Clock, config: Config, outbox: Outbox | N
     return True
 
 
+def stop_word(mail: Mail) -> str | None:
+    """The stop word the candidate wrote in the subject or above any quoted mail, if any."""
+    if mail.text:
+        own = own_plain(mail.text)
+    else:
+        own = own_plain(html_to_text(mail.html[:html_quote_start(mail.html)]))
+    said = "".join(unicodedata.normalize("NFKC", f"{mail.subject}\n{own}").split())
+    found = STOP_WORDS.search(said)
+    return found.group(0) if found else None
+
+
+def withdraw_on_word(store: Store, clock: Clock, config: Config, candidate: Candidate,
+                     mail: Mail) -> list[str]:
+    """A reply with a stop word withdraws `WITHDRAWN_BY_WORD`; the purposes it withdrew."""
+    word = stop_word(mail)
+    if word is None:
+        return []
+    evidence = f"reply {mail.message_id or '(no Message-ID)'}: {word}"
+    pool = TalentPool(store, clock)
+    with store.transaction():
+        current = pool.get(candidate["id"]) or candidate
+        purposes = [p for p in WITHDRAWN_BY_WORD if p in config.privacy.purposes
+                    and not _withdrawn(current, p)]
+        for purpose in purposes:
+            pool.consent_change(current, purpose, False, consent.REPLY, evidence)
+    if purposes:
+        candidate.update(current)
+        log.info("candidate %s: a reply said %s: %s withdrawn", candidate["id"], word,
+                 ", ".join(purposes))
+    return purposes
+
+
+def _withdrawn(candidate: Candidate, purpose: str) -> bool:
+    said = consent.explicit(candidate, purpose)
+    return said is not None and said["state"] == "withdrawn"
+
+
 def reply_listener(store: Store, clock: Clock, config: Config,
-                   outbox: Outbox | None) -> Callable[[Candidate, list[str]], None]:
-    """The follow-ups' subscriber to intake's replies (`intake.applications.ReplyListener`)."""
-    def heard(candidate: Candidate, thread: list[str]) -> None:
+                   outbox: Outbox | None) -> Callable[[Candidate, list[str], Mail], None]:
+    """The follow-ups' subscriber to intake's replies (`intake.applications.ReplyListener`):
+    a stop word withdraws consent; a reply to a follow-up stops the sequence."""
+    def heard(candidate: Candidate, thread: list[str], mail: Mail) -> None:
+        withdraw_on_word(store, clock, config, candidate, mail)
         stop_on_reply(store, clock, config, outbox, candidate, thread)
 
     return heard

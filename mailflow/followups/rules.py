@@ -11,6 +11,7 @@ templates and delays. This module owns the file's models, the compiled `Rule` an
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from mailflow.followups.vocabulary import (
     TRIGGERS,
     VARIABLES,
     did_you_mean,
+    unknown_purpose,
 )
 from mailflow.pool.talent import RELAY_STATUSES
 from mailflow.settings import tomlpos
@@ -88,6 +90,18 @@ class AfterSpec(_Strict):
         return self
 
 
+def _declared(values: list[str], info: ValidationInfo) -> list[str]:
+    """Each purpose must be one the config declares (`[privacy.purposes]`), when the loader
+    was given them."""
+    known: tuple[str, ...] | None = (info.context or {}).get("purposes")
+    if known is None:
+        return values
+    for value in values:
+        if value not in known:
+            raise ValueError(unknown_purpose(value, known))
+    return values
+
+
 def _one_of(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
     for value in values:
         if value not in known:
@@ -111,6 +125,11 @@ class WhenSpec(_Strict):
     @classmethod
     def _listed(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("consent")
+    @classmethod
+    def _purposes(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return _declared(value, info)
 
     @field_validator("status", "status_not")
     @classmethod
@@ -145,6 +164,11 @@ class RuleSpec(_Strict):
         if value is not None and value not in known:
             raise ValueError(f"unknown template {value!r}{did_you_mean(value, known)}")
         return value
+
+    @field_validator("purpose")
+    @classmethod
+    def _purpose(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return value if value is None else _declared([value], info)[0]
 
     @field_validator("catch_up")
     @classmethod
@@ -266,15 +290,20 @@ class FollowupRules:
         return [r for r in self.rules if r.trigger.startswith("field:")]
 
 
-def load_followups(rules_dir: Path, templates_dir: Path) -> FollowupRules:
-    """Load and validate `followups.toml` (none: no follow-ups); every problem at once."""
+def load_followups(rules_dir: Path, templates_dir: Path,
+                   purposes: Collection[str] | None = None) -> FollowupRules:
+    """Load and validate `followups.toml` (none: no follow-ups); every problem at once.
+    `purposes`: the declared purposes of use (`[privacy.purposes]`) a rule's `purpose` and
+    `when.consent` must name (None: not checked)."""
     path = rules_dir / FILE
     if not path.exists():
         return FollowupRules((), str(path))
     data, positions = tomlpos.load(path)
+    context: dict[str, Any] = {"templates": template_names(templates_dir)}
+    if purposes is not None:
+        context["purposes"] = tuple(purposes)
     try:
-        parsed = FollowupsFile.model_validate(
-            data, context={"templates": template_names(templates_dir)})
+        parsed = FollowupsFile.model_validate(data, context=context)
     except ValidationError as exc:
         raise ProblemsError(problems_from(exc, FollowupsFile, positions, path)) from exc
     problems = names_used_twice([spec.name for spec in parsed.followup], "followup",

@@ -36,6 +36,7 @@ from mailflow.followups.unsubscribe import Unsubscribes
 from mailflow.followups.window import Limits, Postpone, Window
 from mailflow.outgoing.notices import notify_hr
 from mailflow.outgoing.outbox import Outbox
+from mailflow.pool.consent_links import consent_link, consent_token
 from mailflow.pool.records import Candidate, as_event
 from mailflow.pool.talent import TalentPool
 from mailflow.relay.desk import new_referral_code, new_token
@@ -62,7 +63,8 @@ class FollowUpScheduler:
         self.config = config
         self.outbox = outbox
         self.lane = lane or threading.RLock()
-        self.rules = rules or load_followups(config.rules_dir, config.templates_dir)
+        self.rules = rules or load_followups(config.rules_dir, config.templates_dir,
+                                             config.privacy.purposes)
         self.window = Window.from_config(config)
         self.limits = Limits(store, config, self.window)
         self.zone = config.zone
@@ -75,7 +77,8 @@ class FollowUpScheduler:
         self._subjects: dict[str, Template] = {}
 
     def reload(self) -> None:
-        rules = load_followups(self.config.rules_dir, self.config.templates_dir)  # raises
+        rules = load_followups(self.config.rules_dir, self.config.templates_dir,
+                               self.config.privacy.purposes)  # raises
         self.rules, self._uses, self._subjects = rules, {}, {}
         self._templates = template_environment(self.config.templates_dir)
 
@@ -257,6 +260,7 @@ class FollowUpScheduler:
             "relay_link": self._relay_link(candidate, now) if "relay_link" in uses else "",
             "apply_url": self.config.followups.apply_url,
             "unsubscribe_link": unsubscribe_link,
+            "consent_url": self._consent_url(candidate) if "consent_url" in uses else "",
         }
 
     def _uses_of(self, rule: Rule) -> frozenset[str]:
@@ -268,6 +272,11 @@ class FollowUpScheduler:
             names |= meta.find_undeclared_variables(self._templates.parse(rule.subject))
             self._uses[key] = frozenset(names)
         return self._uses[key]
+
+    def _consent_url(self, candidate: Candidate) -> str:
+        """The candidate's consent page (the same link in every mail)."""
+        token = consent_token(self.store, self.clock, candidate["id"])
+        return consent_link(self.config.web.public_url, token)
 
     def _relay_link(self, candidate: Candidate, now: datetime) -> str:
         """A new tracked Career Relay link (same referral code); issuing it invites."""

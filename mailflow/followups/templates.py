@@ -44,9 +44,11 @@ _SAMPLES = (
     {"candidate_name": "山田 花子", "company_name": "株式会社サンプル", "position": "営業",
      "rejected_at": "2025年4月1日", "relay_link": "https://jobs.example.co.jp/r/SAMPLE",
      "apply_url": "https://www.example.co.jp/careers",
-     "unsubscribe_link": "https://jobs.example.co.jp/u/SAMPLE"},
+     "unsubscribe_link": "https://jobs.example.co.jp/u/SAMPLE",
+     "consent_url": "https://jobs.example.co.jp/c/SAMPLE"},
     {"candidate_name": "", "company_name": "株式会社サンプル", "position": "", "rejected_at": "",
-     "relay_link": "", "apply_url": "", "unsubscribe_link": "https://jobs.example.co.jp/u/S"},
+     "relay_link": "", "apply_url": "", "unsubscribe_link": "https://jobs.example.co.jp/u/S",
+     "consent_url": "https://jobs.example.co.jp/c/S"},
 )
 
 

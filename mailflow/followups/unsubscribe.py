@@ -106,7 +106,8 @@ class Unsubscribes:
             known = (candidate.get("consents") or {}).get(purpose)
             pool = TalentPool(self.store, self.clock)
             if not known or known.get("state") != "withdrawn":
-                consent.record(candidate, purpose, False, now, f"unsubscribe link, {how}")
+                consent.record(candidate, purpose, False, now, f"unsubscribe link, {how}",
+                               f"unsubscribe link of follow-up {doc.get('followup_id')}")
                 pool.save(candidate)
                 pool.event(candidate["id"], "consent_withdrawn", purpose=purpose, how=how,
                            followup_id=doc.get("followup_id"))

@@ -20,7 +20,7 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
 DATE_FIELDS = ("rejection.at", "created_at", "last_applied_at")
 STATUSES = ("applied", "screening", "interviewing", "offered", "hired", "rejected", "withdrawn")
 VARIABLES = ("candidate_name", "company_name", "position", "rejected_at", "relay_link",
-             "apply_url", "unsubscribe_link")
+             "apply_url", "unsubscribe_link", "consent_url")
 ROW_STATES = ("planned", "sent", "skipped", "cancelled")
 
 
@@ -29,3 +29,8 @@ def did_you_mean(value: str, known: Iterable[str]) -> str:
     options = list(known)
     found = difflib.get_close_matches(value, options, n=1, cutoff=0.5)
     return f"; did you mean {found[0]!r}?" if found else f"; known: {', '.join(options)}"
+
+
+def unknown_purpose(value: str, known: Iterable[str]) -> str:
+    """The message for a purpose of use the config does not declare (`[privacy.purposes]`)."""
+    return f"unknown purpose {value!r}; known: {', '.join(known)}"

@@ -23,8 +23,8 @@ from mailflow.settings.config import Config
 
 log = logging.getLogger("mailflow.intake")
 
-# Told of a candidate's reply in their thread: the candidate, and the thread's Message-IDs.
-ReplyListener = Callable[[Candidate, list[str]], None]
+# Told of a candidate's reply in their thread: the candidate, the thread's Message-IDs, the reply.
+ReplyListener = Callable[[Candidate, list[str], Mail], None]
 
 
 class Applications:
@@ -65,7 +65,7 @@ class Applications:
             self.pool.reply(candidate, mail.message_id)
             log.info("%s: reply in the thread of candidate %s", message.ref, candidate["id"])
             for listener in self.on_reply:
-                listener(candidate, list(plan.thread))
+                listener(candidate, list(plan.thread), mail)
         else:
             candidate = self._apply(plan, mail, message)
         self._stage(plan.stage, mail, candidate)
