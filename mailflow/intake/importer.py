@@ -5,6 +5,11 @@ columns (English names or Japanese aliases) → one `ImportRow` per usable row a
 `RowProblem` per thing wrong with the others (all of them, each naming its line and column).
 Writing takes the rows into the talent pool through `TalentPool.import_row`, which matches them
 to the people already there (normalised email, then phone) and only fills gaps.
+
+The columns `consent` (同意) and `consent_withdrawn` (同意撤回, 不同意) name purposes of use
+(`rescout; career_relay`), each one the config declares (`[privacy.purposes]`; another is a
+refused row naming the known ones); they are recorded as the person's word, with the evidence
+"import FILE line N", on purposes the person has not spoken for yet.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,10 +32,12 @@ from mailflow.errors import Problem, ProblemsError, UsageError
 from mailflow.mail.people import normalise_email, normalise_phone
 from mailflow.pool.records import ImportRow
 from mailflow.pool.talent import TalentPool
+from mailflow.settings.config import PURPOSES
 from mailflow.store.base import INDEXES, LOGS, Doc, Store, index_values
 
 COLUMNS = ("name", "email", "phone", "source", "position", "applied_at", "status",
-           "rejected_at", "rejection_reason", "rescout_ok", "tags")
+           "rejected_at", "rejection_reason", "rescout_ok", "tags", "consent",
+           "consent_withdrawn")
 
 ALIASES: dict[str, str] = {
     **{column: column for column in COLUMNS},
@@ -39,7 +46,8 @@ ALIASES: dict[str, str] = {
     "応募経路": "source", "媒体": "source", "職種": "position", "応募職種": "position",
     "応募日": "applied_at", "ステータス": "status", "状態": "status", "不採用日": "rejected_at",
     "不採用理由": "rejection_reason", "再応募可": "rescout_ok", "再スカウト可": "rescout_ok",
-    "タグ": "tags",
+    "タグ": "tags", "同意": "consent", "同意した目的": "consent", "同意撤回": "consent_withdrawn",
+    "不同意": "consent_withdrawn",
 }
 
 STATUSES: dict[str, str] = {
@@ -120,16 +128,18 @@ def header_columns(header: Sequence[str], path: str) -> tuple[list[str | None], 
     return fields, [h for h, f in zip(header, fields, strict=True) if f is None and h.strip()]
 
 
-def read_sheet(text: str, zone: ZoneInfo, path: str = "-") -> Sheet:
-    """Every row of the CSV text: usable (`rows`) or refused with each reason (`refused`)."""
+def read_sheet(text: str, zone: ZoneInfo, path: str = "-",
+               purposes: Collection[str] = tuple(PURPOSES)) -> Sheet:
+    """Every row of the CSV text: usable (`rows`) or refused with each reason (`refused`);
+    `purposes`: the declared purposes of use a consent column may name."""
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        return _read_rows(reader, zone, path)
+        return _read_rows(reader, zone, path, tuple(purposes))
     except csv.Error as exc:  # a quote left open, a cell beyond the csv module's limit …
         raise UsageError(f"{path}:{reader.line_num}: not readable as CSV: {exc}") from None
 
 
-def _read_rows(reader: Any, zone: ZoneInfo, path: str) -> Sheet:
+def _read_rows(reader: Any, zone: ZoneInfo, path: str, purposes: tuple[str, ...]) -> Sheet:
     header = next(reader, None)
     if header is None:
         raise UsageError(f"{path}: empty file; a header row naming the columns is needed")
@@ -145,14 +155,15 @@ def _read_rows(reader: Any, zone: ZoneInfo, path: str) -> Sheet:
                                                        f"{len(fields)}"))
             continue
         values = {f: c.strip() for f, c in zip(fields, cells, strict=False) if f is not None}
-        row, problems = read_row(line, values, zone)
+        row, problems = read_row(line, values, zone, purposes)
         if row is not None:
             sheet.rows.append(row)
         sheet.refused.extend(problems)
     return sheet
 
 
-def read_row(line: int, values: dict[str, str], zone: ZoneInfo
+def read_row(line: int, values: dict[str, str], zone: ZoneInfo,
+             purposes: tuple[str, ...] = tuple(PURPOSES)
              ) -> tuple[ImportRow | None, list[RowProblem]]:
     """One row's cells by field → the row, or every problem in it."""
     problems: list[RowProblem] = []
@@ -177,7 +188,13 @@ def read_row(line: int, values: dict[str, str], zone: ZoneInfo
         "applied_at": check("applied_at", lambda v: _date(v, zone)),
         "rejected_at": check("rejected_at", lambda v: _date(v, zone)),
         "rescout_ok": check("rescout_ok", _yes_no),
+        "granted": check("consent", lambda v: _purposes(v, purposes)),
+        "withdrawn": check("consent_withdrawn", lambda v: _purposes(v, purposes)),
     }
+    both = set(row_values["granted"] or ()) & set(row_values["withdrawn"] or ())
+    if both:
+        problems.append(RowProblem(line, "consent", f"{sorted(both)[0]!r} both granted and "
+                                                    "withdrawn"))
     if problems:
         return None, problems
     return ImportRow(
@@ -228,6 +245,15 @@ def _date(value: str, zone: ZoneInfo) -> str | None:
     except ValueError:
         raise ValueError(f"not a date: {value!r}; expected YYYY-MM-DD, YYYY/MM/DD or "
                          "YYYY年M月D日") from None
+
+
+def _purposes(value: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    named = tuple(dict.fromkeys(p.strip() for p in _TAG_SPLIT.split(
+        unicodedata.normalize("NFKC", value)) if p.strip()))
+    for purpose in named:
+        if purpose not in known:
+            raise ValueError(f"unknown purpose {purpose!r}; known: {', '.join(known)}")
+    return named
 
 
 def _yes_no(value: str) -> bool | None:
@@ -356,15 +382,16 @@ def import_sheet(pool: TalentPool, sheet: Sheet, origin: str, dry_run: bool = Fa
 
 
 def import_file(store: Store, clock: Clock, zone: ZoneInfo, path: str | Path,
-                dry_run: bool = False) -> Doc:
-    """The `import.csv` command (the daemon's control channel, or the CLI under the lock)."""
+                dry_run: bool = False, purposes: Collection[str] = tuple(PURPOSES)) -> Doc:
+    """The `import.csv` command (the daemon's control channel, or the CLI under the lock);
+    `purposes`: the config's declared purposes of use (`config.privacy.purposes`)."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     text, encoding = decode(data, str(path))
-    sheet = read_sheet(text, zone, str(path))
+    sheet = read_sheet(text, zone, str(path), purposes)
     sheet.encoding = encoding
     return import_sheet(TalentPool(store, clock), sheet, path.name, dry_run).as_json()
 
