@@ -249,7 +249,9 @@ def test_attachment_bytes_identical(desk: RelayDesk) -> None:
 
 
 def _token(store: Store, candidate_id: str) -> list[Doc]:
-    return store.find("tokens", "candidate_id", candidate_id)
+    """The candidate's Career Relay link tokens (not their one consent-page token)."""
+    return [doc for doc in store.find("tokens", "candidate_id", candidate_id)
+            if doc.get("kind") != "consent"]
 
 
 def test_link_token_maps_to_candidate_and_carries_no_personal_data(desk: RelayDesk,

@@ -40,6 +40,7 @@ from mailflow.mail.rewrite.render import (
     render_invitation,
 )
 from mailflow.mail.rewrite.splice import LeafChange, Refusal, Spliced, splice
+from mailflow.pool.consent_links import consent_link
 from mailflow.pool.records import Candidate
 from mailflow.rejection.recognise import Decision, RejectionRules, decide, load_rejection_rules
 from mailflow.relay.desk import PREVIEW, Invitations, Invite, RejectionFacts, RelayDesk, relay_link
@@ -158,12 +159,14 @@ def _facts(mail: Mail, decision: Decision, candidate: Candidate) -> RejectionFac
     return RejectionFacts(note.reason, stage, note.rescout, mail.message_id)
 
 
-def _context(settings: RewriteSettings, candidate: Candidate, link: str) -> InvitationContext:
+def _context(settings: RewriteSettings, candidate: Candidate, link: str,
+             consent_url: str) -> InvitationContext:
     applications = candidate.get("applications") or []
     position = applications[-1].get("position", "") if applications else ""
     return InvitationContext(link=link, company_name=settings.company_name,
                              candidate_name=str(candidate.get("name") or ""),
-                             position=str(position or candidate.get("desired_role") or ""))
+                             position=str(position or candidate.get("desired_role") or ""),
+                             consent_url=consent_url)
 
 
 def _left_alone(raw: bytes, decision: Decision, why: str) -> RejectionRewrite:
@@ -198,14 +201,16 @@ def rewrite_rejection(raw: bytes, settings: RewriteSettings, desk: Invitations,
     who = (str(candidate["id"]), decision.candidate)
     facts = _facts(mail, decision, candidate)
     try:  # prove it can be done before anything is recorded
-        _splice(raw, *_render(settings, _context(settings, candidate,
-                                                 relay_link(settings.public_url, PREVIEW))))
+        _splice(raw, *_render(settings, _context(
+            settings, candidate, relay_link(settings.public_url, PREVIEW),
+            consent_link(settings.public_url, PREVIEW))))
     except Refusal as exc:
         return RejectionRewrite("refused", "the mail cannot be rewritten exactly", decision,
                                 raw, (), {}, *who, facts,
                                 problems=(*decision.note.problems, *exc.reasons))
     invite = desk.issue(candidate, facts)
-    spliced, placed = _splice(raw, *_render(settings, _context(settings, candidate, invite.link)))
+    spliced, placed = _splice(raw, *_render(settings, _context(settings, candidate, invite.link,
+                                                               invite.consent_link)))
     new_raw, at, size = add_header(spliced.raw, invite.rejection_id)
     changed = tuple(_shifted(change, at, size) for change in spliced.changed)
     return RejectionRewrite("rewritten", "invitation added", decision, new_raw, changed, placed,

@@ -91,7 +91,8 @@ class SentMail:
         context = InvitationContext(
             link=invite.link, company_name=self.rewrite.company_name,
             candidate_name=str(candidate.get("name") or ""),
-            position=str(applications[-1].get("position", "") if applications else ""))
+            position=str(applications[-1].get("position", "") if applications else ""),
+            consent_url=invite.consent_link)
         assert self.outbox is not None
         outbox = self.outbox
         record = outbox.queue(

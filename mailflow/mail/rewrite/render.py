@@ -24,7 +24,7 @@ TEXT_TEMPLATE = "relay_invitation.txt.j2"
 HTML_TEMPLATE = "relay_invitation.html.j2"
 TEMPLATES = (TEXT_TEMPLATE, HTML_TEMPLATE)
 RELAY_MARK = "<!-- mailflow:relay -->"
-VARIABLES = ("link", "candidate_name", "company_name", "position")
+VARIABLES = ("link", "candidate_name", "company_name", "position", "consent_url")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class InvitationContext:
     company_name: str
     candidate_name: str = ""
     position: str = ""
+    consent_url: str = ""  # the candidate's consent page ({public_url}/c/<token>)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ class Invitation:
 
 _SAMPLES = (
     InvitationContext(
-        "https://jobs.example.co.jp/r/SAMPLE", "株式会社サンプル", "山田 花子", "営業"
+        "https://jobs.example.co.jp/r/SAMPLE", "株式会社サンプル", "山田 花子", "営業",
+        "https://jobs.example.co.jp/c/SAMPLE"
     ),
     InvitationContext("https://jobs.example.co.jp/r/SAMPLE", "株式会社サンプル"),
 )
