@@ -1,4 +1,5 @@
-"""The Starlette app of the web edge: only the routes INTERFACE.md lists (everything else 404).
+"""The Starlette app of the web edge: only the routes INTERFACE.md lists (everything else 404);
+the candidate's consent page (`GET/POST /c/{token}`) is in `consent_page.py`.
 
 `build_app(daemon)` assembles it: `routes(edge)` is the list of routes (add a route there), and
 two small ASGI middlewares wrap every response: `SecurityHeaders` and `BodyLimit` (413 over
@@ -24,6 +25,7 @@ from mailflow.followups.unsubscribe import CONFIRMED, ONE_CLICK, UnknownToken
 from mailflow.relay.callbacks import SIGNATURE_HEADER, CareerRelayCallbacks, Refused
 from mailflow.relay.ledger import ReferralLedger
 from mailflow.web.commit import GroupCommit
+from mailflow.web.consent_page import consent_routes
 from mailflow.web.openapi import openapi
 
 if TYPE_CHECKING:
@@ -185,7 +187,7 @@ def build_app(daemon: Host, extra: list[BaseRoute] | None = None) -> Starlette:
     edge = Edge(daemon, callbacks, GroupCommit(callbacks.record_batch),
                 [lambda: callbacks.alert])
     app = Starlette(
-        routes=[*routes(edge), *(extra or [])],
+        routes=[*routes(edge), *consent_routes(daemon), *(extra or [])],
         middleware=[Middleware(SecurityHeaders),
                     Middleware(BodyLimit, limit=daemon.config.web.max_body_bytes)],
         exception_handlers={BodyTooLarge: _too_large_handler, HTTPException: _http_error},

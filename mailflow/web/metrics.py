@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from mailflow.pool import consent_links
+
 if TYPE_CHECKING:
     from mailflow.web.app import ASGIApp, Message, Receive, Scope, Send
     from mailflow.web.host import Host
@@ -33,7 +35,7 @@ class StoreFigures(Collector):
         store, lane = self.daemon.store, self.daemon.lane
         with lane:
             handled = store.count("messages")
-            links = store.count("tokens")
+            links = store.count("tokens") - consent_links.issued(store)
             outbox = {s: len(store.find("outbox", "state", s)) for s in OUTBOX_STATES}
             reviews = {s: len(store.find("reviews", "state", s)) for s in REVIEW_STATES}
             examples = {label: len(store.find("examples", "label", label))

@@ -1,11 +1,13 @@
 """The OpenAPI document of the partner-facing endpoints (`GET /openapi.json`), written by hand
-from INTERFACE.md so that it says exactly what the endpoints do."""
+from INTERFACE.md so that it says exactly what the endpoints do; `webhooks` describes what
+mailflow itself sends the partner (the hand-over to `[career_relay] handover_url`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mailflow.relay.callbacks import SIGNATURE_HEADER, STATUSES, TOLERANCE_SECONDS
+from mailflow.relay.handover import HANDOVER_ITEMS
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -51,7 +53,39 @@ def openapi(public_url: str) -> dict[str, Any]:
                               "503": {"description": "Unhealthy, with reasons."}},
             }},
         },
+        "webhooks": {"career-relay-handover": {"post": {
+            "summary": "A registered candidate's profile, sent to `[career_relay] handover_url`",
+            "description": (
+                "Sent after a `registered` event while the candidate's `career_relay` consent "
+                f"holds, signed like the callbacks (`{SIGNATURE_HEADER}`). Only the items in "
+                "`profile` are sent. Retried until a 2xx answer (a 4xx other than 408 or 429 "
+                "is not retried); `id` is the same on every attempt."),
+            "parameters": [{"name": SIGNATURE_HEADER, "in": "header", "required": True,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Handover"}}}},
+            "responses": {"2XX": {"description": "Received; mailflow records the provision."}},
+        }}},
         "components": {"schemas": {
+            "Handover": {"type": "object",
+                         "required": ["id", "type", "company", "ref", "sent_at", "profile"],
+                         "properties": {
+                             "id": {"type": "string", "description": "The hand-over's id."},
+                             "type": {"const": "profile"},
+                             "company": {"type": "string"},
+                             "ref": {"type": "string",
+                                     "description": "The candidate's referral code."},
+                             "sent_at": {"type": "string", "format": "date-time"},
+                             "profile": {"type": "object", "additionalProperties": False,
+                                         "required": list(HANDOVER_ITEMS),
+                                         "properties": {
+                                             "name": {"type": "string"},
+                                             "email": {"type": "string"},
+                                             "desired_role": {"type": "string"},
+                                             "skills": {"type": "array",
+                                                        "items": {"type": "string"}},
+                                             "qualifications": {"type": "array",
+                                                                "items": {"type": "string"}}}}}},
             "Event": {"type": "object", "required": ["id", "type", "ref", "occurred_at"],
                       "properties": {
                           "id": {"type": "string", "maxLength": 200,

@@ -47,9 +47,10 @@ def too_many() -> Response:
 
 class PublicRateLimit:
     """ASGI middleware: per-client limits on the public pages (`/r/…` links, `/u/…`
-    unsubscribe); 429 with Retry-After beyond them. Signed partner callbacks are not limited."""
+    unsubscribe, `/c/…` consent); 429 with Retry-After beyond them. Signed partner callbacks are
+    not limited."""
 
-    PREFIXES = ("/r/", "/u/")
+    PREFIXES = ("/r/", "/u/", "/c/")
 
     def __init__(self, app: ASGIApp, limiter: RateLimiter, clock: Clock) -> None:
         self.app = app

@@ -4,7 +4,9 @@ serves; `stop()` stops taking requests, answers those in hand, then stops the gr
 The listening socket is bound here, not by uvicorn (which would `sys.exit` on a port in use):
 an address that cannot be bound is logged, shown by the daemon's health, and tried again every
 `RETRY_SECONDS`, while the mailbox side keeps running. uvicorn's own signal handlers are left
-out: the daemon owns SIGTERM, SIGINT and SIGHUP.
+out: the daemon owns SIGTERM, SIGINT and SIGHUP. With `[career_relay] handover_url`, the edge
+also runs the hand-overs to the partner (`relay.handover`: every second, durable jobs), beside
+the callbacks that queue them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 from starlette.applications import Starlette
 
+from mailflow.relay.handover import Handovers
 from mailflow.web.app import Edge, build_app
 from mailflow.web.metrics import Metrics, Outcomes
 from mailflow.web.ratelimit import RateLimiter
@@ -77,10 +80,15 @@ class WebEdge:
         self.server: EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # profiles handed to the partner after `registered` ([career_relay] handover_url)
+        self.handovers = Handovers(daemon.store, daemon.clock, daemon.config, daemon.lane)
+        self._handing_over: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Bind and serve in the background; returns once listening (or once refused)."""
         self._task = asyncio.create_task(self._run(self._bind_now()))
+        if self.handovers.url:
+            self._handing_over = asyncio.create_task(self.handovers.run(self._stopping))
 
     def _bind_now(self) -> socket.socket | None:
         try:
@@ -127,4 +135,6 @@ class WebEdge:
             self.server.should_exit = True
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._handing_over is not None:  # the round in hand finishes: the store stays open
+            await asyncio.gather(self._handing_over, return_exceptions=True)
         await self.edge.commits.close()
