@@ -322,7 +322,8 @@ def test_unsubscribe_get_changes_nothing_and_post_opts_out(world: World) -> None
     assert candidate is not None
     assert candidate["consents"]["rescout"] == {
         "state": "withdrawn", "at": iso(datetime(2025, 6, 1, 12, 0, tzinfo=TOKYO)),
-        "how": f"unsubscribe link, {ONE_CLICK}"}
+        "how": f"unsubscribe link, {ONE_CLICK}",
+        "evidence": "unsubscribe link of follow-up x"}
     rows = world.rows(hanako["id"])
     assert rows["rescout-6-months"]["state"] == rows["rescout-1-year"]["state"] == "cancelled"
     world.at(datetime(2025, 11, 4, 10, 0, tzinfo=TOKYO))
