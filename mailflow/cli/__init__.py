@@ -60,6 +60,7 @@ def _register() -> None:
         init,
         ledger,
         outbox,
+        provisions,
         quarantine,
         rewrite,
         rules,
@@ -67,7 +68,7 @@ def _register() -> None:
     )
 
     for module in (auth, backfill, candidates, check, consent, demo, explain, export, importing,
-                   init, ledger, outbox, quarantine, rewrite, rules, run):
+                   init, ledger, outbox, provisions, quarantine, rewrite, rules, run):
         module.register(cli)
 
 

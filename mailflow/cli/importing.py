@@ -33,12 +33,14 @@ def import_(config_path: Path | None, as_json: bool, dry_run: bool, csv_file: Pa
     if dry_run:  # writes nothing: a reader's view is enough (empty before the first import)
         store = read_store(config)
         try:
-            report = import_file(store, SystemClock(), config.zone, path, dry_run=True)
+            report = import_file(store, SystemClock(), config.zone, path, dry_run=True,
+                                 purposes=config.privacy.purposes)
         finally:
             store.close()
     else:
         report = carry_out(config, "import.csv", {"path": str(path), "dry_run": False},
-                           lambda d: import_file(d.store, d.clock, config.zone, path))
+                           lambda d: import_file(d.store, d.clock, config.zone, path,
+                                                 purposes=config.privacy.purposes))
     refused = report["refused"]
     if as_json:
         print_json(report)

@@ -141,8 +141,9 @@ class Daemon:
             "rules.reload": lambda args: self.reload(),
             "rewrite.record": self._record_rewrite,
             "consent.record": self._record_consent,
-            "import.csv": lambda args: import_file(self.store, self.clock, self.config.zone,
-                                                   str(args["path"]), bool(args.get("dry_run"))),
+            "import.csv": lambda args: import_file(
+                self.store, self.clock, self.config.zone, str(args["path"]),
+                bool(args.get("dry_run")), purposes=self.config.privacy.purposes),
             "backfill.start": lambda args: self.backfills.start(
                 str(args["folder"]), date.fromisoformat(args["since"]) if args.get("since")
                 else None),
