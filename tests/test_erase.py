@@ -215,3 +215,61 @@ def test_erase_leaves_no_byte_of_the_person_and_the_aggregates_count_the_same(
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("mailflow"))
     assert not [what for needle, what in needles().items()
                 if needle.decode("utf-8", "replace") in logged], "a log line names the person"
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "tinydb"])
+def test_what_erase_keeps_and_what_it_gives_up_in_a_store_of_its_own(
+        tmp_path: Path, engine: str) -> None:
+    import threading
+    from datetime import UTC, datetime
+
+    from mailflow.clock import FrozenClock
+    from mailflow.errors import MailflowError
+    from mailflow.outgoing.outbox import Outbox
+    from mailflow.pool.records import Applicant
+    from mailflow.pool.talent import TalentPool
+    from mailflow.privacy.erase import NoSuchCandidate, erase
+    from mailflow.settings.config import Config
+    from mailflow.store import open_store
+
+    data_dir = tmp_path / "data"
+    store = open_store(data_dir, engine)
+    clock = FrozenClock(datetime(2026, 11, 20, tzinfo=UTC))
+    pool = TalentPool(store, clock)
+    config = Config.model_validate({"store": {"path": str(data_dir)},
+                                    "mailbox": {"address": "jobs@example.co.jp"}})
+    outbox = Outbox(store, clock, config, threading.RLock())
+    try:
+        person, _ = pool.apply(Applicant(NAME, EMAIL, ("09024681357",), "営業", "", "direct"),
+                               "<a1@example.net>")
+        pool.apply(Applicant(NAME, EMAIL, (), "営業", "", "direct"), "<a2@example.net>")
+        pool.record_stage(person, "一次面接", "2026-11-20T00:00:00Z", "sent",
+                          interviewer="佐藤", note=f"{NAME}さんは良い")
+        namesake, _ = pool.apply(Applicant(NAME, "other@example.net", (), "", "", "direct"),
+                                 "<b@example.net>")
+        queued = outbox.queue(f"To: {EMAIL}\r\nSubject: x\r\n\r\nhi".encode(), to=[EMAIL],
+                              purpose="followup:x")
+        store.put("examples", "k1", {"id": "e1", "key": "k1", "label": "rejection",
+                                     "subject": "選考結果", "sentences": [f"{NAME}様、残念です"]})
+        events_before = [(e["type"], e["at"]) for _s, e in store.log("events")]
+
+        done = erase(store, clock, data_dir, person["id"], "request", "cli:test")
+
+        assert done.removed["candidate"] == 1 and done.scrubbed is True
+        assert [(e["type"], e["at"]) for _s, e in store.log("events")] == events_before
+        theirs = [e for e in store.find("events", "candidate_id", person["id"])]
+        assert {e["type"] for e in theirs} == {"candidate_created", "applied", "merged", "stage"}
+        assert all(e.get("erased") for e in theirs)
+        stage = next(e for e in theirs if e["type"] == "stage")
+        assert stage["data"] == {"stage": "一次面接", "source": "sent"}  # no interviewer, note
+        record = store.get("outbox", queued["id"])
+        assert record is not None and record["state"] == "failed" and "raw" not in record
+        assert record["to"] == [] and record["message_id"] == queued["message_id"]
+        with pytest.raises(MailflowError, match="body was removed"):
+            outbox.resend(queued["id"])
+        assert store.get("examples", "k1")["sentences"] == ["〇〇様、残念です"]
+        assert store.get("candidates", namesake["id"]) is not None  # same name, another person
+        with pytest.raises(NoSuchCandidate):
+            erase(store, clock, data_dir, EMAIL, "again", "cli:test")
+    finally:
+        store.close()
