@@ -174,7 +174,7 @@ def test_logs_are_append_only(store: Store) -> None:
     assert list(store.log("events")) == [(1, {"type": "seen"})]
 
 
-# --- erasure: keys, redaction, scrubbing ----------------------------------------------------------
+# --- erasure: keys, redaction, scrubbing ---------------------------------------------------------
 
 
 def test_find_keys_name_what_find_finds(store: Store) -> None:

@@ -13,6 +13,7 @@ from mailflow.errors import MailflowError, Problem
 from mailflow.mailbox.imap import Mailbox
 from mailflow.mailbox.tls import client_context, smtp_reason
 from mailflow.outgoing.smtp_login import smtp_login
+from mailflow.privacy.at_rest import data_dir_problem
 from mailflow.settings.config import Config
 from mailflow.settings.secrets import missing_secrets
 
@@ -68,8 +69,11 @@ def static_problems(config: Config) -> list[Problem]:
 
 def start_problems(config: Config) -> list[Problem]:
     """What `check` reports and `run` refuses to start with, all at once: the rule files and
-    templates, then every secret the configuration needs that is not set."""
-    return static_problems(config) + missing_secrets(config)
+    templates, every secret the configuration needs that is not set, and a data directory
+    other users can read or write."""
+    unsafe = data_dir_problem(config.data_dir)
+    at_rest = [Problem(str(config.data_dir), None, unsafe)] if unsafe else []
+    return static_problems(config) + missing_secrets(config) + at_rest
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from mailflow.clock import Clock
 from mailflow.mailbox.backfill import Backfill
 from mailflow.mailbox.handoff import Intake
 from mailflow.outgoing.outbox import Outbox
+from mailflow.privacy.at_rest import owner_only_umask
 from mailflow.relay.ledger import ReferralLedger
 from mailflow.settings.config import Config
 from mailflow.store.base import Store
@@ -48,16 +49,19 @@ class Service(Protocol):
 
 
 def open_service(config: Config) -> Service:
-    """The service for a command run alone (takes the store's writer lock; close its store)."""
+    """The service for a command run alone (takes the store's writer lock; close its store).
+    Everything it creates is owner-only (umask 077): it writes candidates' personal data."""
     from mailflow.daemon.service import Daemon
 
+    owner_only_umask()
     return Daemon(config)
 
 
 def serve(config: Config) -> None:
-    """Run the daemon until SIGTERM/SIGINT."""
+    """Run the daemon until SIGTERM/SIGINT, creating files owner-only (umask 077)."""
     from mailflow.daemon.service import Daemon
 
+    owner_only_umask()
     asyncio.run(Daemon(config).serve())
 
 

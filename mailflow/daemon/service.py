@@ -30,6 +30,8 @@ from mailflow.mailbox.pipeline import Pipeline, Receipt, Stage
 from mailflow.mailbox.watcher import FolderWatcher
 from mailflow.outgoing.outbox import Outbox
 from mailflow.outgoing.records import PublicOutboxItem
+from mailflow.privacy.at_rest import check_data_dir
+from mailflow.privacy.desk import PrivacyDesk
 from mailflow.rejection.reviews import ReviewDesk
 from mailflow.settings.config import Config
 from mailflow.store import open_store
@@ -59,6 +61,8 @@ class Daemon:
                  store: Store | None = None) -> None:
         self.config = config
         self.clock = clock or default_clock()
+        if store is None:
+            check_data_dir(config.data_dir)  # others may not read candidates' data: refused
         self.store: Store = store or SerialStore(open_store(config.data_dir, config.store.engine))
         self.lane = threading.RLock()
         self.reloaders: list[Callable[[], None]] = []
@@ -70,6 +74,7 @@ class Daemon:
         self.followups = FollowUpScheduler(self.store, self.clock, config, self.outbox, self.lane)
         self.reloaders.append(self.followups.reload)
         self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
+        self.privacy = PrivacyDesk(self.store, self.clock, config, self.lane)
         self.health = Health()
         self._health_guard = threading.Lock()
         self.login = LoginGate(config.mailbox.auth_retry_seconds, on_change=self.check_health)
@@ -153,6 +158,8 @@ class Daemon:
             "outbox.mark_sent": lambda args: self.outbox.mark_sent(str(args["id"])),
             "ledger.redeem": lambda args: self.ledger.redeem(str(args["note"])),
             "audit.record": self._audit,
+            "privacy.erase": self.privacy.erase,
+            "privacy.purge": self.privacy.purge,
         }
 
     @cached_property
@@ -258,6 +265,7 @@ class Daemon:
         informing = asyncio.create_task(self.systemd.keep_informed(self))
         delivery = asyncio.create_task(self._deliver())
         followups = asyncio.create_task(self._followups())
+        retention = asyncio.create_task(self.privacy.daily())
         try:
             await self._stopping.wait()
         finally:
@@ -269,6 +277,8 @@ class Daemon:
             watchdog.cancel()
             delivery.cancel()
             followups.cancel()
+            retention.cancel()
+            await asyncio.to_thread(self.privacy.stop)  # the purge in hand finishes first
             await asyncio.to_thread(self.outbox.stop)
             if "backfills" in self.__dict__:
                 await asyncio.to_thread(self.backfills.stop)

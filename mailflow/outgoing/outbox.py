@@ -170,9 +170,12 @@ class Outbox:
             if doc["state"] not in allowed:
                 raise OutboxRefused(f"{record_id} is {doc['state']}: only "
                                     f"{' or '.join(allowed)} mail can be {what}")
+            if changes.get("state") == "queued" and "raw" not in doc:
+                raise OutboxRefused(f"{record_id}: its body was removed (retention or erasure); "
+                                    "it cannot be sent again")
             doc.update(changes, updated_at=iso(self.clock.now()))
             self.store.put("outbox", record_id, doc)
-            if doc["state"] == "sent":
+            if doc["state"] == "sent" and "raw" in doc:
                 self.sent_folder.journal(as_outbox_item(doc))
         log.info("outbox %s: %s by the admin", record_id, what)
         return public(doc)

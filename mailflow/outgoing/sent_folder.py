@@ -82,6 +82,8 @@ class SentFolder:
 
     def _file(self, mailbox: Mailbox, folder: str, job: Doc) -> None:
         doc = self.store.get("outbox", job["outbox_id"])
+        if doc is not None and "raw" not in doc:
+            doc = None  # its body was removed (retention or erasure): nothing left to file
         if doc is not None and not mailbox.search(["HEADER", "Message-ID", doc["message_id"]]):
             when = parse_iso(doc["sent_at"]) if doc.get("sent_at") else None
             mailbox.append(folder, base64.b64decode(doc["raw"]), [b"\\Seen"], when)
