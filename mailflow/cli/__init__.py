@@ -6,6 +6,7 @@ Errors are one line each on stderr, `mailflow: error: …`, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -60,6 +61,7 @@ def _register() -> None:
         init,
         ledger,
         outbox,
+        privacy,
         provisions,
         quarantine,
         rewrite,
@@ -68,11 +70,13 @@ def _register() -> None:
     )
 
     for module in (auth, backfill, candidates, check, consent, demo, explain, export, importing,
-                   init, ledger, outbox, provisions, quarantine, rewrite, rules, run):
+                   init, ledger, outbox, privacy, provisions, quarantine, rewrite, rules,
+                   run):
         module.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
+    os.umask(0o077)  # whatever the shell's umask: what mailflow writes is personal data
     _register()
     try:
         code = cli.main(args=argv, prog_name="mailflow", standalone_mode=False, obj=CliState())
