@@ -1,4 +1,4 @@
-"""Issue 17: mailflow as a user installs it — a wheel built from the checkout, and `pip install .`,
+"""Issue 17: mailflow as a user installs it — a wheel built from the checkout, and `pipx install .`,
 each into a fresh virtual environment outside the checkout, run with no source tree in reach:
 `--version`, `init`, `check`, the shipped rules, and a short demo."""
 
@@ -116,13 +116,21 @@ def test_a_short_demo_runs_from_the_wheel(installed: tuple[Path, Path]) -> None:
     assert "Traceback" not in output
 
 
-def test_pip_install_of_the_checkout_into_a_fresh_venv(tmp_path: Path) -> None:
-    """`pip install .` (what pipx does in its own venv): not editable, shipped data included."""
-    bin_ = _fresh_venv(tmp_path / "venv")
-    done = _run(bin_ / "python", "-m", "pip", "install", "-q", PROJECT, cwd=tmp_path)
+def test_pipx_install_of_the_checkout(tmp_path: Path) -> None:
+    """`pipx install .` (pipx's own venv runs `pip install .`: not editable, shipped data
+    included); pipx itself comes from PyPI into a throw-away venv."""
+    tool = _fresh_venv(tmp_path / "pipx-venv")
+    done = _run(tool / "python", "-m", "pip", "install", "-q", "pipx", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    version = _run(bin_ / "mailflow", "--version", cwd=tmp_path)
+    homes = _clean_env(PIPX_HOME=str(tmp_path / "pipx"), PIPX_BIN_DIR=str(tmp_path / "bin"))
+    installed = _run(tool / "pipx", "install", PROJECT, cwd=tmp_path, env=homes)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    mailflow = tmp_path / "bin" / "mailflow"
+    version = _run(mailflow, "--version", cwd=tmp_path)
     assert version.stdout.strip() == f"mailflow, version {__version__}"
-    init = _run(bin_ / "mailflow", "init", "site", cwd=tmp_path)
+    init = _run(mailflow, "init", "site", cwd=tmp_path)
     assert init.returncode == 0, init.stderr
     assert (tmp_path / "site" / "rules" / "rejection.toml").is_file()
+    rules = _run(mailflow, "rules", "check", "-c", "site/config.toml", cwd=tmp_path,
+                 env=_clean_env(**SECRETS))
+    assert rules.returncode == 0, rules.stderr
