@@ -196,6 +196,15 @@ def test_ready_watchdog_reload_and_stop(tmp_path: Path, imap_account: ImapAccoun
         mark = len(notify.notices)
         notify.wait_for("WATCHDOG", "1", after=mark)  # still pinging after the reload
 
+        # `mailflow rules reload` (the control channel) is bracketed the same way
+        mark = len(notify.notices)
+        told = subprocess.run([*MAILFLOW, "rules", "reload", "-c", str(where.config)],
+                              env=env_for(imap_account), capture_output=True, text=True,
+                              timeout=60)
+        assert told.returncode == 0, told.stderr
+        reloading = notify.wait_for("RELOADING", "1", after=mark)
+        notify.wait_for("READY", "1", after=reloading)
+
         stop(process, notify)
     statuses = notify.statuses()
     assert statuses[0].startswith("waiting for IMAP: ") or statuses[0].startswith("watching")

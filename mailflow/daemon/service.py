@@ -143,7 +143,7 @@ class Daemon:
         return {
             "ping": lambda args: "pong",
             "quarantine.replay": lambda args: self._replay(str(args["id"])),
-            "rules.reload": lambda args: self.reload(),
+            "rules.reload": lambda args: self._reload_telling_systemd(),
             "rewrite.record": self._record_rewrite,
             "consent.record": self._record_consent,
             "import.csv": lambda args: import_file(
@@ -295,6 +295,12 @@ class Daemon:
     def _stop_watchers(self) -> None:
         for watcher in self.watchers:
             watcher.stop()
+
+    def _reload_telling_systemd(self) -> list[str]:
+        """`mailflow rules reload`: bracketed by RELOADING=1 … READY=1 like SIGHUP; a refusal is
+        the command's answer."""
+        with self.systemd.reloading():
+            return self.reload()
 
     def _reload_safely(self) -> None:
         with self.systemd.reloading():
