@@ -11,6 +11,11 @@ class MailflowError(Exception):
     exit_code = 1
 
 
+class UnreadableMail(MailflowError):
+    """A mail that cannot be read at all (nested too deep, …): quarantined at once with the
+    reason, never taken for something else; `quarantine replay` tries it again."""
+
+
 class UsageError(MailflowError):
     """Bad command line or configuration (exit code 2)."""
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mailflow.clock import iso
+from mailflow.errors import UnreadableMail
 from mailflow.intake.classify import Mailbox
 from mailflow.intake.documents import DocumentShelf
 from mailflow.intake.plan import InboxPlan, StageLine, Trust, plan_inbox
@@ -53,6 +54,8 @@ class Applications:
 
     def handle(self, message: Incoming) -> None:
         mail = parse_mail(message.raw)
+        if mail.unreadable:
+            raise UnreadableMail(mail.unreadable)
         self.carry_out(self.plan(mail), mail, message)
 
     def carry_out(self, plan: InboxPlan, mail: Mail, message: Incoming) -> None:

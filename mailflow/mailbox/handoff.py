@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import NotRequired, TypedDict, cast
 
 from mailflow.clock import Clock, iso, parse_iso
+from mailflow.errors import UnreadableMail
 from mailflow.mailbox.imap import Mailbox
 from mailflow.mailbox.pipeline import Incoming, Pipeline, StageFailed
 from mailflow.store.base import Doc, Store
@@ -157,8 +158,10 @@ class Intake:
                     self._record(message)
                     advance()
             except StageFailed as exc:
+                # a mail that cannot be read will not become readable by waiting
+                first = self.max_attempts if isinstance(exc.cause, UnreadableMail) else 1
                 with self.store.transaction():
-                    self._retry_later(message, str(exc), attempts=1)
+                    self._retry_later(message, str(exc), attempts=first)
                     advance()
                 log.warning("%s: %s; will retry", message.ref, exc)
                 return 0

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mailflow.clock import Clock, iso
+from mailflow.errors import UnreadableMail
 from mailflow.intake.stages import StageRules, load_stages
 from mailflow.mail.parse import Mail, parse_mail
 from mailflow.mail.rewrite.render import InvitationContext
@@ -58,6 +59,8 @@ class SentMail:
 
     def handle(self, message: Incoming) -> None:
         mail = parse_mail(message.raw)
+        if mail.unreadable:
+            raise UnreadableMail(mail.unreadable)
         self.carry_out(self.plan(mail), mail, message)
 
     def carry_out(self, plan: SentPlan, mail: Mail, message: Incoming) -> None:

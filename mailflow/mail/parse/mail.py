@@ -10,17 +10,23 @@ from email.policy import compat32
 
 from mailflow.mail.parse import headers as hdr
 from mailflow.mail.parse.html_text import html_to_text
-from mailflow.mail.parse.mime import read_tree
+from mailflow.mail.parse.mime import MAX_DEPTH, TooDeep, read_tree
 from mailflow.mail.parse.model import BodyPart, Mail
 
 
 def parse_mail(raw: bytes) -> Mail:
-    """Parse ``raw`` RFC 5322 bytes. Anything odd is listed in ``problems``; nothing raises."""
+    """Parse ``raw`` RFC 5322 bytes. Anything odd is listed in ``problems``; nothing raises. A
+    mail that cannot be read at all says why in ``unreadable``."""
     try:
         return _parse(raw)
+    except RecursionError:  # the stdlib parser recurses once per nested multipart
+        return _unreadable(raw, f"MIME parts nested deeper than {MAX_DEPTH} levels")
     except Exception as error:  # the last line of defence: bad input never stops the daemon
-        problem = f"mail could not be parsed: {type(error).__name__}: {error}"
-        return Mail(problems=(problem,), body_hash=hashlib.sha256(raw).hexdigest())
+        return _unreadable(raw, f"mail could not be parsed: {type(error).__name__}: {error}")
+
+
+def _unreadable(raw: bytes, why: str) -> Mail:
+    return Mail(problems=(why,), body_hash=hashlib.sha256(raw).hexdigest(), unreadable=why)
 
 
 def _parse(raw: bytes) -> Mail:
@@ -41,7 +47,10 @@ def _parse(raw: bytes) -> Mail:
     subject = hdr.decode_words(first("subject") or "")
     if "\ufffd" in subject:
         problems.append("Subject has bytes that decode in no known charset")
-    tree = read_tree(_with_recovered_boundary(message, problems))
+    try:
+        tree = read_tree(_with_recovered_boundary(message, problems))
+    except TooDeep as deep:
+        return _unreadable(raw, str(deep))
     texts = [p for p in tree.bodies if p.content_type == "text/plain"]
     htmls = [p for p in tree.bodies if p.content_type == "text/html"]
     text = "\n".join(_clean(p.decoded.text) for p in texts)

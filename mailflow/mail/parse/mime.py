@@ -22,6 +22,13 @@ class Tree:
     problems: list[str] = field(default_factory=list)
 
 
+MAX_DEPTH = 50  # MIME nesting any real mail stays far below; deeper is an attack
+
+
+class TooDeep(ValueError):
+    """MIME parts nested deeper than MAX_DEPTH."""
+
+
 def read_tree(message: Message) -> Tree:
     """Walk ``message``: text/plain and text/html leaves become bodies, the rest attachments."""
     tree = Tree()
@@ -35,6 +42,8 @@ def read_tree(message: Message) -> Tree:
 
 
 def _walk(part: Message, path: str, problems: list[str]) -> Iterator[tuple[str, Message]]:
+    if path.count(".") >= MAX_DEPTH:
+        raise TooDeep(f"MIME parts nested deeper than {MAX_DEPTH} levels")
     _note_defects(path or "1", part, problems)
     if part.get_content_maintype() == "multipart" and part.is_multipart():
         children = part.get_payload()

@@ -62,6 +62,7 @@ class Mail:
     charset_facts: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
     body_hash: str = ""
+    unreadable: str = ""  # why the mail cannot be read at all (quarantined, never guessed at)
 
     def header(self, name: str) -> str | None:
         """The first header called ``name`` (any case), unfolded and stripped; None if absent."""
