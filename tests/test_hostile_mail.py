@@ -4,14 +4,23 @@ once for an admin to see."""
 
 from __future__ import annotations
 
+import base64
+import email
+import email.policy
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from harness import PASSWORD_ENV, DaemonThread, wait_until, write_config
-from servers import Dovecot, ImapAccount
+from servers import Dovecot, ImapAccount, SmtpSink
 
+from mailflow.clock import FrozenClock
+from mailflow.intake.importer import import_file
 from mailflow.mail.parse import parse_mail
 from mailflow.mail.parse.mime import MAX_DEPTH
+from mailflow.pool.talent import TalentPool
+from mailflow.store import open_store
 
 
 def nested(depth: int, to: str = "jobs@example.co.jp") -> bytes:
@@ -58,3 +67,69 @@ def test_a_mail_nested_too_deep_is_quarantined_at_once_not_dropped(
             assert store.count("candidates") == 0
     assert "nested deeper than" in item["reason"] and item["role"] == "inbox"
     assert handled == []  # not marked handled: replay can take it up again
+
+
+def _encoded(text: str) -> str:
+    return "=?UTF-8?B?" + base64.b64encode(text.encode()).decode() + "?="
+
+
+HOSTILE_NAME = "悪意 太郎\r\nBcc: victim@example.org"
+HOSTILE_SUBJECT = "応募\r\nBcc: x@example.org"
+
+
+def hostile_application(to: str, message_id: str) -> bytes:
+    return (f"From: {_encoded(HOSTILE_NAME)} <evil@example.net>\r\nTo: {to}\r\n"
+            f"Subject: {_encoded(HOSTILE_SUBJECT)}\r\n"
+            f"Message-ID: <{message_id}>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            "採用ご担当者様\r\n応募いたします。\r\n").encode()
+
+
+def test_a_line_break_encoded_in_a_name_or_subject_is_one_line_at_the_door() -> None:
+    mail = parse_mail(hostile_application("jobs@example.co.jp", "h1@example.net"))
+    assert mail.from_[0].name == "悪意 太郎 Bcc: victim@example.org"
+    assert mail.subject == "応募 Bcc: x@example.org"
+    assert not any(c in mail.from_[0].name + mail.subject for c in "\r\n\x00")
+
+
+def test_a_candidate_whose_name_carried_a_line_break_can_reapply_and_hr_is_told(
+        tmp_path: Path, dovecot: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The finding: the re-application notice's Subject raised ValueError, the application was
+    retried, quarantined, and lost."""
+    monkeypatch.setenv(PASSWORD_ENV, imap_account.password)
+    config = write_config(tmp_path, imap_account, smtp_sink)
+    with DaemonThread(config) as running:
+        store = running.daemon.store
+        dovecot.append(imap_account.username, "INBOX",
+                       hostile_application(imap_account.address, "h1@example.net"))
+        (found,) = wait_until(lambda: store.find("candidates", "emails", "evil@example.net"),
+                              what="the candidate")
+        with running.daemon.lane:
+            TalentPool(store, running.daemon.clock).record_rejection(
+                found, "スキル不足", "一次面接", True, None)
+        dovecot.append(imap_account.username, "INBOX",
+                       hostile_application(imap_account.address, "h2@example.net"))
+        notice = smtp_sink.wait_for(1, timeout=30)[0]
+        with running.daemon.lane:
+            again = store.get("candidates", found["id"])
+            assert list(store.scan("quarantine")) == []
+    assert again is not None and again["reapplied"] is True
+    assert "\n" not in again["name"] and "\r" not in again["name"]
+    message = email.message_from_bytes(notice.data, policy=email.policy.default)
+    assert message["Bcc"] is None and notice.rcpt_tos == (imap_account.address,)
+    assert "再応募" in message["Subject"]
+
+
+def test_an_imported_name_with_a_line_break_is_stored_on_one_line(tmp_path: Path) -> None:
+    rows = tmp_path / "list.csv"
+    rows.write_text('氏名,メールアドレス\n"山田\r\n\t太郎",taro@example.net\n',
+                    encoding="utf-8")
+    store = open_store(tmp_path / "data")
+    try:
+        import_file(store, FrozenClock(datetime(2026, 1, 1, tzinfo=UTC)), ZoneInfo("Asia/Tokyo"),
+                    rows)
+        (candidate,) = store.find("candidates", "emails", "taro@example.net")
+    finally:
+        store.close()
+    assert candidate["name"] == "山田 太郎"

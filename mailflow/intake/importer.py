@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from mailflow.clock import Clock, iso
 from mailflow.errors import Problem, ProblemsError, UsageError
+from mailflow.mail.parse.headers import one_line
 from mailflow.mail.people import normalise_email, normalise_phone
 from mailflow.pool.records import ImportRow
 from mailflow.pool.talent import TalentPool
@@ -175,7 +176,7 @@ def read_row(line: int, values: dict[str, str], zone: ZoneInfo,
             problems.append(RowProblem(line, column, str(exc)))
             return None
 
-    name = unicodedata.normalize("NFKC", values.get("name", "")).strip()
+    name = one_line(unicodedata.normalize("NFKC", values.get("name", "")))
     email = check("email", _email)
     phone = check("phone", _phone)
     if not name and not values.get("email"):

@@ -8,6 +8,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from mailflow.clock import Clock
+from mailflow.mail.parse.headers import one_line
 from mailflow.outgoing.outbox import Outbox
 from mailflow.outgoing.records import OutboxItem
 from mailflow.settings.config import Config
@@ -24,7 +25,7 @@ def notify_hr(outbox: Outbox, config: Config, clock: Clock, subject: str, body: 
         message = EmailMessage()
         message["From"] = outbox.sender
         message["To"] = to
-        message["Subject"] = f"【mailflow】{subject}"
+        message["Subject"] = one_line(f"【mailflow】{subject}")  # names stored before the door
         message["Date"] = format_datetime(clock.now())
         message["Message-ID"] = message_id
         message["Auto-Submitted"] = "auto-generated"  # never taken for an application

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -24,9 +25,21 @@ def unfold(value: str) -> str:
     return value
 
 
+def one_line(text: str) -> str:
+    """`text` without control characters or line breaks (CR, LF, NUL, ESC, U+2028 …), each run
+    of them and of spaces one space: what may reach a header or a terminal, sanitised at the
+    door (an encoded-word may decode to "太郎\r\nBcc: victim@example.org")."""
+    cleaned = "".join(" " if unicodedata.category(c) in _BREAKS or c.isspace() else c
+                      for c in text)
+    return " ".join(cleaned.split())
+
+
+_BREAKS = frozenset({"Cc", "Zl", "Zp"})
+
+
 def decode_words(value: str) -> str:
-    """Unfold and decode RFC 2047 encoded-words."""
-    return decode_header_words(unfold(value)).strip()
+    """Unfold and decode RFC 2047 encoded-words, on one line."""
+    return one_line(decode_header_words(unfold(value)))
 
 
 def addresses(values: list[str]) -> tuple[Address, ...]:
@@ -37,7 +50,7 @@ def addresses(values: list[str]) -> tuple[Address, ...]:
         parsed = [(n, e) for n, e in getaddresses([text]) if e and "@" in e]
         if not parsed or _lost_addresses(text, parsed):
             parsed = _addresses_by_pattern(text)
-        found.extend(Address(decode_header_words(n).strip(), e.strip()) for n, e in parsed)
+        found.extend(Address(one_line(decode_header_words(n)), one_line(e)) for n, e in parsed)
     return tuple(found)
 
 
