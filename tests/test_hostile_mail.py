@@ -7,19 +7,20 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import PASSWORD_ENV, DaemonThread, wait_until, write_config
+from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, wait_until, write_config
 from servers import Dovecot, ImapAccount, SmtpSink
 
 from mailflow.clock import FrozenClock
 from mailflow.intake.importer import import_file
 from mailflow.mail.parse import parse_mail
 from mailflow.mail.parse.mime import MAX_DEPTH
-from mailflow.pool.talent import TalentPool
+from mailflow.pool.talent import TalentPool, new_candidate
 from mailflow.store import open_store
 
 
@@ -133,3 +134,26 @@ def test_an_imported_name_with_a_line_break_is_stored_on_one_line(tmp_path: Path
     finally:
         store.close()
     assert candidate["name"] == "山田 太郎"
+
+
+def test_terminal_escapes_in_a_stored_name_are_shown_escaped_not_sent(tmp_path: Path) -> None:
+    """A name stored before the door was there: `candidates` and `candidate show` print its
+    control characters escaped; a line break does not split the row."""
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\npath = "data"\n', encoding="utf-8")
+    store = open_store(tmp_path / "data")
+    try:
+        candidate = new_candidate("c1", "2026-01-01T00:00:00+00:00")
+        candidate.update({"name": "山田\x1b]0;pwned\x07\r\n太郎", "emails": ["t@example.net"]})
+        store.put("candidates", "c1", candidate)
+    finally:
+        store.close()
+    for args in (["candidates"], ["candidate", "show", "c1"]):
+        done = subprocess.run([*MAILFLOW, *args, "-c", str(config)], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "\x1b" not in done.stdout and "\x07" not in done.stdout, args
+        assert "\\x1b]0;pwned" in done.stdout, args
+    listing = subprocess.run([*MAILFLOW, "candidates", "-c", str(config)], capture_output=True,
+                             text=True, timeout=60).stdout.splitlines()
+    assert len(listing) == 2 and "t@example.net" in listing[1]  # the header and one row

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mailflow.cli.columns import pad
+from mailflow.cli.columns import pad, printable
 from mailflow.clock import parse_iso
 
 NONE = "—"
@@ -77,7 +77,7 @@ def details(data: Mapping[str, Any], zone: ZoneInfo, skip: tuple[str, ...] = ())
 
 
 def _line(label: str, text: str) -> str:
-    return f"  {pad(label, LABEL_WIDTH)}{text or NONE}"
+    return f"  {pad(label, LABEL_WIDTH)}{printable(text) or NONE}"
 
 
 def _fields(record: Mapping[str, Any], zone: ZoneInfo) -> list[str]:

@@ -15,6 +15,12 @@ ELLIPSIS = "…"
 GAP = "  "
 
 
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control characters (ESC, CR, LF, BEL, …) shown escaped
+    (`\\x1b`), never sent raw — a name like "\\x1b]0;pwned\\x07" must not retitle the window."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def _in_word(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
@@ -51,9 +57,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
           limits: Sequence[int | None]) -> list[str]:
     """Header and rows aligned; column i is at most `limits[i]` cells (None: no limit). The
     last column is never padded."""
-    cells = [[clip(value, limit) if limit else value for value, limit in zip(row, limits,
-                                                                              strict=True)]
-             for row in rows]
+    cells = [[clip(printable(value), limit) if limit else printable(value)
+              for value, limit in zip(row, limits, strict=True)] for row in rows]
     widths = [max([cell_len(h), *(cell_len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     lines = []
     for row in [list(headers), *cells]:
