@@ -27,6 +27,7 @@ from mailflow.store import open_store
 SECRET = "relay-secret-for-tests"
 LEDGER_KEY = "ledger-key-for-tests"
 CALLBACKS = "/callbacks/career-relay"
+DEEP = b"[" * 2000 + b"]" * 2000
 
 
 @pytest.fixture
@@ -178,6 +179,11 @@ def test_refused_callbacks_leave_the_ledger_unchanged(
          signed(event("evt-2", ref(2), "promoted")), 400),
         ("occurred_at without offset", event("evt-2", ref(2), occurred_at="2025-04-01T09:00"),
          signed(event("evt-2", ref(2), occurred_at="2025-04-01T09:00")), 400),
+        # issue 21: these were unhandled 500s (RecursionError, OverflowError)
+        ("JSON nested 2,000 deep", DEEP, signed(DEEP), 400),
+        *((f"occurred_at {at}", event("evt-3", ref(2), occurred_at=at),
+           signed(event("evt-3", ref(2), occurred_at=at)), 400)
+          for at in ("0001-01-01T00:00:00+09:00", "9999-12-31T23:59:59-09:00")),
     ]
     with DaemonThread(config) as running:
         before = ledger_state(running)

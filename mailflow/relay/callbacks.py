@@ -120,6 +120,8 @@ def parse_event(body: bytes, signature: str = "") -> PartnerEvent:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise Refused(400, "body is not JSON") from None
+    except RecursionError:  # 30,000 nested arrays: not an event, and not our 500
+        raise Refused(400, "body is nested too deep") from None
     if not isinstance(data, dict):
         raise Refused(400, "body is not a JSON object")
     problems = []
@@ -133,7 +135,9 @@ def parse_event(body: bytes, signature: str = "") -> PartnerEvent:
     occurred = data.get("occurred_at")
     try:
         at = datetime.fromisoformat(occurred) if isinstance(occurred, str) else None
-    except ValueError:
+        if at is not None and at.tzinfo is not None:
+            at.astimezone(UTC)  # 0001-01-01T00:00+09:00 has no UTC time: OverflowError
+    except (ValueError, OverflowError):
         at = None
     if at is None or at.tzinfo is None:
         problems.append("occurred_at: expected an ISO 8601 time with its offset "
