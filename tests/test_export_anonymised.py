@@ -29,7 +29,6 @@ from mailflow.pool.anonymised import (
     REJECTION_CATEGORIES,
     STAGES,
     anonymised_pool,
-    csv_cell,
     csv_text,
     experience_band,
     may_share,
@@ -40,6 +39,7 @@ from mailflow.pool.anonymised import (
 from mailflow.pool.records import Applicant, Candidate
 from mailflow.pool.talent import TalentPool, new_candidate
 from mailflow.settings.config import load_config
+from mailflow.spreadsheets import csv_cell
 from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 from mailflow.store import open_store
 

@@ -17,6 +17,7 @@ from mailflow.errors import MailflowError, UsageError
 from mailflow.relay.accounting import Balance
 from mailflow.relay.ledger import ReferralLedger, read_entries
 from mailflow.settings.config import Config
+from mailflow.spreadsheets import csv_cell
 
 EXPORT_COLUMNS = ("seq", "kind", "at", "event_id", "ref", "occurred_at", "counted_delta",
                   "registrations", "progress", "slots_earned", "slots_redeemed",
@@ -140,7 +141,7 @@ def export(config_path: Path | None, as_csv: bool) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     for entry in entries:
-        writer.writerow([_cell(entry, column) for column in EXPORT_COLUMNS])
+        writer.writerow([csv_cell(_cell(entry, column)) for column in EXPORT_COLUMNS])
 
 
 def _cell(entry: Mapping[str, Any], column: str) -> Any:

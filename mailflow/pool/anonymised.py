@@ -53,6 +53,7 @@ from mailflow.mail.people import normalise_phone
 from mailflow.pool import consent
 from mailflow.pool.consent import Held
 from mailflow.pool.records import Candidate
+from mailflow.spreadsheets import csv_cell
 
 PURPOSE = "talent_pool"
 
@@ -277,20 +278,6 @@ def anonymised_pool(candidates: Iterable[Candidate], notified: Iterable[str], zo
 
 
 # -- CSV ------------------------------------------------------------------------------------------
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    """A cell a spreadsheet will not run: one starting with = + - @ tab or CR gets a leading '."""
-    if value is None:
-        text = ""
-    elif isinstance(value, list | tuple):
-        text = ";".join(str(v) for v in value)
-    else:
-        text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
 
 def csv_text(rows: Sequence[AnonymousRow]) -> str:
     out = io.StringIO()
