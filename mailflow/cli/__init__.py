@@ -64,14 +64,15 @@ def _register() -> None:
         privacy,
         provisions,
         quarantine,
+        report,
         rewrite,
         rules,
         run,
     )
 
     for module in (auth, backfill, candidates, check, consent, demo, explain, export, importing,
-                   init, ledger, outbox, privacy, provisions, quarantine, rewrite, rules,
-                   run):
+                   init, ledger, outbox, privacy, provisions, quarantine, report, rewrite,
+                   rules, run):
         module.register(cli)
 
 
