@@ -144,6 +144,7 @@ class Daemon:
             "ping": lambda args: "pong",
             "quarantine.replay": lambda args: self._replay(str(args["id"])),
             "rules.reload": lambda args: self.reload(),
+            "rules.check": lambda args: self._rules_check(),
             "rewrite.record": self._record_rewrite,
             "consent.record": self._record_consent,
             "import.csv": lambda args: import_file(
@@ -209,6 +210,16 @@ class Daemon:
 
         with self.lane:
             return record_handler(self.config, self.store, self.clock)(args)
+
+    def carry_out(self, command: str, args: dict[str, Any]) -> Any:
+        """One control-channel handler, called in this process (the admin pages, `web.host`)."""
+        return self.control.handlers[command](args)
+
+    def _rules_check(self) -> list[str]:
+        """Every problem of the rule files and templates on disk now (what a reload would say)."""
+        from mailflow.daemon.checks import static_problems
+
+        return [str(problem) for problem in static_problems(self.config)]
 
     def _replay(self, item_id: str) -> dict[str, Any]:
         doc = self.intake.replay(item_id)
