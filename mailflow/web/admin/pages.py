@@ -141,9 +141,9 @@ class AdminPages:
         end = _date(request.query_params.get("to"))
         h = self.host
         report = await run_in_threadpool(views.kpis, h.store, h.config, h.clock, start, end)
-        rows = report.get("by_month") or []
+        rows = views.months_with_figures(report.get("by_month") or [])
         return self.render(request, "overview", report=report, tiles=views.TILES,
-                           chart=layout(rows[-24:]) if rows else None,
+                           chart=layout(rows[-views.CHART_MONTHS:]) if rows else None,
                            start=start.isoformat() if start else "",
                            end=end.isoformat() if end else "")
 

@@ -25,6 +25,7 @@ from mailflow.settings.config import Config
 from mailflow.store.base import Store
 
 POOL_LIMIT = 500
+CHART_MONTHS = 24
 OUTBOX_ORDER = ("unknown", "failed", "queued", "sending", "sent")
 OUTBOX_ACTIONS = {"unknown": ("resend", "mark_sent"), "failed": ("resend", "mark_sent"),
                   "queued": ("mark_sent",)}
@@ -191,6 +192,14 @@ def quarantine(store: Store) -> list[dict[str, Any]]:
                     else f"callback:{item.get('event_id')}",
                     "replayable": mail and item["state"] != "replayed"})
     return out
+
+
+def months_with_figures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's months from the first to the last with any figure (a period of many years
+    with activity in three months is a chart of those months and the quiet ones between)."""
+    busy = [n for n, row in enumerate(rows)
+            if any(isinstance(v, int) and v for k, v in row.items() if k != "month")]
+    return rows[busy[0]:busy[-1] + 1] if busy else []
 
 
 def rule_files(folder: Path) -> list[str]:
