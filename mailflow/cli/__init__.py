@@ -61,6 +61,7 @@ def _register() -> None:
         init,
         ledger,
         outbox,
+        outcomes,
         privacy,
         provisions,
         quarantine,
@@ -71,8 +72,8 @@ def _register() -> None:
     )
 
     for module in (auth, backfill, candidates, check, consent, demo, explain, export, importing,
-                   init, ledger, outbox, privacy, provisions, quarantine, report, rewrite,
-                   rules, run):
+                   init, ledger, outbox, outcomes, privacy, provisions, quarantine, report,
+                   rewrite, rules, run):
         module.register(cli)
 
 

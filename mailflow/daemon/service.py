@@ -21,6 +21,7 @@ from mailflow.daemon.folders import watched_folders
 from mailflow.daemon.notify import Systemd
 from mailflow.followups.scheduler import FollowUpScheduler
 from mailflow.intake.importer import import_file
+from mailflow.kpi import outcomes
 from mailflow.mailbox.backfill import Backfill, BackfillRunner
 from mailflow.mailbox.handoff import Intake
 from mailflow.mailbox.imap import Mailbox
@@ -158,6 +159,9 @@ class Daemon:
             "outbox.resend": lambda args: self.outbox.resend(str(args["id"])),
             "outbox.mark_sent": lambda args: self.outbox.mark_sent(str(args["id"])),
             "ledger.redeem": lambda args: self.ledger.redeem(str(args["note"])),
+            "candidate.hire": lambda args: outcomes.hire(self.store, self.clock, self.ledger,
+                                                         args),
+            "candidate.left": lambda args: outcomes.left(self.store, self.clock, args),
             "audit.record": self._audit,
             "privacy.erase": self.privacy.erase,
             "privacy.purge": self.privacy.purge,
