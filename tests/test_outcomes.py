@@ -234,3 +234,18 @@ def test_credit_on_defaults_to_registered(tmp_path: Path) -> None:
         assert callbacks.ledger.balance().registrations == 1
     finally:
         store.close()
+
+
+def test_an_erased_hire_still_counts(tmp_path: Path) -> None:
+    config = site(tmp_path)
+    seed(config, 0)
+    assert cli(config, tmp_path, "candidate", "hire", "taro@example.net", "--on", "2026-01-05",
+               "--via", "referral").returncode == 0
+    assert cli(config, tmp_path, "candidate", "left", "taro@example.net", "--on",
+               "2026-02-01").returncode == 0
+    before = report(config, tmp_path)
+    done = cli(config, tmp_path, "erase", "taro@example.net", "--reason", "本人の請求")
+    assert done.returncode == 0, done.stderr
+    after = report(config, tmp_path)
+    for key in ("hires", "hires_by_via", "referral_hire_rate", "retention_3m"):
+        assert after[key] == before[key], key
