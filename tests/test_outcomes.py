@@ -247,5 +247,5 @@ def test_an_erased_hire_still_counts(tmp_path: Path) -> None:
     done = cli(config, tmp_path, "erase", "taro@example.net", "--reason", "本人の請求")
     assert done.returncode == 0, done.stderr
     after = report(config, tmp_path)
-    for key in ("hires", "hires_by_via", "referral_hire_rate", "retention_3m"):
+    for key in ("hires", "hires_by_via", "referral_hire_rate", "retention_3m", "by_source"):
         assert after[key] == before[key], key

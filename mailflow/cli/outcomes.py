@@ -49,7 +49,7 @@ def left(config_path: Path | None, ref: str, on: datetime) -> None:
     config = load(config_path)
     args = {"candidate": ref, "on": on.date().isoformat(), "actor": console_actor()}
     done = carry_out(config, "candidate.left", args,
-                     lambda d: outcomes.left(d.store, d.clock, args))
+                     lambda d: outcomes.left(d.store, d.clock, args, d.lane))
     click.echo(f"{done['candidate_id']}: left on {done['left_on']} (hired on {done['on'][:10]})")
 
 

@@ -50,6 +50,9 @@ def print_text(report: dict[str, Any]) -> None:
         click.echo(f"  {label:<32}{shown(report[key]):>14}")
     per = report["registrations_per_free_slot"]
     click.echo(f"  {'progress to the next slot':<32}{report['progress_to_next']:>11}/{per}")
+    click.echo("\nconversion")
+    for key, value in report["conversion"].items():
+        click.echo(f"  {key.replace('_', ' '):<32}{shown(value):>14}")
     if report["by_source"]:
         click.echo("\nby source       " + " ".join(f"{c[:12]:>12}" for c in SOURCE_COLUMNS))
         for source, row in report["by_source"].items():

@@ -161,7 +161,7 @@ class Daemon:
             "ledger.redeem": lambda args: self.ledger.redeem(str(args["note"])),
             "candidate.hire": lambda args: outcomes.hire(self.store, self.clock, self.ledger,
                                                          args),
-            "candidate.left": lambda args: outcomes.left(self.store, self.clock, args),
+            "candidate.left": lambda args: outcomes.left(self.store, self.clock, args, self.lane),
             "audit.record": self._audit,
             "privacy.erase": self.privacy.erase,
             "privacy.purge": self.privacy.purge,

@@ -38,27 +38,31 @@ class Fact:
 
 
 def sources(store: Store) -> dict[str, str]:
-    """Each candidate's source channel (where they first came from)."""
+    """Each candidate's source channel (where they first came from), from the record."""
     return {str(c["id"]): str(c.get("source") or UNKNOWN_SOURCE) for c in store.scan("candidates")
             if c.get("id")}
 
 
 def facts(store: Store, period: Period) -> Iterator[Fact]:
-    """Every fact in the store, in timeline order (clicks after), whatever its day."""
+    """Every fact in the store, in timeline order (clicks after), whatever its day. A
+    candidate's source is the one their `candidate_created` event names (it outlives an
+    erasure), else their record's."""
     source_of = sources(store)
+    found: list[tuple[str, str, str, dict[str, Any]]] = []
     for _seq, event in store.log("events"):
-        kind = EVENT_FACTS.get(str(event.get("type")))
-        if kind is None:
-            continue
-        data = event.get("data") or {}
         cid = str(event.get("candidate_id") or "")
+        data = event.get("data") or {}
+        if event.get("type") == "candidate_created" and data.get("source"):
+            source_of[cid] = str(data["source"])
+        kind = EVENT_FACTS.get(str(event.get("type")))
         when = data.get("on") if kind in ("hire", "left") and data.get("on") else event.get("at")
-        if not when:
-            continue
+        if kind is not None and when:
+            found.append((kind, cid, str(when), dict(data)))
+    for kind, cid, when, data in found:
         source = source_of.get(cid, UNKNOWN_SOURCE)
         if kind in ("application", "reapplication") and data.get("source"):
             source = str(data["source"])
-        yield Fact(kind, cid, period.day(str(when)), source, dict(data))
+        yield Fact(kind, cid, period.day(when), source, data)
     for click in store.scan("clicks"):
         kind = {"human": "human_click", "scanner": "scanner_click"}.get(str(click.get("class")))
         if kind and click.get("at"):

@@ -9,6 +9,7 @@ entry's number, so each slot says which hire it paid for. No slot available: not
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from typing import Any
 
@@ -64,12 +65,13 @@ def hire(store: Store, clock: Clock, ledger: ReferralLedger,
             "slots_available": redeemed["slots_available"] if slot_seq else None}
 
 
-def left(store: Store, clock: Clock, args: dict[str, Any]) -> dict[str, Any]:
-    """`candidate`, `on`, `actor`."""
+def left(store: Store, clock: Clock, args: dict[str, Any],
+         lane: threading.RLock | None = None) -> dict[str, Any]:
+    """`candidate`, `on`, `actor`; under the daemon's writer `lane` when there is one."""
     on = _day(args["on"])
     actor = str(args.get("actor") or "cli:unknown")
     pool = TalentPool(store, clock)
-    with store.transaction():
+    with lane or threading.RLock(), store.transaction():
         candidate = _candidate(pool, str(args["candidate"]))
         record = pool.record_left(candidate, on)
         audit.record(store, clock, actor, "left", candidate["id"],
