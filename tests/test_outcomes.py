@@ -11,7 +11,12 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import MAILFLOW
+import pytest
+from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, env_for
+from servers import ImapAccount
+from test_callbacks import LEDGER_KEY, SECRET, add_candidates, event, post
+from test_callbacks import cli as relay_cli
+from test_callbacks import write_config as relay_config
 
 from mailflow.clock import FrozenClock, SystemClock
 from mailflow.daemon.local import open_service
@@ -249,3 +254,33 @@ def test_an_erased_hire_still_counts(tmp_path: Path) -> None:
     after = report(config, tmp_path)
     for key in ("hires", "hires_by_via", "referral_hire_rate", "retention_3m", "by_source"):
         assert after[key] == before[key], key
+
+
+def test_through_the_running_daemon_ten_callbacks_one_slot_one_hire(
+        tmp_path: Path, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten signed registrations earn a slot; `candidate hire --via slot` goes through the
+    daemon's control channel; the report shows one slot fewer and the ledger verifies."""
+    monkeypatch.setenv(PASSWORD_ENV, imap_account.password)
+    monkeypatch.setenv("MAILFLOW_RELAY_SECRET", SECRET)
+    monkeypatch.setenv("MAILFLOW_LEDGER_KEY", LEDGER_KEY)
+    config, base = relay_config(tmp_path, imap_account)
+    refs = add_candidates(config, 11)
+    env = env_for(imap_account)
+    with DaemonThread(config) as running:
+        for n, r in enumerate(refs[:10]):
+            assert post(base, event(f"evt-{n}", r)).status_code == 200
+        before = json.loads(relay_cli(config, env, "report", "--json").stdout)
+        assert (before["registrations"], before["slots_available"]) == (10, 1)
+        done = relay_cli(config, env, "candidate", "hire", "c_0010", "--on", "2026-03-01",
+                         "--via", "slot")
+        assert done.returncode == 0, done.stderr
+        after = json.loads(relay_cli(config, env, "report", "--json").stdout)
+        assert after["slots_available"] == before["slots_available"] - 1
+        assert after["hires"] == 1 and after["cost_avoided_yen"] == 1_000_000
+        refused = relay_cli(config, env, "candidate", "hire", "c_0009", "--on", "2026-03-01",
+                            "--via", "slot")
+        assert refused.returncode == 1 and "no free slot" in refused.stderr
+        hired = running.daemon.store.get("candidates", "c_0010")
+        assert hired is not None and hired["status"] == "hired"
+        verified = relay_cli(config, env, "ledger", "verify")
+        assert verified.returncode == 0, verified.stderr
