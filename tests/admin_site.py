@@ -1,6 +1,8 @@
 """A running daemon with a seeded store for the admin pages' tests (`test_admin.py`,
 `test_admin_browser.py`): candidates (one named with `<script>`), a rejection with its Career
-Relay invitation, a quarantined application, an outbox mail whose outcome is unknown."""
+Relay invitation and the partner's signed registration (one registration per slot here, so a
+slot is earned), a hire paid for by that slot, a quarantined application, an outbox mail whose
+outcome is unknown."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import httpx
 from harness import DaemonThread
+from test_callbacks import event, signed
 
 from mailflow.mailbox.pipeline import Incoming
 from mailflow.pool.records import Applicant
@@ -25,6 +28,7 @@ PEOPLE = [("山田 太郎", "taro.yamada@example.net", "09012345678", "営業", 
           ("<script>alert('x')</script>花子", "hanako.script@example.net", "08011112222",
            "エンジニア", "direct"),
           ("佐藤 次郎", "jiro.sato@example.org", "07033334444", "経理", "direct")]
+HIRED_ON = "2026-04-01"  # the third candidate, hired through the free slot
 QUARANTINED_NAME, QUARANTINED_EMAIL = "鈴木 三郎", "saburo.suzuki@example.com"
 PAGES = ("/admin/", "/admin/pool", "/admin/ledger", "/admin/followups", "/admin/outbox",
          "/admin/quarantine", "/admin/rules")
@@ -74,6 +78,15 @@ def seed(running: DaemonThread, base: str, config: Path) -> Seeded:
         assert doc is not None
         doc.update(state="unknown", last_error="connection cut after DATA")
         daemon.store.put("outbox", item["id"], doc)
+    # the partner's signed callback: the invited candidate registered (earns the one slot)
+    invited = daemon.store.get("candidates", ids[0])
+    assert invited is not None
+    body = event("evt-admin-1", str(invited["relay_ref"]))
+    answer = httpx.post(f"{base}/callbacks/career-relay", content=body, headers=signed(body),
+                        timeout=30)
+    assert answer.status_code == 200, answer.text
+    daemon.carry_out("candidate.hire", {"candidate": ids[2], "on": HIRED_ON, "via": "slot",
+                                        "actor": "cli:test"})
     return Seeded(running, base, config, ids, quarantined, item["id"])
 
 

@@ -25,7 +25,7 @@ from mailflow.pool import audit
 @pytest.fixture
 def site(tmp_path: Path, imap_account: ImapAccount,
          env: dict[str, str]) -> Iterator[Seeded]:  # noqa: F811
-    config, base = write_config(tmp_path, imap_account)
+    config, base = write_config(tmp_path, imap_account, per_slot=1)
     with DaemonThread(config) as running:
         yield seed(running, base, config)
 

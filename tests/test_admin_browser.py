@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_site import PAGES, PEOPLE, QUARANTINED_EMAIL, Seeded, seed, token
+from admin_site import HIRED_ON, PAGES, PEOPLE, QUARANTINED_EMAIL, Seeded, seed, token
 from harness import MAILFLOW, DaemonThread
 from servers import ImapAccount
 from test_callbacks import env, write_config  # noqa: F401  (fixture)
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 @pytest.fixture
 def site(tmp_path: Path, imap_account: ImapAccount,
          env: dict[str, str]) -> Iterator[tuple[Seeded, dict[str, str]]]:  # noqa: F811
-    config, base = write_config(tmp_path, imap_account)
+    config, base = write_config(tmp_path, imap_account, per_slot=1)
     with DaemonThread(config) as running:
         yield seed(running, base, config), env
 
@@ -102,6 +102,7 @@ def test_the_dashboard_in_chromium(site: tuple[Seeded, dict[str, str]], page: An
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["applications"] >= len(PEOPLE)
+    assert (report["slots_earned"], report["slots_redeemed"], report["hires"]) == (1, 1, 1)
     for key in TILES:
         if key in report:
             assert page.locator(f"[data-kpi={key}]").inner_text() == shown(report[key]), key
@@ -139,10 +140,14 @@ def test_the_dashboard_in_chromium(site: tuple[Seeded, dict[str, str]], page: An
     assert TalentPool(daemon.store, daemon.clock).by_email(QUARANTINED_EMAIL) is not None
     shot(page, "quarantine-replayed")
 
-    # English on request; logout ends the session
+    # English on request; the ledger verified, its slot paid for the hire; logout ends the session
     page.goto(f"{base}/admin/ledger?lang=en")
     assert page.locator("h1").inner_text() == "Ledger"
     assert page.locator("#verified").inner_text().startswith("Verified")
+    paid = page.locator("td.paid-for a")
+    assert paid.count() == 1 and paid.inner_text() == seeded.ids[2]
+    assert HIRED_ON in page.locator("td.paid-for", has=page.locator("a")).inner_text()
+    shot(page, "ledger-en")
     page.click("#logout")
     assert page.url == f"{base}/admin/login"
     page.goto(f"{base}/admin/")

@@ -155,12 +155,15 @@ def ledger(store: Store, book: ReferralLedger) -> dict[str, Any]:
             entries.append({"seq": seq, "kind": "(unreadable)", "at": "", "candidate_id": "",
                             "paid_for": ""})
             continue
-        hire = dict(entry).get("hire_candidate_id") or dict(entry).get("hire_id")
+        # a slot redeemed for a hire (`candidate hire --via slot`) names the hired candidate and
+        # the day; one redeemed by `ledger redeem --note` has only its note
+        redeemed = entry["kind"] == "slot_redeemed"
+        hire = entry.get("candidate_id") if redeemed else None
         entries.append({"seq": seq, "kind": entry["kind"], "at": entry["at"][:19],
-                        "candidate_id": entry.get("candidate_id") or "",
-                        "paid_for": str(hire or entry.get("note") or "")
-                        if entry["kind"] == "slot_redeemed" else "",
-                        "hire": str(hire or "")})
+                        "candidate_id": "" if redeemed else entry.get("candidate_id") or "",
+                        "paid_for": str(entry.get("note") or "") if redeemed else "",
+                        "hire": str(hire or ""),
+                        "hired_on": str(entry.get("occurred_at") or "") if hire else ""})
     return {"balance": balance, "available": balance.slots_available, "entries": entries}
 
 
