@@ -7,6 +7,7 @@ each action is in the audit log."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -19,7 +20,9 @@ from harness import DaemonThread, metrics_auth
 from servers import ImapAccount
 from test_callbacks import env, write_config  # noqa: F401  (fixture)
 
+from mailflow.errors import ProblemsError
 from mailflow.pool import audit
+from mailflow.starter import SHIPPED_RULES
 
 
 @pytest.fixture
@@ -171,3 +174,27 @@ def test_secure_cookie_when_public_url_is_https(tmp_path: Path, imap_account: Im
     with DaemonThread(config):
         cookie = httpx.get(f"{base}/admin/login").headers["set-cookie"].lower()
     assert "; secure" in cookie
+
+
+def test_the_rules_page_shows_the_last_validation_and_the_files_now(
+        tmp_path: Path, imap_account: ImapAccount, env: dict[str, str]) -> None:  # noqa: F811
+    config, base = write_config(tmp_path, imap_account)
+    rules = tmp_path / "rules"
+    shutil.copytree(SHIPPED_RULES, rules)
+    config.write_text(config.read_text().replace(str(SHIPPED_RULES), str(rules)))
+    with DaemonThread(config) as running, logged_in(base) as admin:
+        page = admin.get("/admin/rules").text
+        assert "起動時" in page and "sources.toml" in page
+        assert page.count("問題はありません") == 2
+        good = (rules / "sources.toml").read_text(encoding="utf-8")
+        (rules / "sources.toml").write_text(good + "\n[[source]]\nnam = 'x'\n", "utf-8")
+        with pytest.raises(ProblemsError):
+            running.daemon.reload()  # what SIGHUP does: refused, the old rules stay
+        page = unescape(admin.get("/admin/rules").text)
+        assert "再読み込み時" in page and "それまでのルールを使い続けています" in page
+        shown = page.count("sources.toml:")  # the last validation's problems, and the same now
+        assert shown >= 2 and shown % 2 == 0
+        (rules / "sources.toml").write_text(good, "utf-8")
+        page = admin.get("/admin/rules").text
+        assert page.count("sources.toml:") == shown // 2  # fixed on disk; the reload refused
+        assert "問題はありません" in page

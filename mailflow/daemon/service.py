@@ -15,7 +15,7 @@ from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from mailflow.clock import Clock, default_clock
+from mailflow.clock import Clock, default_clock, iso
 from mailflow.daemon.control import ControlServer
 from mailflow.daemon.folders import watched_folders
 from mailflow.daemon.notify import Systemd
@@ -72,6 +72,9 @@ class Daemon:
         self.reviews = ReviewDesk(self.store, self.clock, config, self.outbox)
         self.pipeline = Pipeline((stages or default_stages)(self))
         _ = self.scanners  # loads the rejection rules now: a broken file refuses the start
+        # the rules' last validation (the admin pages show it): at start, then at each reload
+        self.rules_validation: dict[str, Any] = {"at": iso(self.clock.now()), "when": "start",
+                                                 "problems": []}
         self.followups = FollowUpScheduler(self.store, self.clock, config, self.outbox, self.lane)
         self.reloaders.append(self.followups.reload)
         self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
@@ -219,11 +222,14 @@ class Daemon:
         """One control-channel handler, called in this process (the admin pages, `web.host`)."""
         return self.control.handlers[command](args)
 
-    def _rules_check(self) -> list[str]:
-        """Every problem of the rule files and templates on disk now (what a reload would say)."""
+    def _rules_check(self) -> dict[str, Any]:
+        """The rules' last validation (at start or the last reload: the rules in force passed
+        it, or a refused reload kept the old ones) and every problem of the files on disk now
+        (what a reload would say)."""
         from mailflow.daemon.checks import static_problems
 
-        return [str(problem) for problem in static_problems(self.config)]
+        return {"last": self.rules_validation,
+                "now": [str(problem) for problem in static_problems(self.config)]}
 
     def _replay(self, item_id: str) -> dict[str, Any]:
         doc = self.intake.replay(item_id)
@@ -239,6 +245,8 @@ class Daemon:
 
         password = self.config.imap_password()
         problems = static_problems(self.config)
+        self.rules_validation = {"at": iso(self.clock.now()), "when": "reload",
+                                 "problems": [str(problem) for problem in problems]}
         if problems:
             raise ProblemsError(problems)
         done = []

@@ -182,10 +182,12 @@ class AdminPages:
 
     async def rules(self, request: Request) -> Response:
         folder = self.host.config.rules_dir
-        problems = await self._act("rules.check", {})
+        checked = await self._act("rules.check", {})
+        if isinstance(checked, MailflowError):
+            checked = {"last": None, "now": [str(checked)]}
         return self.render(request, "rules", folder=str(folder),
                            files=views.rule_files(folder), checked_at=self.host.clock.now(),
-                           problems=problems if isinstance(problems, list) else [str(problems)])
+                           last=checked.get("last"), problems=checked.get("now") or [])
 
     # -- actions ----------------------------------------------------------------------------
 
