@@ -92,10 +92,14 @@ def test_a_hire_via_slot_redeems_one_slot_and_the_ledger_names_it(tmp_path: Path
     paid = entries[-1]
     assert paid["kind"] == "slot_redeemed" and paid["candidate_id"] == shown["id"]
     assert paid["occurred_at"] == "2026-03-01" and "2026-03-01" in paid["note"]
+    assert shown["id"] not in paid["note"]  # `ledger export --csv` names no candidate
     assert shown["status"] == "hired"
     hired = [e for e in shown["timeline"] if e["type"] == "hired"]
     assert hired[0]["slot_seq"] == paid["seq"] and hired[0]["via"] == "slot"
     assert shown["id"] in cli(config, tmp_path, "ledger", "history").stdout
+    assert shown["hires"][0]["slot_seq"] == paid["seq"]
+    card = cli(config, tmp_path, "candidate", "show", "taro@example.net").stdout
+    assert f"via slot  (free slot, ledger entry {paid['seq']})" in card
     store = open_store(load_config(config).data_dir, read_only=True)
     try:
         actions = [(e["action"], e["target"]) for _seq, e in store.log("audit")]
@@ -154,6 +158,8 @@ def test_the_control_handlers_record_a_hire(tmp_path: Path) -> None:
     config_path = site(tmp_path)
     seed(config_path, 10)
     os.environ["MAILFLOW_LEDGER_KEY"] = KEY
+    umask = os.umask(0o022)  # open_service makes it 077 for this process: put it back after
+    os.umask(umask)
     try:
         service = open_service(load_config(config_path))
         try:
@@ -170,6 +176,7 @@ def test_the_control_handlers_record_a_hire(tmp_path: Path) -> None:
             service.store.close()
     finally:
         del os.environ["MAILFLOW_LEDGER_KEY"]
+        os.umask(umask)
 
 
 def test_a_stage_line_naming_a_hire_is_a_hire(tmp_path: Path) -> None:

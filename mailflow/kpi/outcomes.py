@@ -53,7 +53,8 @@ def hire(store: Store, clock: Clock, ledger: ReferralLedger,
             candidate["applications"][-1]["position"] if candidate["applications"] else "")
         slot_seq = None
         if via == "slot":
-            note = f"hire of {candidate['id']} on {on}" + (f" ({position})" if position else "")
+            # no candidate id in the note: `ledger export --csv` goes to the partner without them
+            note = f"hire on {on}" + (f" ({position})" if position else "")
             redeemed = ledger.redeem(note, candidate_id=candidate["id"], hired_on=on)
             slot_seq = int(redeemed["seq"])
             audit.record(store, clock, actor, "redeem", candidate["id"],
