@@ -31,7 +31,9 @@ _user_numbers = itertools.count(1)
 # IMAP password variable (harness.PASSWORD_ENV) with the test account's password.
 TEST_SECRETS = {"MAILFLOW_IMAP_PASSWORD": "imap-password-for-tests",
                 "MAILFLOW_RELAY_SECRET": "relay-secret-for-tests",
-                "MAILFLOW_LEDGER_KEY": "ledger-key-for-tests"}
+                "MAILFLOW_LEDGER_KEY": "ledger-key-for-tests",
+                # the admin pages' login and the bearer token of /metrics
+                "MAILFLOW_ADMIN_TOKEN": "admin-token-for-tests"}
 
 
 @pytest.fixture(autouse=True)

@@ -65,6 +65,11 @@ templates_dir = "{SHIPPED_TEMPLATES}"
     return path
 
 
+def metrics_auth() -> dict[str, str]:
+    """The header that scrapes /metrics: the admin token (conftest's) as a bearer token."""
+    return {"Authorization": f"Bearer {os.environ['MAILFLOW_ADMIN_TOKEN']}"}
+
+
 def env_for(account: ImapAccount) -> dict[str, str]:
     return {**os.environ, PASSWORD_ENV: account.password}
 

@@ -280,7 +280,7 @@ def test_web_edge_headers_limits_health_and_openapi(
         answers = {
             "healthz": httpx.get(base + "/healthz"),
             "openapi": httpx.get(base + "/openapi.json"),
-            "unknown": httpx.get(base + "/admin"),
+            "unknown": httpx.get(base + "/wp-login.php"),  # /admin is the admin pages now
             "too large": post(base, b"{" + b" " * 5000 + b"}"),
             "too large, chunked": httpx.post(base + CALLBACKS,
                                              content=iter([b"x" * 3000, b"y" * 3000]),

@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from html import unescape
 from pathlib import Path
 
+import httpx
 import pytest
 from harness import MAILFLOW, PROJECT
 
@@ -85,6 +87,7 @@ def test_every_hint_runs_as_printed(tmp_path: Path) -> None:
         assert re.fullmatch(r"export( MAILFLOW_DEMO_\w+=\S+)+", export), export
         assert "MAILFLOW_DEMO_LEDGER_KEY=" in export
         assert len(commands) == len(EXPECTED), hints
+        _dashboard_shows_the_demo(output)
         for hint in commands:
             assert Path(hint.split()[0]).is_absolute(), hint
             done = subprocess.run(["sh", "-c", f"{export}\n{hint}"], cwd=elsewhere, env=env,
@@ -100,6 +103,25 @@ def test_every_hint_runs_as_printed(tmp_path: Path) -> None:
         rest, _ = process.communicate(timeout=30)
     assert process.returncode == 0, rest
     assert "Traceback" not in rest
+
+
+def _dashboard_shows_the_demo(output: str) -> None:
+    """The printed dashboard address and token log in, and the overview is not empty."""
+    found = re.search(r"demo: dashboard (http://127\.0\.0\.1:\d+/admin) — token (\S+)", output)
+    assert found, output
+    base, token = found[1].removesuffix("/admin"), found[2]
+    with httpx.Client(base_url=base, timeout=20) as browser:
+        login = browser.get("/admin/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', login)
+        assert csrf, login
+        answer = browser.post("/admin/login", data={"csrf": unescape(csrf[1]), "token": token})
+        assert answer.status_code == 303, answer.text
+        overview = browser.get("/admin/").text
+        applications = re.search(r'data-kpi="applications">([\d,]+)<', overview)
+        assert applications and int(applications[1].replace(",", "")) >= 3, overview
+        assert "<rect" in overview  # the chart has bars
+        pool = browser.get("/admin/pool").text
+        assert "山田 太郎" in pool
 
 
 def test_the_command_started_with_python_m_runs_from_anywhere(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from harness import DaemonThread
+from harness import DaemonThread, metrics_auth
 from prometheus_client.parser import text_string_to_metric_families
 from servers import ImapAccount
 from test_callbacks import env, event, signed, write_config  # noqa: F401  (fixture)
@@ -151,7 +151,7 @@ def test_metrics_parse_and_move(site: tuple[DaemonThread, str]) -> None:
     token, ref, _cid = invited(running)
 
     def sample(name: str, **labels: str) -> float:
-        text = httpx.get(f"{base}/metrics").text
+        text = httpx.get(f"{base}/metrics", headers=metrics_auth()).text
         for family in text_string_to_metric_families(text):
             for s in family.samples:
                 if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
@@ -168,7 +168,7 @@ def test_metrics_parse_and_move(site: tuple[DaemonThread, str]) -> None:
     assert sample("mailflow_partner_callbacks_total", outcome="unauthorized") == 1
     assert sample("mailflow_ledger", what="registrations") == 1
     assert sample("mailflow_invitations_issued") == 1
-    text = httpx.get(f"{base}/metrics").text
+    text = httpx.get(f"{base}/metrics", headers=metrics_auth()).text
     assert "taro" not in text and "山田" not in text and ref not in text
 
 

@@ -19,6 +19,7 @@ from harness import (
     daemon_process,
     handled_in_store,
     message,
+    metrics_auth,
     wait_until,
     write_config,
 )
@@ -55,7 +56,7 @@ def healthz(base: str) -> int | None:
 
 
 def metric(base: str, name: str) -> float:
-    text = httpx.get(base + "/metrics", timeout=10).text
+    text = httpx.get(base + "/metrics", headers=metrics_auth(), timeout=10).text
     found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
     assert found, f"{name} not in /metrics"
     return float(found.group(1))

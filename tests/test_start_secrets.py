@@ -62,7 +62,7 @@ def test_check_with_the_ledger_key_unset_exits_2_naming_it(tmp_path: Path,
         assert done.stderr == (f"mailflow: error: {config.resolve()}: environment variable "
                                "MAILFLOW_LEDGER_KEY is not set (career_relay.ledger_key_env "
                                "names it)\n")
-    # the admin token is not asked for: nothing reads it yet
+    # the admin token is not asked for: without it the admin pages and /metrics are off
     done = mailflow("check", "-c", str(config), env={**env, "MAILFLOW_LEDGER_KEY": "k"})
     assert done.returncode == 0, done.stderr
 

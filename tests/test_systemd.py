@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from harness import MAILFLOW, PROJECT, env_for, wait_until, write_config
+from harness import MAILFLOW, PROJECT, env_for, metrics_auth, wait_until, write_config
 from servers import Dovecot, ImapAccount, StallingProxy, free_port
 
 from mailflow import logs
@@ -117,7 +117,7 @@ class Site:
             return None
 
     def imap_up(self) -> float:
-        text = httpx.get(self.base + "/metrics", timeout=10).text
+        text = httpx.get(self.base + "/metrics", headers=metrics_auth(), timeout=10).text
         found = re.search(r'^mailflow_up\{part="imap"\} (\S+)$', text, re.MULTILINE)
         assert found, "mailflow_up{part=\"imap\"} not in /metrics"
         return float(found.group(1))

@@ -61,17 +61,19 @@ def _register() -> None:
         init,
         ledger,
         outbox,
+        outcomes,
         privacy,
         provisions,
         quarantine,
+        report,
         rewrite,
         rules,
         run,
     )
 
     for module in (auth, backfill, candidates, check, consent, demo, explain, export, importing,
-                   init, ledger, outbox, privacy, provisions, quarantine, rewrite, rules,
-                   run):
+                   init, ledger, outbox, outcomes, privacy, provisions, quarantine, report,
+                   rewrite, rules, run):
         module.register(cli)
 
 

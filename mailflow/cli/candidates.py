@@ -88,7 +88,7 @@ def show(config_path: Path | None, as_json: bool, ref: str) -> None:
         if found is None:
             raise MailflowError(f"no candidate {ref}")
         record = {**public(found), "relay_ref": found.get("relay_ref"),
-                  "consents": found.get("consents", {}),
+                  "consents": found.get("consents", {}), "hires": found.get("hires", []),
                   "timeline": [{"type": e["type"], "at": e["at"], **e.get("data", {})}
                                for e in pool.timeline(found["id"])]}
     finally:

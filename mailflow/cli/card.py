@@ -118,6 +118,12 @@ def _sections(record: Mapping[str, Any], zone: ZoneInfo) -> list[str]:
         lines += [_line(purpose, f"{entry.get('state')} {when(entry.get('at'), zone)}"
                         + (f" ({entry['how']})" if entry.get("how") else ""))
                   for purpose, entry in consents.items()]
+    hires = record.get("hires") or []
+    if hires:
+        lines.append("hires")
+        lines += [f"  {str(h.get('on'))[:10]}  {h.get('position') or NONE}  via {h.get('via')}"
+                  + (f"  (free slot, ledger entry {h['slot_seq']})" if h.get("slot_seq") else "")
+                  + (f"  left {h['left_on']}" if h.get("left_on") else "") for h in hires]
     merges = record.get("merges") or []
     if merges:
         lines.append("merged")

@@ -87,6 +87,8 @@ def history(config_path: Path | None, as_json: bool) -> None:
         balance = entry.get("balance") or {}
         what = entry.get("note") or " ".join(
             str(entry[k]) for k in ("event_id", "ref") if entry.get(k))
+        if entry["kind"] == "slot_redeemed" and entry.get("candidate_id"):
+            what += f" → hire of {entry['candidate_id']}"  # which hire the slot paid for
         click.echo(f"{entry['seq']:>5}  {str(entry['at'])[:19]:<20}  "
                    f"{LABELS.get(entry['kind'], entry['kind']):<22}  "
                    f"{balance.get('registrations', ''):>5}  {balance.get('slots_earned', ''):>5}  "

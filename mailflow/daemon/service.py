@@ -15,12 +15,13 @@ from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from mailflow.clock import Clock, default_clock
+from mailflow.clock import Clock, default_clock, iso
 from mailflow.daemon.control import ControlServer
 from mailflow.daemon.folders import watched_folders
 from mailflow.daemon.notify import Systemd
 from mailflow.followups.scheduler import FollowUpScheduler
 from mailflow.intake.importer import import_file
+from mailflow.kpi import outcomes
 from mailflow.mailbox.backfill import Backfill, BackfillRunner
 from mailflow.mailbox.handoff import Intake
 from mailflow.mailbox.imap import Mailbox
@@ -71,6 +72,9 @@ class Daemon:
         self.reviews = ReviewDesk(self.store, self.clock, config, self.outbox)
         self.pipeline = Pipeline((stages or default_stages)(self))
         _ = self.scanners  # loads the rejection rules now: a broken file refuses the start
+        # the rules' last validation (the admin pages show it): at start, then at each reload
+        self.rules_validation: dict[str, Any] = {"at": iso(self.clock.now()), "when": "start",
+                                                 "problems": []}
         self.followups = FollowUpScheduler(self.store, self.clock, config, self.outbox, self.lane)
         self.reloaders.append(self.followups.reload)
         self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
@@ -144,6 +148,7 @@ class Daemon:
             "ping": lambda args: "pong",
             "quarantine.replay": lambda args: self._replay(str(args["id"])),
             "rules.reload": lambda args: self._reload_telling_systemd(),
+            "rules.check": lambda args: self._rules_check(),
             "rewrite.record": self._record_rewrite,
             "consent.record": self._record_consent,
             "import.csv": lambda args: import_file(
@@ -157,6 +162,9 @@ class Daemon:
             "outbox.resend": lambda args: self.outbox.resend(str(args["id"])),
             "outbox.mark_sent": lambda args: self.outbox.mark_sent(str(args["id"])),
             "ledger.redeem": lambda args: self.ledger.redeem(str(args["note"])),
+            "candidate.hire": lambda args: outcomes.hire(self.store, self.clock, self.ledger,
+                                                         args),
+            "candidate.left": lambda args: outcomes.left(self.store, self.clock, args, self.lane),
             "audit.record": self._audit,
             "privacy.erase": self.privacy.erase,
             "privacy.purge": self.privacy.purge,
@@ -210,6 +218,19 @@ class Daemon:
         with self.lane:
             return record_handler(self.config, self.store, self.clock)(args)
 
+    def carry_out(self, command: str, args: dict[str, Any]) -> Any:
+        """One control-channel handler, called in this process (the admin pages, `web.host`)."""
+        return self.control.handlers[command](args)
+
+    def _rules_check(self) -> dict[str, Any]:
+        """The rules' last validation (at start or the last reload: the rules in force passed
+        it, or a refused reload kept the old ones) and every problem of the files on disk now
+        (what a reload would say)."""
+        from mailflow.daemon.checks import static_problems
+
+        return {"last": self.rules_validation,
+                "now": [str(problem) for problem in static_problems(self.config)]}
+
     def _replay(self, item_id: str) -> dict[str, Any]:
         doc = self.intake.replay(item_id)
         return {key: value for key, value in doc.items() if key != "raw"}
@@ -224,6 +245,8 @@ class Daemon:
 
         password = self.config.imap_password()
         problems = static_problems(self.config)
+        self.rules_validation = {"at": iso(self.clock.now()), "when": "reload",
+                                 "problems": [str(problem) for problem in problems]}
         if problems:
             raise ProblemsError(problems)
         done = []

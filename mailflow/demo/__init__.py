@@ -6,7 +6,8 @@ stops cleanly on Ctrl-C.
 
 When the samples have gone through, it prints commands to try in another terminal, each runnable
 as printed from any directory: the full path of this mailflow (`mailflow_command`), `-c` with the
-demo's config, after an `export` line with the secrets the demo made for this run.
+demo's config, after an `export` line with the secrets the demo made for this run. Then the
+admin dashboard's address and its login token (random, made for this run).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ MARKER = ".mailflow-demo"
 PASSWORD_ENV = "MAILFLOW_DEMO_IMAP_PASSWORD"
 RELAY_SECRET_ENV = "MAILFLOW_DEMO_RELAY_SECRET"
 LEDGER_KEY_ENV = "MAILFLOW_DEMO_LEDGER_KEY"
+ADMIN_TOKEN_ENV = "MAILFLOW_DEMO_ADMIN_TOKEN"
 BROWSER = {"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
                          "(KHTML, like Gecko) Chrome/131.0 Safari/537.36",
            "Accept-Language": "ja-JP,ja;q=0.9"}
@@ -79,6 +81,7 @@ path = "data"
 [web]
 listen = "127.0.0.1:{web_port}"
 public_url = "http://127.0.0.1:{web_port}"
+admin_token_env = "{admin_token_env}"
 
 [career_relay]
 register_url = "{register_url}"
@@ -102,6 +105,7 @@ class Demo:
         self.web_port = free_port()
         self.relay_secret = secrets.token_urlsafe(24)
         self.ledger_key = secrets.token_urlsafe(24)
+        self.admin_token = secrets.token_urlsafe(24)  # the dashboard's login, made for this run
         self.partner = PartnerSimulator(
             f"http://127.0.0.1:{self.web_port}/callbacks/career-relay", self.relay_secret)
 
@@ -112,11 +116,12 @@ class Demo:
             imap_port=self.imap.port, smtp_port=self.smtp.port, web_port=self.web_port,
             password_env=PASSWORD_ENV, address=samples.RECRUITING,
             register_url=self.partner.url, relay_secret_env=RELAY_SECRET_ENV,
-            ledger_key_env=LEDGER_KEY_ENV,
+            ledger_key_env=LEDGER_KEY_ENV, admin_token_env=ADMIN_TOKEN_ENV,
             rules=SHIPPED_RULES, templates=SHIPPED_TEMPLATES), encoding="utf-8")
         os.environ[PASSWORD_ENV] = self.password
         os.environ[RELAY_SECRET_ENV] = self.relay_secret  # shared with the partner stand-in
         os.environ[LEDGER_KEY_ENV] = self.ledger_key
+        os.environ[ADMIN_TOKEN_ENV] = self.admin_token
         return config_path
 
     def run(self) -> None:
@@ -172,6 +177,8 @@ class Demo:
         await asyncio.to_thread(self._file_outbox_rejection)
         await self._follow_and_register(daemon)
         self._hint(daemon)
+        self.say(f"demo: dashboard http://127.0.0.1:{self.web_port}/admin — token "
+                 f"{self.admin_token}")
         self.say("demo: press Ctrl-C to stop")
 
     async def _wait_until_watching(self, daemon: Daemon) -> None:

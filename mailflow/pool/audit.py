@@ -16,7 +16,11 @@ from typing import Any
 from mailflow.clock import Clock, iso
 from mailflow.store.base import Doc, Store
 
-ACTIONS = ("erase", "export", "export-person", "redeem", "consent", "purge", "hire")
+ACTIONS = ("erase", "export", "export-person", "redeem", "consent", "purge", "hire", "left",
+           # the admin pages (`web.admin`): logging in and out, a search (the filters' names,
+           # never the terms), a candidate's page opened, and each button
+           "admin-login", "admin-logout", "admin-search", "admin-view", "admin-resend",
+           "admin-mark-sent", "admin-replay")
 
 
 def console_actor() -> str:

@@ -85,6 +85,18 @@ class Document(TypedDict):
     stored: bool
 
 
+class Hire(TypedDict):
+    """A hire here (`candidate hire`, or a `#mailflow stage=採用` line) and, once known, when
+    the person left (`candidate left`): what retention (定着) is measured from."""
+
+    on: str  # the hire date (YYYY-MM-DD), or the instant of the stage line
+    position: str
+    via: str  # one of talent.HIRE_VIAS
+    slot_seq: int | None  # the ledger entry of the free slot that paid for it (via "slot")
+    left_on: str | None
+    source: str  # "command" or where the stage line was read
+
+
 class Candidate(TypedDict):
     """A person in the talent pool (kind "candidates"; `talent.new_candidate` makes one)."""
 
@@ -116,6 +128,7 @@ class Candidate(TypedDict):
     documents: NotRequired[list[Document]]  # once a mail brought attachments
     undeliverable: NotRequired[list[str]]  # addresses refused for good
     relay_event_at: NotRequired[str]  # when the partner event last applied occurred
+    hires: NotRequired[list[Hire]]  # once hired here, oldest first
 
 
 class TimelineEvent(TypedDict):

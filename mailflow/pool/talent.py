@@ -18,6 +18,7 @@ from mailflow.pool.records import (
     Candidate,
     ConsentEntry,
     Document,
+    Hire,
     ImportRow,
     Stage,
     TimelineEvent,
@@ -30,6 +31,8 @@ log = logging.getLogger("mailflow.pool")
 
 RELAY_STATUSES = ("not_invited", "invited", "clicked", "registered", "introduced",
                   "hired_elsewhere", "withdrawn")
+HIRE_VIAS = ("slot", "agency", "direct", "referral", "reapplication")
+HIRE_STAGES = ("採用", "hired", "入社")  # a `#mailflow stage=` line naming one is a hire
 
 
 def new_candidate(candidate_id: str, at: str) -> Candidate:
@@ -41,6 +44,12 @@ def new_candidate(candidate_id: str, at: str) -> Candidate:
         "relay_ref": None, "reapplied": False, "consents": {}, "merges": [],
         "message_ids": [], "created_at": at, "updated_at": at,
     }
+
+
+def current_hire(candidate: Candidate) -> Hire | None:
+    """The candidate's hire that has not left yet, if any."""
+    hires = candidate.get("hires") or []
+    return hires[-1] if hires and hires[-1]["left_on"] is None else None
 
 
 class TalentPool:
@@ -191,6 +200,36 @@ class TalentPool:
         self.save(candidate)
         self.event(candidate["id"], "stage", stage=stage, interviewer=interviewer,
                    rating=rating, source=source)
+        if stage.strip().lower() in HIRE_STAGES and current_hire(candidate) is None:
+            position = candidate["applications"][-1]["position"] if candidate["applications"] \
+                else ""
+            self.record_hire(candidate, at, position, "", None, source)
+
+    def record_hire(self, candidate: Candidate, on: str, position: str, via: str,
+                    slot_seq: int | None, source: str) -> Hire:
+        """A hire here (call it in the caller's transaction); `via` "" means "reapplication"
+        for a candidate who re-applied, else "direct"."""
+        via = via or ("reapplication" if candidate["reapplied"] else "direct")
+        hire: Hire = {"on": on, "position": position, "via": via, "slot_seq": slot_seq,
+                      "left_on": None, "source": source}
+        candidate.setdefault("hires", []).append(hire)
+        candidate["status"] = "hired"
+        self.save(candidate)
+        self.event(candidate["id"], "hired", on=on, position=position, via=via,
+                   slot_seq=slot_seq, source=source)
+        return hire
+
+    def record_left(self, candidate: Candidate, on: str) -> Hire:
+        """The person hired left on `on` (a date no earlier than the hire's)."""
+        hire = current_hire(candidate)
+        if hire is None:
+            raise MailflowError(f"candidate {candidate['id']} has no hire to leave")
+        if on < hire["on"][:10]:
+            raise MailflowError(f"left on {on}, before the hire on {hire['on'][:10]}")
+        hire["left_on"] = on
+        self.save(candidate)
+        self.event(candidate["id"], "left", on=on, hired_on=hire["on"])
+        return hire
 
     def mark_undeliverable(self, email: str, reply: str) -> Candidate | None:
         """A permanent failure at RCPT: the address no longer reaches the candidate."""

@@ -65,6 +65,7 @@ KEPT_EVENT_DATA = frozenset({
     "rejection_id", "provision_id", "handover_id", "followup_id", "outbox_id", "event_id",
     "recipient", "items", "occurred_at", "status_moved", "ledger", "rule", "applied_at",
     "rejected_at", "verdict", "kind", "human",
+    "on", "via", "slot_seq", "hired_on",  # a hire and its end, for the report's figures
 })
 CHANNELS = frozenset({consent.PAGE, consent.REPLY, consent.IMPORT, consent.REGISTRATION})
 

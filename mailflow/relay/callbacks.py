@@ -224,9 +224,10 @@ class CareerRelayCallbacks:
         candidate = as_candidate(found[0])
         moved = self._move(candidate, event)
         seqs: list[int] = []
-        if event.type == "registered":
+        if event.type == self.config.career_relay.credit_on:  # the agreement's event
             seqs = self.ledger.credit_registration(candidate["id"], event.ref, event.id,
                                                    event.occurred_at)
+        if event.type == "registered":
             self._registered(candidate, event)
         elif event.type == "withdrawn":
             seqs = self.ledger.correct_withdrawal(candidate["id"], event.ref, event.id,

@@ -9,14 +9,15 @@ the same transaction as each append. Someone who edits an entry and recomputes e
 cannot make a seal for the new head; deleting the last entries leaves a seal naming an entry that
 is gone; reordering breaks `seq` and `prev_hash`.
 
-Kinds: `registration` (a candidate's registration credited, once per candidate, ever),
+Kinds: `registration` (a candidate's credit, once per candidate, ever: the partner's event that
+`[career_relay] credit_on` names, "registered" unless the agreement says "introduced" or "hired"),
 `slot_earned` (appended right after the registration that completes `per_slot` of them),
-`slot_redeemed` (an admin used a slot) and `correction` (the partner said the candidate
-withdrew). Every entry also carries the running balance after it; `verify` replays the rules
-over the entries and refuses a running balance, a slot or a correction that does not follow from
-them, so a balance can never be more than what the entries prove. Appending reads only the last
-entry (the running balance) and the candidate's own entries: its cost does not grow with the
-ledger.
+`slot_redeemed` (an admin used a slot; one that paid for a hire names the candidate and the hire
+date) and `correction` (the partner said the candidate withdrew). Every entry also carries the
+running balance after it; `verify` replays the rules over the entries and refuses a running
+balance, a slot or a correction that does not follow from them, so a balance can never be more
+than what the entries prove. Appending reads only the last entry (the running balance) and the
+candidate's own entries: its cost does not grow with the ledger.
 
 Withdrawal: a registration that still waits in the progress towards the next slot stops
 counting (`counted_delta` -1: registrations and progress go down by one); a registration already
@@ -160,8 +161,10 @@ class ReferralLedger:
             self._seal(head, running)
             return [int(head["seq"])]
 
-    def redeem(self, note: str) -> Doc:
-        """Use one free slot; NothingToRedeem (exit 1) when none is available."""
+    def redeem(self, note: str, candidate_id: str | None = None,
+               hired_on: str | None = None) -> Doc:
+        """Use one free slot; NothingToRedeem (exit 1) when none is available. A slot that paid
+        for a hire names it: the candidate and the hire date (`occurred_at`)."""
         note = note.strip()
         if not note:
             raise LedgerError("a redemption needs a note (what the slot was used for)")
@@ -173,7 +176,8 @@ class ReferralLedger:
                     f"{running.slots_redeemed} redeemed; progress {running.progress}/"
                     f"{self.per_slot})")
             running.slots_redeemed += 1
-            head = self._append("slot_redeemed", running, head, note=note)
+            head = self._append("slot_redeemed", running, head, note=note,
+                                candidate_id=candidate_id, occurred_at=hired_on)
             self._seal(head, running)
         seq = int(head["seq"])
         log.info("ledger: slot redeemed (entry %d)", seq)

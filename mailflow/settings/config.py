@@ -167,6 +167,7 @@ class CareerRelay(Section):
     registrations_per_free_slot: int = Field(10, ge=1)
     slot_value_yen: int = Field(1_000_000, ge=0)
     handover_url: str = ""  # "" (the default): no profile is handed over, only the referral code
+    credit_on: Literal["registered", "introduced", "hired"] = "registered"
 
     @field_validator("register_url")
     @classmethod
@@ -296,6 +297,11 @@ class Followups(Section):
         return self
 
 
+class Kpi(Section):
+    agency_fee_yen: int = Field(1_000_000, ge=0)
+    usual_cost_per_hire_yen: int = Field(800_000, ge=0)
+
+
 class Company(Section):
     name: str = "株式会社サンプル"
     domains: list[str] = []
@@ -312,6 +318,7 @@ class Config(Section):
     rules: Rules = Rules()
     followups: Followups = Followups()
     company: Company = Company()
+    kpi: Kpi = Kpi()
     source: Path | None = None
 
     @model_validator(mode="after")

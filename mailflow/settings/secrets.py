@@ -17,7 +17,8 @@ from mailflow.settings.tomlpos import line_of, locate
 
 def needed_secrets(config: Config) -> list[str]:
     """The `*_env` keys whose secrets this configuration needs, in the file's order. The admin
-    token (`web.admin_token_env`) is not among them: nothing reads it yet."""
+    token (`web.admin_token_env`) is not among them: it is optional, and without it the admin
+    pages refuse every login and `/metrics` answers 403 (`web.admin`)."""
     keys = [] if config.mailbox.auth == "oauth2" else ["mailbox.password_env"]
     if config.smtp.username and config.smtp.auth == "password":
         keys.append("smtp.password_env")

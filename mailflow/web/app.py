@@ -1,9 +1,12 @@
 """The Starlette app of the web edge: only the routes INTERFACE.md lists (everything else 404);
-the candidate's consent page (`GET/POST /c/{token}`) is in `consent_page.py`.
+the candidate's consent page (`GET/POST /c/{token}`) is in `consent_page.py`, the admin pages
+(`/admin/…`, mounted here) in `admin/`.
 
 `build_app(daemon)` assembles it: `routes(edge)` is the list of routes (add a route there), and
 two small ASGI middlewares wrap every response: `SecurityHeaders` and `BodyLimit` (413 over
-`[web] max_body_bytes`, announced by Content-Length or found while reading).
+`[web] max_body_bytes`, announced by Content-Length or found while reading). A response that
+sets its own Content-Security-Policy keeps it (the admin pages allow their own stylesheet and
+forms); every other header of the list is always the list's.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from mailflow.followups.unsubscribe import CONFIRMED, ONE_CLICK, UnknownToken
 from mailflow.relay.callbacks import SIGNATURE_HEADER, CareerRelayCallbacks, Refused
 from mailflow.relay.ledger import ReferralLedger
+from mailflow.web.admin import admin_app
 from mailflow.web.commit import GroupCommit
 from mailflow.web.consent_page import consent_routes
 from mailflow.web.openapi import openapi
@@ -123,9 +127,13 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                own = [(n, v) for n, v in message.get("headers", [])
+                       if n.lower() == b"content-security-policy"]
                 names = {name for name, _value in SECURITY_HEADERS}
                 message["headers"] = [(n, v) for n, v in message.get("headers", [])
-                                      if n.lower() not in names] + SECURITY_HEADERS
+                                      if n.lower() not in names] + own + [
+                    (n, v) for n, v in SECURITY_HEADERS
+                    if not (own and n == b"content-security-policy")]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -187,7 +195,8 @@ def build_app(daemon: Host, extra: list[BaseRoute] | None = None) -> Starlette:
     edge = Edge(daemon, callbacks, GroupCommit(callbacks.record_batch),
                 [lambda: callbacks.alert])
     app = Starlette(
-        routes=[*routes(edge), *consent_routes(daemon), *(extra or [])],
+        routes=[*routes(edge), *consent_routes(daemon), Mount("/admin", app=admin_app(daemon)),
+                *(extra or [])],
         middleware=[Middleware(SecurityHeaders),
                     Middleware(BodyLimit, limit=daemon.config.web.max_body_bytes)],
         exception_handlers={BodyTooLarge: _too_large_handler, HTTPException: _http_error},

@@ -6,7 +6,7 @@ The daemon (`mailflow.daemon.service.Daemon`) satisfies it; a test may pass anyt
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 from mailflow.clock import Clock
 from mailflow.followups.unsubscribe import Unsubscribes
@@ -62,3 +62,9 @@ class Host(Protocol):
 
     @property
     def imap(self) -> Imap: ...
+
+    def carry_out(self, command: str, args: dict[str, Any]) -> Any:
+        """Run one of the daemon's own control-channel handlers (`quarantine.replay`,
+        `outbox.resend`, `outbox.mark_sent`, `rules.check` …), as `mailflow` commands do through
+        the control socket; the admin pages' buttons use it. Blocking: call it in a thread."""
+        ...

@@ -1,6 +1,11 @@
 """`GET /metrics`: Prometheus text. Counters of what the edge saw, gauges read from the
 store at scrape time (messages handled, rewrites, outbox by state, ledger balance), and whether
-the mailbox side is up. No personal data: only counts."""
+the mailbox side is up. No personal data: only counts.
+
+Scraping needs the admin token as a bearer token (`Authorization: Bearer <token>`, Prometheus'
+`authorization: {credentials_file: …}`), compared in constant time; without it `401`, and `403`
+when no admin token is set at all (`[web] admin_token_env`): the counts say how busy the
+recruiting is, which is not for the public side of the edge."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mailflow.pool import consent_links
+from mailflow.web.admin.auth import admin_token, token_matches
 
 if TYPE_CHECKING:
     from mailflow.web.app import ASGIApp, Message, Receive, Scope, Send
@@ -95,6 +101,7 @@ class Liveness(Collector):
 
 class Metrics:
     def __init__(self, daemon: Host) -> None:
+        self.daemon = daemon
         self.registry = CollectorRegistry()
         self.clicks = Counter("mailflow_link_clicks", "Career Relay link requests by class",
                               ["class"], registry=self.registry)
@@ -107,6 +114,14 @@ class Metrics:
 
     def routes(self) -> list[BaseRoute]:
         async def metrics(request: Request) -> Response:
+            expected = admin_token(self.daemon.config)
+            if not expected:
+                return Response("no admin token is set: /metrics is off\n", 403,
+                                media_type="text/plain")
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not token_matches(expected, given.strip()):
+                return Response("a bearer token is needed\n", 401, media_type="text/plain",
+                                headers={"www-authenticate": 'Bearer realm="mailflow"'})
             # read in a thread: the store figures wait for the store, never the event loop
             text = await asyncio.to_thread(generate_latest, self.registry)
             return Response(text, media_type=CONTENT_TYPE_LATEST)
