@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mailflow.clock import Clock, default_clock, iso
 from mailflow.daemon.control import ControlServer
 from mailflow.daemon.folders import watched_folders
+from mailflow.daemon.monthly import MonthlyReport
 from mailflow.daemon.notify import Systemd
 from mailflow.followups.scheduler import FollowUpScheduler
 from mailflow.intake.importer import import_file
@@ -182,20 +183,9 @@ class Daemon:
         return BackfillRunner(Backfill(self.config, self.intake, password))
 
     def _undeliverable(self, address: str, record: PublicOutboxItem) -> None:
-        from mailflow.pool.talent import TalentPool
+        from mailflow.outgoing.undeliverable import mark_undeliverable
 
-        reply = next((str(u.get("reply", "")) for u in record.get("undeliverable") or []
-                      if u.get("address") == address), "")
-        candidate = TalentPool(self.store, self.clock).mark_undeliverable(address, reply)
-        if candidate is not None:
-            from mailflow.outgoing.notices import notify_hr
-
-            notify_hr(self.outbox, self.config, self.clock,
-                      f"送信できない宛先: {candidate.get('name') or candidate['id']}",
-                      f"候補者 {candidate.get('name') or ''} ({candidate['id']}) 宛のメールが、"
-                      f"宛先のサーバーに恒久的に拒否されました。\n\n応答: {reply}\n\n"
-                      f"連絡先を確認してください: mailflow candidate show {candidate['id']}\n",
-                      candidate["id"])
+        mark_undeliverable(self.store, self.clock, self.config, self.outbox, address, record)
 
     def _audit(self, args: dict[str, Any]) -> int:
         """An entry in the audit log for what a CLI command did on its own (an export)."""
@@ -289,6 +279,8 @@ class Daemon:
         delivery = asyncio.create_task(self._deliver())
         followups = asyncio.create_task(self._followups())
         retention = asyncio.create_task(self.privacy.daily())
+        monthly = asyncio.create_task(MonthlyReport(self.store, self.clock, self.config,
+                                                    self.outbox, self.lane).keep_sending())
         try:
             await self._stopping.wait()
         finally:
@@ -301,6 +293,7 @@ class Daemon:
             delivery.cancel()
             followups.cancel()
             retention.cancel()
+            monthly.cancel()
             await asyncio.to_thread(self.privacy.stop)  # the purge in hand finishes first
             await asyncio.to_thread(self.outbox.stop)
             if "backfills" in self.__dict__:

@@ -300,6 +300,7 @@ class Followups(Section):
 class Kpi(Section):
     agency_fee_yen: int = Field(1_000_000, ge=0)
     usual_cost_per_hire_yen: int = Field(800_000, ge=0)
+    monthly_report_to: str = ""  # "" = no monthly mail
 
 
 class Company(Section):
