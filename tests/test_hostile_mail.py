@@ -17,11 +17,15 @@ from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, wait_until, write_conf
 from servers import Dovecot, ImapAccount, SmtpSink
 
 from mailflow.clock import FrozenClock
+from mailflow.errors import UsageError
+from mailflow.intake import importer
 from mailflow.intake.importer import import_file
 from mailflow.mail.parse import parse_mail
 from mailflow.mail.parse.mime import MAX_DEPTH
 from mailflow.pool.talent import TalentPool, new_candidate
 from mailflow.store import open_store
+
+TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 def nested(depth: int, to: str = "jobs@example.co.jp") -> bytes:
@@ -157,3 +161,32 @@ def test_terminal_escapes_in_a_stored_name_are_shown_escaped_not_sent(tmp_path: 
     listing = subprocess.run([*MAILFLOW, "candidates", "-c", str(config)], capture_output=True,
                              text=True, timeout=60).stdout.splitlines()
     assert len(listing) == 2 and "t@example.net" in listing[1]  # the header and one row
+
+
+def test_an_import_never_reads_more_than_its_limit(tmp_path: Path) -> None:
+    """Issue 21: `mailflow import /dev/zero` grew without bound; now it stops at the limit."""
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\npath = "data"\n', encoding="utf-8")
+    done = subprocess.run([*MAILFLOW, "import", "/dev/zero", "--dry-run", "-c", str(config)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "larger than 64 MiB" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_import_takes_at_most_its_row_limit(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importer, "MAX_ROWS", 10)
+    rows = tmp_path / "list.csv"
+    rows.write_text("氏名,メールアドレス\n" + "".join(f"人{n},p{n}@example.net\n"
+                                                  for n in range(11)), encoding="utf-8")
+    store = open_store(tmp_path / "data")
+    try:
+        with pytest.raises(UsageError, match=r"list.csv:12: more than 10 rows"):
+            import_file(store, FrozenClock(datetime(2026, 1, 1, tzinfo=UTC)), TOKYO, rows)
+        assert store.count("candidates") == 0
+        rows.write_text("氏名,メールアドレス\n" + "".join(f"人{n},p{n}@example.net\n"
+                                                      for n in range(10)), encoding="utf-8")
+        import_file(store, FrozenClock(datetime(2026, 1, 1, tzinfo=UTC)), TOKYO, rows)
+        assert store.count("candidates") == 10
+    finally:
+        store.close()

@@ -129,6 +129,10 @@ def header_columns(header: Sequence[str], path: str) -> tuple[list[str | None], 
     return fields, [h for h, f in zip(header, fields, strict=True) if f is None and h.strip()]
 
 
+MAX_BYTES = 64 * 2**20  # one import: a 200,000-row list is about 20 MiB
+MAX_ROWS = 200_000
+
+
 def read_sheet(text: str, zone: ZoneInfo, path: str = "-",
                purposes: Collection[str] = tuple(PURPOSES)) -> Sheet:
     """Every row of the CSV text: usable (`rows`) or refused with each reason (`refused`);
@@ -147,7 +151,10 @@ def _read_rows(reader: Any, zone: ZoneInfo, path: str, purposes: tuple[str, ...]
     fields, ignored = header_columns(header, path)
     sheet = Sheet(ignored_columns=ignored)
     end = reader.line_num
-    for cells in reader:
+    for count, cells in enumerate(reader, start=1):
+        if count > MAX_ROWS:
+            raise UsageError(f"{path}:{reader.line_num}: more than {MAX_ROWS:,} rows, the most "
+                             "one import takes; split the list into several files")
         line, end = end + 1, reader.line_num
         if not any(c.strip() for c in cells):
             continue
@@ -388,9 +395,13 @@ def import_file(store: Store, clock: Clock, zone: ZoneInfo, path: str | Path,
     `purposes`: the config's declared purposes of use (`config.privacy.purposes`)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:  # never more than the limit in memory (/dev/zero …)
+            data = file.read(MAX_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise UsageError(f"{path}: larger than {MAX_BYTES // 2**20} MiB, the most one import "
+                         "takes; split the list into several files")
     text, encoding = decode(data, str(path))
     sheet = read_sheet(text, zone, str(path), purposes)
     sheet.encoding = encoding
