@@ -10,10 +10,7 @@ and how many left out for want of an explicit grant, goes to stderr.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -24,25 +21,10 @@ from mailflow.errors import MailflowError, UsageError
 from mailflow.pool import audit
 from mailflow.pool.anonymised import anonymised_pool, csv_text
 from mailflow.pool.talent import TalentPool
+from mailflow.settings.private_files import replace_owner_only
 
 ONLY_ANONYMISED = ("only the anonymised export exists: give --anonymized (for everything kept "
                    "about one person, use `mailflow export-person ID|EMAIL DIR`)")
-
-
-def write_owner_only(path: Path, text: str) -> None:
-    """`text` into `path`, mode 0600 whatever the umask, atomically (temp file, fsync, rename)."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 @click.command()
@@ -79,7 +61,7 @@ def export(config_path: Path | None, anonymised: bool, as_json: bool, as_csv: bo
         click.echo(text, nl=False)
     else:
         try:
-            write_owner_only(output, text)
+            replace_owner_only(output, text.encode("utf-8"))
         except OSError as exc:
             raise MailflowError(f"cannot write {output}: {exc.strerror or exc}") from exc
     click.echo(f"{len(done.rows)} candidate(s) exported; {done.left_out} left out without an "

@@ -10,7 +10,6 @@ one, never half of either.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from mailflow.errors import MissingSecret
 from mailflow.settings.config import Mailbox
+from mailflow.settings.private_files import replace_owner_only
 
 KEYS = ("client_id", "client_secret", "refresh_token")
 
@@ -52,26 +52,9 @@ def read_token_file(path: Path) -> dict[str, str]:
 
 
 def write_token_file(path: Path, values: dict[str, str]) -> None:
-    """Write the file owner-only and atomically (temp file, fsync, rename, fsync the folder)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            json.dump({key: values[key] for key in KEYS if values.get(key)}, out, indent=2)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    """Write the file owner-only and atomically (settings/private_files.py)."""
+    text = json.dumps({key: values[key] for key in KEYS if values.get(key)}, indent=2) + "\n"
+    replace_owner_only(path, text.encode("utf-8"))
 
 
 def oauth_credentials(settings: Mailbox) -> OAuthCredentials:
