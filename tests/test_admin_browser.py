@@ -30,7 +30,8 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 FROM, TO = "2000-01-01", "2099-12-31"
 
 sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+# A missing browser fails the test, never skips it: `.ci/install-deps` installs Debian's chromium.
+assert CHROMIUM.exists(), "needs Debian's chromium: bash .ci/install-deps"
 
 
 @pytest.fixture
