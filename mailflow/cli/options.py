@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from mailflow.errors import NoStore
-from mailflow.settings.config import Config, find_config, load_config
-from mailflow.store.base import Store
 
 if TYPE_CHECKING:
     from mailflow.daemon.local import Service
+    from mailflow.settings.config import Config
+    from mailflow.store.base import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONFIG_HELP = "Config file (default: $MAILFLOW_CONFIG, then ./config.toml)."
@@ -67,6 +67,8 @@ def config_path_given(config_path: Path | None = None) -> Path | None:
 
 
 def load(config_path: Path | None) -> Config:
+    from mailflow.settings.config import find_config, load_config  # not for `--help`
+
     return load_config(find_config(config_path_given(config_path)))
 
 
