@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`. Both set everything up first.
 PY := .venv/bin
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench bench-smoke
 
 install:
 	bash .ci/install-deps
@@ -18,5 +18,10 @@ lint: install
 test: lint
 	$(PY)/pytest -q
 
+# every benchmark, interleaved rounds, one table; writes BENCHMARKS.md (about 20 minutes)
 bench: install
-	$(PY)/python benchmarks/store_write.py
+	$(PY)/python -m benchmarks
+
+# each benchmark at a tiny size: they still run and report (also a test in `make test`)
+bench-smoke: install
+	$(PY)/python -m benchmarks --smoke

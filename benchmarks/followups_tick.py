@@ -7,11 +7,12 @@ candidate under 5 rules that send mail; 100 of those rows are due now, the rest 
 re-checks each rule, renders the template, issues an unsubscribe token and queues the mail in the
 outbox (no SMTP: queueing is what the tick does). Measured beside it in the same run: the time
 to merely iterate the candidates from the store (`store.scan`), and a tick when nothing is due.
-Time with `time.perf_counter`, peak Python memory with `tracemalloc`.
+Time with `time.perf_counter`. `--due 100,1000,10000` times one hour's due rows each (ticks
+until nothing of the hour is left: a tick takes at most its batch) and reports the cost per row.
 
 Target: the tick costs in proportion to what is due, not to the pool (well under one second).
 
-    python benchmarks/followups_tick.py [--candidates 100000] [--due 100] [--dir DIR]
+    python benchmarks/followups_tick.py [--candidates 100000] [--due 100,1000] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-import tracemalloc
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +31,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from figures import Figure, emit
 
 from mailflow.clock import FrozenClock, iso
 from mailflow.followups.scheduler import CURSOR, FollowUpScheduler
@@ -70,9 +73,13 @@ def candidate(i: int) -> dict[str, Any]:
             "updated_at": at}
 
 
-def prefill(store: SqliteStore, n: int, due: int) -> None:
+def prefill(store: SqliteStore, n: int, groups: list[int]) -> None:
+    """n candidates with one planned row each; group g of `groups[g]` rows is due at hour g
+    (spread over the pool), the rest from tomorrow on."""
     at = iso(NOW - timedelta(days=200))
-    step = max(1, n // (2 * due))
+    due = sum(groups)
+    step = max(1, n // due)
+    hour_of = [g for g, size in enumerate(groups) for _ in range(size)]
     for start in range(0, n, 10_000):
         with store.transaction():
             for i in range(start, min(n, start + 10_000)):
@@ -80,10 +87,9 @@ def prefill(store: SqliteStore, n: int, due: int) -> None:
                 store.put("candidates", doc["id"], doc)
                 store.append("events", {"candidate_id": doc["id"], "type": "rejected", "at": at,
                                         "data": {}})
-                # two groups of `due` rows: one due now (timed), one an hour later (traced)
-                group = i // step if i % step == 0 and i // step < 2 * due else None
-                when = (NOW + timedelta(hours=group // due) - timedelta(minutes=5)
-                        if group is not None else NOW + timedelta(days=1 + i % 300))
+                k = i // step if i % step == 0 else due
+                when = (NOW + timedelta(hours=hour_of[k]) - timedelta(minutes=5)
+                        if k < due else NOW + timedelta(days=1 + i % 300))
                 rule = f"rule-{i % RULES}"
                 row_id = f"{rule}:{doc['id']}"
                 store.put("followups", row_id, {
@@ -102,21 +108,13 @@ def timed(action: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
-def traced(action: Callable[[], object]) -> float:
-    """Peak MiB allocated by Python during `action` (tracemalloc slows it: timed apart)."""
-    tracemalloc.start()
-    action()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--candidates", type=int, default=100_000)
-    parser.add_argument("--due", type=int, default=100)
+    parser.add_argument("--due", default="100", help="rows due per timed tick, comma-separated")
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
+    dues = [int(d) for d in args.due.split(",")]
     root = Path(tempfile.mkdtemp(prefix="followups-bench-", dir=args.dir))
     try:
         (root / "rules").mkdir()
@@ -132,13 +130,13 @@ templates_dir = "{SHIPPED_TEMPLATES}"
 [privacy]
 notified_purposes = ["selection", "talent_pool", "rescout"]
 [followups]
-per_hour = 100000
+per_hour = 1000000
 """, encoding="utf-8")
         config = load_config(root / "config.toml")
         (root / "data").mkdir()
         store = SqliteStore(root / "data" / "mailflow.sqlite3")
         print(f"prefilling {args.candidates:,} candidates …", file=sys.stderr)
-        prefill(store, args.candidates, args.due)
+        prefill(store, args.candidates, dues)
         clock = FrozenClock(NOW)
         lane = threading.RLock()
         scheduler = FollowUpScheduler(store, clock, config, Outbox(store, clock, config, lane),
@@ -147,27 +145,45 @@ per_hour = 100000
         def iterate() -> int:
             return sum(1 for _ in store.scan("candidates"))
 
+        def ticks() -> tuple[int, dict[str, int]]:
+            """Tick until nothing of this hour is left (a tick takes at most its batch)."""
+            total: dict[str, int] = {}
+            n = 0
+            while True:
+                done = scheduler.tick()
+                n += 1
+                if not any(done.values()):
+                    return n - 1, total
+                for key, value in done.items():
+                    total[key] = total.get(key, 0) + value
+
         seconds, result = timed(iterate)
-        results = [("iterate the candidates (`store.scan`)", seconds, traced(iterate), result)]
-        seconds, result = timed(scheduler.tick)  # the first group
-        clock.advance(timedelta(hours=1))
-        results.append((f"one tick, {args.due} due", seconds, traced(scheduler.tick), result))
+        results = [("iterate the candidates (`store.scan`)", seconds, result, 0)]
+        for hour, due in enumerate(dues):
+            clock.set(NOW + timedelta(hours=hour))
+            seconds, (count, done) = timed(ticks)
+            results.append((f"{due:,} due ({count} ticks)", seconds, done, due))
         seconds, result = timed(scheduler.tick)
-        results.append(("one tick, nothing due", seconds, traced(scheduler.tick), result))
+        results.append(("one tick, nothing due", seconds, result, 0))
         store.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"\n{args.candidates:,} candidates, {RULES} rules, {args.candidates:,} planned rows; "
           f"SQLite; Python {platform.python_version()} on {platform.machine()}\n")
-    print("| what | time | peak memory (tracemalloc) | result |")
+    print("| what | time | ms per due row | result |")
     print("|---|---:|---:|---|")
-    for name, seconds, peak, result in results:  # peak: a second, identical run, traced
-        shown = dict(result) if isinstance(result, dict) else result
-        print(f"| {name} | {seconds * 1000:,.1f} ms | {peak:,.2f} MiB | {shown} |")
-    tick = results[1][1]
-    verdict = "met" if tick < TARGET_SECONDS else "NOT met"
-    print(f"\ntick / iterate = {tick / results[0][1]:.3f}; target tick < {TARGET_SECONDS:.0f} s: "
-          f"{verdict}")
+    for name, seconds, result, due in results:
+        per_row = f"{seconds * 1000 / due:.2f}" if due else "–"
+        print(f"| {name} | {seconds * 1000:,.1f} ms | {per_row} | {result} |")
+    timed_rows = [(due, seconds) for _name, seconds, _result, due in results if due]
+    first_due, first_seconds = timed_rows[0]
+    emit(*(Figure("followups_tick", f"tick, {due:,} due of {args.candidates:,}, ms per row",
+                  seconds * 1000 / due, "ms", f"per row with {first_due:,} due",
+                  first_seconds * 1000 / first_due, (seconds / due) / (first_seconds / first_due),
+                  1.0, "<=") for due, seconds in timed_rows[1:]),
+         Figure("followups_tick", f"tick, {first_due:,} due of {args.candidates:,}",
+                first_seconds * 1000, "ms", "iterate the candidates", results[0][1] * 1000,
+                None, TARGET_SECONDS * 1000, "<=", "value"))
 
 
 if __name__ == "__main__":

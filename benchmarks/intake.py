@@ -50,7 +50,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from figures import Figure, emit  # noqa: E402
 from harness import PASSWORD_ENV, write_config  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 from servers import Dovecot, ImapAccount  # noqa: E402
@@ -310,6 +312,11 @@ def main() -> int:
          "independent of folder size)", growth <= FLAT_MEMORY),
         ("every message handled", all(r[3].messages == r[0] for r in results)),
     ]
+    emit(*(Figure("intake", f"intake of {size:,} mails, msg/s", intake.rate, "msg/s",
+                  "bare fetch + stdlib parse", parse.rate, intake.rate / parse.rate, 1.0)
+           for size, _fetch, parse, intake in results),
+         Figure("intake", f"peak RSS at {sizes[-1]:,} mails", largest.rss_mb or 0.0, "MB",
+                f"the same at {sizes[0]:,}", smallest.rss_mb, growth, FLAT_MEMORY, "<="))
     print("\nTarget (issue 5): at least half the speed of fetch + parse; peak memory under "
           "300 MB and independent of folder size.")
     for text, ok in verdicts:

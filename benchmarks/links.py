@@ -54,10 +54,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 import httpx  # noqa: E402
 import psutil  # noqa: E402
+from figures import Figure, emit  # noqa: E402
 from harness import PASSWORD_ENV  # noqa: E402
 from harness import write_config as harness_config  # noqa: E402
 from servers import Dovecot, free_port, wait_for_port  # noqa: E402
@@ -68,7 +69,7 @@ from mailflow.relay.desk import RejectionFacts, RelayDesk  # noqa: E402
 from mailflow.settings.config import load_config  # noqa: E402
 from mailflow.store import open_store  # noqa: E402
 
-TARGET = 0.5  # of the bare endpoint's rate
+TARGET_RATIO = 0.9  # of the bare endpoint's rate (issue 22; issue 10 asked 0.5)
 WARM_UP = 200
 PER_CLIENT = 5  # connections per httpx.AsyncClient (see benchmarks/callbacks.py)
 UNLIMITED = 1_000_000
@@ -307,6 +308,15 @@ def main() -> int:
     for name, (result, cpu) in zip(names, results, strict=True):
         print(row(name, concurrency, result, cpu, bare_rate))
 
+    emit(*(fig for (result, _cpu), what in zip(results[1:], ("one link per click (human)",
+                                                           "repeated links (scanner)"),
+                                                strict=True)
+           for fig in (Figure("links", f"`GET /r/{{token}}`, {what}, req/s", rate_of(result),
+                              "req/s", "bare Starlette 302", bare_rate,
+                              rate_of(result) / bare_rate, TARGET_RATIO),
+                       Figure("links", f"`GET /r/{{token}}`, {what}, p99",
+                              percentile(result[1], 0.99) * 1000, "ms", "bare Starlette 302",
+                              percentile(results[0][0][1], 0.99) * 1000))))
     if args.profile:
         out = io.StringIO()
         stats = pstats.Stats(str(args.profile), stream=out)
@@ -314,8 +324,8 @@ def main() -> int:
         stats.sort_stats("tottime").print_stats(25)
         print(out.getvalue())
     worst = min(rate_of(result) for result, _cpu in results[1:]) / bare_rate
-    if args.check and worst < TARGET:
-        print(f"below target: {worst:.2f}x < {TARGET:.2f}x the bare endpoint's rate",
+    if args.check and worst < TARGET_RATIO:
+        print(f"below target: {worst:.2f}x < {TARGET_RATIO:.2f}x the bare endpoint's rate",
               file=sys.stderr)
         return 1
     return 0
