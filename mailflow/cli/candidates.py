@@ -15,7 +15,14 @@ import click
 
 from mailflow.cli.card import card
 from mailflow.cli.columns import table
-from mailflow.cli.options import config_option, json_option, load, print_json, read_store
+from mailflow.cli.options import (
+    config_option,
+    json_option,
+    load,
+    print_json,
+    print_json_array,
+    read_store,
+)
 from mailflow.clock import SystemClock
 from mailflow.errors import MailflowError
 from mailflow.followups.vocabulary import STATUSES
@@ -53,14 +60,15 @@ def candidates(config_path: Path | None, as_json: bool, term: str | None,
     config = load(config_path)
     store = read_store(config)
     try:
-        found = [public(c) for c in TalentPool(store, SystemClock()).all()
-                 if (status is None or c["status"] == status)
-                 and (term is None or _matches(c, term))]
+        chosen = (public(c) for c in TalentPool(store, SystemClock()).all()
+                  if (status is None or c["status"] == status)
+                  and (term is None or _matches(c, term)))
+        if as_json:
+            print_json_array(chosen)
+            return
+        found = list(chosen)
     finally:
         store.close()
-    if as_json:
-        print_json(found)
-        return
     if not found:
         click.echo("no candidate matches" if term or status else "the talent pool is empty")
         return

@@ -9,7 +9,8 @@ any, `find_config` falls back to `$MAILFLOW_CONFIG`, then `./config.toml`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -74,6 +75,20 @@ def load(config_path: Path | None) -> Config:
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def print_json_array(items: Iterable[Any]) -> int:
+    """The same text as `print_json(list(items))`, one item at a time: a whole pool is never held
+    in memory. Returns how many there were."""
+    out = sys.stdout
+    count = 0
+    for item in items:
+        text = json.dumps(item, ensure_ascii=False, indent=2, default=str)
+        out.write(("[\n  " if count == 0 else ",\n  ") + text.replace("\n", "\n  "))
+        count += 1
+    out.write("\n]\n" if count else "[]\n")
+    out.flush()
+    return count
 
 
 def read_store(config: Config) -> Store:
