@@ -90,20 +90,36 @@ class Limits:
         return None
 
     def hour_full(self, now: datetime) -> datetime | None:
-        sent = (self.store.get("settings", RATE) or {}).get("sent", [])
-        hour_ago = iso(now - timedelta(hours=1))  # one ISO form: text order is time order
-        recent = [t for t in sent if t > hour_ago]
-        if len(recent) < self.config.followups.per_hour:
+        """When the hour is full: the time its oldest minute leaves it. Mails are counted per
+        minute (at most 61 counts kept, so a tick's cost does not grow with what it sends), and
+        a minute counts while any of it is within the hour: never more than `per_hour` in any
+        60 minutes."""
+        recent = self._recent(now)
+        if sum(recent.values()) < self.config.followups.per_hour:
             return None
-        return parse_iso(recent[0]) + timedelta(hours=1, seconds=1)
+        oldest = parse_iso(min(recent) + ":00Z")
+        return oldest + timedelta(hours=1, minutes=1)
 
     def count_mail(self, now: datetime) -> None:
-        sent = (self.store.get("settings", RATE) or {}).get("sent", [])
-        hour_ago = iso(now - timedelta(hours=1))
-        recent = [t for t in sent if t > hour_ago] + [iso(now)]
-        self.store.put("settings", RATE, {"sent": recent[-self.config.followups.per_hour:]})
+        recent = self._recent(now)
+        minute = _minute(now)
+        recent[minute] = recent.get(minute, 0) + 1
+        self.store.put("settings", RATE, {"minutes": recent})
+
+    def _recent(self, now: datetime) -> dict[str, int]:
+        kept = self.store.get("settings", RATE) or {}
+        minutes: dict[str, int] = dict(kept.get("minutes", {}))
+        for at in kept.get("sent", []):  # the form before per-minute counts
+            minutes[at[:16]] = minutes.get(at[:16], 0) + 1
+        since = _minute(now - timedelta(hours=1, minutes=1))
+        return {minute: n for minute, n in minutes.items() if minute > since}
 
     def last_mail(self, candidate_id: str) -> datetime | None:
         sent = [r["sent_at"] for r in self.store.find("followups", "candidate_id", candidate_id)
                 if r["state"] == "sent" and r.get("mailed")]
         return parse_iso(max(sent)) if sent else None
+
+
+def _minute(at: datetime) -> str:
+    """The minute `at` falls in, as stored: `2025-06-03T01:01` (UTC; text order is time order)."""
+    return iso(at)[:16]
