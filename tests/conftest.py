@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from oauth_service import TokenService
+from postgres_server import Postgres
 from servers import (
     INSTALL_HINT,
     Dovecot,
@@ -69,6 +70,14 @@ def dovecot() -> Iterator[Dovecot]:
     server = _start_dovecot("sdbox")
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One throw-away PostgreSQL cluster on loopback, started on first use; a test takes a
+    schema of its own with `postgres.schema()`."""
+    with Postgres() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Every engine holds to the `Store` contract: one suite, run on each engine."""
+"""Every engine holds to the `Store` contract: one suite, run on each engine — SQLite, TinyDB, and
+PostgreSQL on a throw-away cluster the tests start (`tests/postgres_server.py`)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from postgres_server import Postgres
 
 from mailflow.errors import NoStore, StoreError, UsageError
 from mailflow.store import ENGINES, Store, open_store
 
 Opener = Callable[..., Store]
+FILE_ENGINES = sorted(ENGINES)  # their documents live in the data directory's files
 
 
-@pytest.fixture(params=sorted(ENGINES))
+@pytest.fixture(params=[*FILE_ENGINES, "postgresql"])
 def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -27,8 +31,19 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(engine: str, data_dir: Path) -> Iterator[Store]:
-    s = open_store(data_dir, engine)
+def opener(engine: str, data_dir: Path, request: pytest.FixtureRequest) -> Opener:
+    """Opens this test's store, again and again (`opener(read_only=True)`); on PostgreSQL a
+    schema of the test's own."""
+    dsn = request.getfixturevalue("postgres").schema() if engine == "postgresql" else None
+
+    def open_(read_only: bool = False) -> Store:
+        return open_store(data_dir, engine, read_only, dsn=dsn)
+    return open_
+
+
+@pytest.fixture
+def store(opener: Opener) -> Iterator[Store]:
+    s = opener()
     yield s
     s.close()
 
@@ -223,19 +238,31 @@ def _bytes_in(data_dir: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(data_dir.rglob("*")) if p.is_file())
 
 
-def test_scrub_leaves_no_byte_of_what_was_deleted_or_redacted(store: Store,
-                                                             data_dir: Path) -> None:
+def test_scrub_leaves_no_byte_of_what_was_deleted_or_redacted(
+        store: Store, data_dir: Path, engine: str, request: pytest.FixtureRequest) -> None:
     secret, note = "消去対象 ERASE-ME-4711", "REDACT-ME-0815"
+    files = data_dir
+    if engine == "postgresql":  # the server's table files, written out by a checkpoint
+        server: Postgres = request.getfixturevalue("postgres")
+        files = server.data / "base"
+
+        def written() -> bytes:
+            with psycopg.connect(server.dsn(), autocommit=True) as conn:
+                conn.execute("CHECKPOINT")
+            return _bytes_in(files)
+    else:
+        def written() -> bytes:
+            return _bytes_in(files)
     with store.transaction():
         for n in range(300):  # enough pages that deleted ones are reused, not only cut off
             store.put("candidates", f"c{n:03d}", candidate(f"keep {n}", f"k{n}@x.jp"))
         store.put("candidates", "gone", candidate(secret, "erase.me@x.jp"))
         store.append("events", {"candidate_id": "gone", "type": "merged", "reason": note})
-    assert secret.encode() in _bytes_in(data_dir)
+    assert secret.encode() in written()
     store.delete("candidates", "gone")
     store.redact("events", 1, {"candidate_id": "gone", "type": "merged"})
     assert store.scrub() is True
-    everything = _bytes_in(data_dir)
+    everything = written()
     for needle in (secret, "erase.me@x.jp", note):
         assert needle.encode() not in everything, needle
     assert store.get("candidates", "c123") == candidate("keep 123", "k123@x.jp")
@@ -244,6 +271,7 @@ def test_scrub_leaves_no_byte_of_what_was_deleted_or_redacted(store: Store,
         store.scrub()
 
 
+@pytest.mark.parametrize("engine", FILE_ENGINES)
 def test_store_files_are_owner_only_whatever_the_umask(engine: str, data_dir: Path) -> None:
     old = os.umask(0o022)
     try:
@@ -344,10 +372,9 @@ def test_data_dir_is_private(store: Store, data_dir: Path) -> None:
 # --- read-only, reopen, text ----------------------------------------------------------------------
 
 
-def test_read_only_sees_committed_data_and_refuses_writes(store: Store, engine: str) -> None:
-    data_dir = Path(getattr(store, "path")).parent  # noqa: B009
+def test_read_only_sees_committed_data_and_refuses_writes(store: Store, opener: Opener) -> None:
     store.put("candidates", "c1", candidate("A", "a@x.jp"))
-    reader = open_store(data_dir, engine, read_only=True)
+    reader = opener(read_only=True)
     try:
         assert reader.read_only
         assert reader.get("candidates", "c1") == candidate("A", "a@x.jp")
@@ -367,9 +394,9 @@ def test_read_only_sees_committed_data_and_refuses_writes(store: Store, engine: 
         reader.close()
 
 
-def test_read_only_on_a_missing_store_is_an_error(engine: str, data_dir: Path) -> None:
-    with pytest.raises(StoreError, match="no store"):
-        open_store(data_dir, engine, read_only=True)
+def test_read_only_on_a_missing_store_is_an_error(opener: Opener) -> None:
+    with pytest.raises(NoStore, match="no store"):
+        opener(read_only=True)
 
 
 def test_japanese_text_round_trips(store: Store, engine: str) -> None:
@@ -383,13 +410,13 @@ def test_japanese_text_round_trips(store: Store, engine: str) -> None:
         json.loads(text)
 
 
-def test_reopen_after_close_keeps_everything(engine: str, data_dir: Path) -> None:
-    first = open_store(data_dir, engine)
+def test_reopen_after_close_keeps_everything(opener: Opener) -> None:
+    first = opener()
     first.put("candidates", "c1", candidate("A", "a@x.jp"))
     first.put("followups", "f1", {"due_at": "2025-04-01", "candidate_id": "c1"})
     first.append("events", {"candidate_id": "c1", "type": "created"})
     first.close()
-    second = open_store(data_dir, engine)  # the writer lock was released by close()
+    second = opener()  # the writer lock was released by close()
     try:
         assert second.get("candidates", "c1") == candidate("A", "a@x.jp")
         assert [d["name"] for d in second.find("candidates", "emails", "a@x.jp")] == ["A"]
@@ -400,6 +427,7 @@ def test_reopen_after_close_keeps_everything(engine: str, data_dir: Path) -> Non
         second.close()
 
 
+@pytest.mark.parametrize("engine", FILE_ENGINES)
 def test_another_engines_store_is_not_silently_replaced(engine: str, data_dir: Path) -> None:
     open_store(data_dir, engine).close()
     other = next(name for name in sorted(ENGINES) if name != engine)
@@ -407,11 +435,11 @@ def test_another_engines_store_is_not_silently_replaced(engine: str, data_dir: P
         open_store(data_dir, other)
 
 
-def test_read_only_opens_a_store_whose_writer_has_closed(engine: str, data_dir: Path) -> None:
-    writer = open_store(data_dir, engine)
+def test_read_only_opens_a_store_whose_writer_has_closed(opener: Opener, data_dir: Path) -> None:
+    writer = opener()
     writer.put("candidates", "c1", {"name": "A"})
     writer.close()
-    reader = open_store(data_dir, engine, read_only=True)
+    reader = opener(read_only=True)
     try:
         assert reader.get("candidates", "c1") == {"name": "A"}
         with reader.transaction():  # a read transaction: one snapshot

@@ -94,10 +94,10 @@ def print_json_array(items: Iterable[Any]) -> int:
 def read_store(config: Config) -> Store:
     """The store, read-only: consistent while the daemon writes. On a new installation, before
     anything made the store, an empty one: read commands show an empty pool, not an error."""
-    from mailflow.store import empty_store, open_store
+    from mailflow.store import configured_store, empty_store
 
     try:
-        return open_store(config.data_dir, config.store.engine, read_only=True)
+        return configured_store(config, read_only=True)
     except NoStore:
         return empty_store()
 

@@ -26,13 +26,13 @@ from mailflow.rejection.rewriting import (
 )
 from mailflow.relay.desk import PREVIEW, PreviewDesk
 from mailflow.settings.config import Config
-from mailflow.store import open_store
+from mailflow.store import configured_store
 from mailflow.store.base import Store
 
 
 def read_store(config: Config) -> Store | None:
     try:
-        return open_store(config.data_dir, config.store.engine, read_only=True)
+        return configured_store(config, read_only=True)
     except StoreError:
         return None  # no store yet: a preview still works with --to-candidate
 

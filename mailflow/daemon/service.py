@@ -36,7 +36,7 @@ from mailflow.privacy.at_rest import check_data_dir
 from mailflow.privacy.desk import PrivacyDesk
 from mailflow.rejection.reviews import ReviewDesk
 from mailflow.settings.config import Config
-from mailflow.store import open_store
+from mailflow.store import configured_store
 from mailflow.store.base import Store
 from mailflow.store.serial import SerialStore
 
@@ -65,7 +65,7 @@ class Daemon:
         self.clock = clock or default_clock()
         if store is None:
             check_data_dir(config.data_dir)  # others may not read candidates' data: refused
-        self.store: Store = store or SerialStore(open_store(config.data_dir, config.store.engine))
+        self.store: Store = store or SerialStore(configured_store(config))
         self.lane = threading.RLock()
         self.reloaders: list[Callable[[], None]] = []
         self.outbox = Outbox(self.store, self.clock, config, self.lane,

@@ -129,7 +129,8 @@ class Smtp(Section):
 
 class Store(Section):
     path: Path = Path("data")
-    engine: Literal["sqlite", "tinydb"] = "sqlite"
+    engine: Literal["sqlite", "tinydb", "postgresql"] = "sqlite"
+    dsn_env: str = "MAILFLOW_STORE_DSN"  # engine "postgresql": the connection string's variable
     keep_attachments: bool = True
 
 

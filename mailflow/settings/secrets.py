@@ -22,6 +22,8 @@ def needed_secrets(config: Config) -> list[str]:
     keys = [] if config.mailbox.auth == "oauth2" else ["mailbox.password_env"]
     if config.smtp.username and config.smtp.auth == "password":
         keys.append("smtp.password_env")
+    if config.store.engine == "postgresql":
+        keys.append("store.dsn_env")
     return [*keys, "career_relay.secret_env", "career_relay.ledger_key_env"]
 
 

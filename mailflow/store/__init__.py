@@ -4,7 +4,10 @@
 writer takes the writer lock of the directory first, so a second writer is refused with the pid
 of the first; `read_only=True` takes no lock and never writes (CLI commands that only read), and
 raises `NoStore` when there is no store yet; `empty_store()` is what a reader shows then (an
-empty pool, not an error).
+empty pool, not an error). The PostgreSQL engine keeps the documents in a server (`dsn`, the
+connection string); the data directory still holds the attachments and the writer lock.
+`configured_store(config)` opens what a config names, its connection string read from the
+variable `[store] dsn_env` names.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailflow.errors import NoStore, StoreError, UsageError
 from mailflow.store.base import INDEXES, LOGS, Doc, Store
@@ -19,7 +23,12 @@ from mailflow.store.lock import WriterLock
 from mailflow.store.sqlite import SqliteStore
 from mailflow.store.tinydb import TinyStore
 
-__all__ = ["ENGINES", "INDEXES", "LOGS", "Doc", "Store", "WriterLock", "empty_store", "open_store"]
+if TYPE_CHECKING:
+    from mailflow.settings.config import Config
+
+__all__ = ["ENGINES", "INDEXES", "LOGS", "Doc", "Store", "WriterLock", "configured_store",
+           "empty_store", "open_store"]
+SERVER_ENGINES = frozenset({"postgresql"})  # documents in a server, not in the data directory
 
 Opener = Callable[[Path, bool, WriterLock | None], Store]
 
@@ -40,8 +49,9 @@ ENGINES: dict[str, tuple[str, Opener]] = {
 
 
 def store_path(data_dir: Path, engine: str) -> Path:
-    if engine not in ENGINES:
-        raise UsageError(f"unknown store engine {engine!r}; choices: {', '.join(ENGINES)}")
+    if engine not in ENGINES and engine not in SERVER_ENGINES:
+        choices = ", ".join([*ENGINES, *sorted(SERVER_ENGINES)])
+        raise UsageError(f"unknown store engine {engine!r}; choices: {choices}")
     return Path(data_dir) / ENGINES[engine][0]
 
 
@@ -50,8 +60,17 @@ def empty_store() -> Store:
     return SqliteStore.empty()
 
 
-def open_store(data_dir: Path, engine: str = "sqlite", read_only: bool = False) -> Store:
+def configured_store(config: Config, read_only: bool = False) -> Store:
+    """The store `[store]` names; for PostgreSQL, its connection string from the environment."""
+    dsn = config.secret("store.dsn_env") if config.store.engine in SERVER_ENGINES else None
+    return open_store(config.data_dir, config.store.engine, read_only, dsn=dsn)
+
+
+def open_store(data_dir: Path, engine: str = "sqlite", read_only: bool = False,
+               dsn: str | None = None) -> Store:
     """Open the store of `data_dir` with `engine`; writers hold the directory's writer lock."""
+    if engine in SERVER_ENGINES:
+        return _open_server(Path(data_dir), read_only, dsn)
     path = store_path(data_dir, engine)
     data_dir = Path(data_dir)
     others = [
@@ -69,9 +88,7 @@ def open_store(data_dir: Path, engine: str = "sqlite", read_only: bool = False) 
         if not path.exists():
             raise NoStore(f"no store at {path}; start the daemon once to create it")
         return opener(path, True, None)
-    if not data_dir.exists():
-        os.makedirs(data_dir, mode=0o700)
-        os.chmod(data_dir, 0o700)  # whatever the umask: candidates' data is personal data
+    _private_dir(data_dir)
     lock = WriterLock(data_dir)
     lock.acquire()
     try:
@@ -79,3 +96,28 @@ def open_store(data_dir: Path, engine: str = "sqlite", read_only: bool = False) 
     except BaseException:
         lock.release()
         raise
+
+
+def _open_server(data_dir: Path, read_only: bool, dsn: str | None) -> Store:
+    from mailflow.store.postgresql import PostgresStore  # psycopg only where it is used
+
+    if not dsn:
+        raise UsageError("the postgresql store engine needs a connection string ([store] dsn_env)")
+    if read_only:
+        return PostgresStore(dsn, read_only=True)
+    _private_dir(data_dir)
+    lock = WriterLock(data_dir)
+    lock.acquire()
+    try:
+        store = PostgresStore(dsn)
+    except BaseException:
+        lock.release()
+        raise
+    store.lock = lock
+    return store
+
+
+def _private_dir(data_dir: Path) -> None:
+    if not data_dir.exists():
+        os.makedirs(data_dir, mode=0o700)
+        os.chmod(data_dir, 0o700)  # whatever the umask: candidates' data is personal data

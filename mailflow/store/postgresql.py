@@ -1,0 +1,310 @@
+"""The PostgreSQL engine: the same documents and index rows as SQLite, in a server.
+
+`[store] engine = "postgresql"` with the connection string in the environment variable named by
+`[store] dsn_env` (checked at start like every secret). Connections come from a `psycopg_pool`
+pool: a connection the server dropped is replaced, not reused. A transaction holds one
+connection from its start to its end; a nested `transaction()` is a SAVEPOINT in it (psycopg's
+own nesting), so an inner failure the outer code catches undoes only the inner writes. Outside a
+transaction every call is its own transaction. Text columns use the "C" collation: key order and
+`below` are byte order, as in SQLite.
+
+Layout and migrations (`mailflow.store.postgresql_schema`): `mf_docs(kind, key, doc)` and
+`mf_idx(kind, field, value, key)`, created and migrated by numbered steps in one transaction
+under an advisory lock, with the version and the index declaration (`INDEXES`) in `mf_schema`;
+when the declaration changes, the index rows are rebuilt.
+
+One writer: a writer holds a session advisory lock on a connection of its own for as long as it
+is open; a second writer on the same database is refused (`StoreError`). Log kinds take a
+transaction-scoped advisory lock per kind before numbering an entry, so appends from several
+connections still make one gapless sequence. Read-only stores set their connections read-only.
+
+`scrub()` runs `VACUUM FULL` on both tables (they are rewritten; the old files are removed) and a
+`CHECKPOINT`; what the server keeps in its write-ahead log until it recycles the segment is the
+server's (docs/operations.md says how to configure it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from mailflow.errors import NoStore, StoreError
+from mailflow.store.base import (
+    ClosesOnExit,
+    Doc,
+    caller_key,
+    check_kind,
+    check_log_kind,
+    check_redactable_kind,
+    check_writable_kind,
+    encode,
+    log_key,
+    stored_key,
+)
+from mailflow.store.postgresql_schema import LOGS_CLASS, WRITER, has_schema, index_pairs, migrate
+
+if TYPE_CHECKING:
+    from mailflow.store.lock import WriterLock
+
+_PAGE = 256
+POOL_SIZE = 4
+
+
+class PostgresStore(ClosesOnExit):
+    """`Store` on a PostgreSQL database (one database or schema per company)."""
+
+    def __init__(self, dsn: str, read_only: bool = False) -> None:
+        self.read_only = read_only
+        self.where = _shown(dsn)
+        self._conn: psycopg.Connection[Any] | None = None  # the transaction's connection
+        self._lease: psycopg.Connection[Any] | None = None
+        self.lock: WriterLock | None = None  # the data directory's, set by `open_store`
+        try:
+            if not read_only:
+                self._lease = psycopg.connect(dsn, autocommit=True)
+                taken = self._lease.execute(  # per schema: one database may hold several
+                    "SELECT pg_try_advisory_lock(hashtext(%s || current_schema()))",
+                    (WRITER,)).fetchone()
+                if not (taken and taken[0]):
+                    raise StoreError(f"store {self.where} is in use by another writer")
+                with self._lease.transaction():
+                    migrate(self._lease)
+            self._pool = ConnectionPool(dsn, min_size=1, max_size=POOL_SIZE,
+                                        kwargs={"autocommit": True}, configure=self._configure,
+                                        check=ConnectionPool.check_connection, open=True,
+                                        timeout=30)
+        except psycopg.Error as e:
+            self._release()
+            raise StoreError(f"cannot open store {self.where}: {e}") from e
+        except BaseException:
+            self._release()
+            raise
+        if read_only:
+            with self._pool.connection() as conn:
+                if not has_schema(conn):
+                    self._pool.close()
+                    raise NoStore(f"no store at {self.where} yet")
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.read_only = self.read_only
+
+    # --- transactions ----------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._conn is not None:
+            with self._conn.transaction():  # a SAVEPOINT
+                yield
+            return
+        with self._pool.connection() as conn:
+            self._conn = conn
+            try:
+                with conn.transaction():
+                    yield
+            finally:
+                self._conn = None
+
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> psycopg.Cursor[Any]:
+        if self._conn is None:
+            raise StoreError("internal: a statement outside a transaction")
+        return self._conn.execute(sql, params)
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"store {self.where} is open read-only; send changes through the "
+                             "running daemon")
+
+    # --- documents -------------------------------------------------------------------------------
+
+    def put(self, kind: str, key: str, doc: Mapping[str, Any]) -> None:
+        check_writable_kind(kind)
+        self._writable()
+        text = encode(doc)
+        with self.transaction():
+            self._write(kind, stored_key(kind, key), text, doc)
+
+    def _write(self, kind: str, key: str, text: str, doc: Mapping[str, Any]) -> None:
+        old = self._get_raw(kind, key)
+        old_pairs = index_pairs(kind, json.loads(old)) if old is not None else set()
+        new_pairs = index_pairs(kind, doc)
+        self._run("INSERT INTO mf_docs(kind, key, doc) VALUES (%s, %s, %s) "
+                  "ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc", (kind, key, text))
+        self._drop_index(kind, key, old_pairs - new_pairs)
+        self._add_index(kind, key, new_pairs - old_pairs)
+
+    def _add_index(self, kind: str, key: str, pairs: set[tuple[str, str]]) -> None:
+        if pairs and self._conn is not None:
+            with self._conn.cursor() as cur:
+                cur.executemany("INSERT INTO mf_idx(kind, field, value, key) VALUES "
+                                "(%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                                [(kind, f, v, key) for f, v in sorted(pairs)])
+
+    def _drop_index(self, kind: str, key: str, pairs: set[tuple[str, str]]) -> None:
+        if pairs and self._conn is not None:
+            with self._conn.cursor() as cur:
+                cur.executemany("DELETE FROM mf_idx WHERE kind = %s AND field = %s AND "
+                                "value = %s AND key = %s",
+                                [(kind, f, v, key) for f, v in sorted(pairs)])
+
+    def _get_raw(self, kind: str, key: str) -> str | None:
+        row = self._run("SELECT doc FROM mf_docs WHERE kind = %s AND key = %s",
+                        (kind, key)).fetchone()
+        return None if row is None else str(row[0])
+
+    def get(self, kind: str, key: str) -> Doc | None:
+        check_kind(kind)
+        with self.transaction():
+            text = self._get_raw(kind, stored_key(kind, key))
+        return None if text is None else dict(json.loads(text))
+
+    def delete(self, kind: str, key: str) -> bool:
+        check_writable_kind(kind)
+        self._writable()
+        key = stored_key(kind, key)
+        with self.transaction():
+            old = self._get_raw(kind, key)
+            if old is None:
+                return False
+            self._run("DELETE FROM mf_docs WHERE kind = %s AND key = %s", (kind, key))
+            self._drop_index(kind, key, index_pairs(kind, json.loads(old)))
+        return True
+
+    # --- lookups ---------------------------------------------------------------------------------
+
+    def find(self, kind: str, field: str, value: str) -> list[Doc]:
+        check_kind(kind, field)
+        with self.transaction():
+            rows = self._run(
+                "SELECT d.doc FROM mf_idx i JOIN mf_docs d ON d.kind = i.kind AND d.key = i.key "
+                "WHERE i.kind = %s AND i.field = %s AND i.value = %s ORDER BY i.key",
+                (kind, field, str(value))).fetchall()
+        return [json.loads(text) for (text,) in rows]
+
+    def below(self, kind: str, field: str, bound: str, limit: int = 1000) -> list[Doc]:
+        check_kind(kind, field)
+        if limit <= 0:
+            return []
+        found: dict[str, Doc] = {}
+        with self.transaction():
+            # a document listed under several values counts once, at its smallest
+            rows = self._run(
+                "SELECT key, doc FROM (SELECT DISTINCT ON (i.key) i.key, i.value, d.doc "
+                "FROM mf_idx i JOIN mf_docs d ON d.kind = i.kind AND d.key = i.key "
+                "WHERE i.kind = %s AND i.field = %s AND i.value <= %s "
+                "ORDER BY i.key, i.value) first ORDER BY value, key LIMIT %s",
+                (kind, field, str(bound), limit)).fetchall()
+        for key, text in rows:
+            found[key] = json.loads(text)
+        return list(found.values())
+
+    def scan(self, kind: str, after: str | None = None, limit: int | None = None) -> Iterator[Doc]:
+        check_kind(kind)
+        for _key, text in self._pages(kind, after, limit):
+            yield json.loads(text)
+
+    def _pages(self, kind: str, after: str | None, limit: int | None) -> Iterator[tuple[str, str]]:
+        last = "" if after is None else stored_key(kind, after)
+        op = ">=" if after is None else ">"
+        remaining = limit
+        while remaining is None or remaining > 0:
+            page = _PAGE if remaining is None else min(_PAGE, remaining)
+            with self.transaction():
+                rows = self._run(f"SELECT key, doc FROM mf_docs WHERE kind = %s AND key {op} %s "
+                                 "ORDER BY key LIMIT %s", (kind, last, page)).fetchall()
+            yield from rows
+            if len(rows) < page:
+                return
+            last, op = rows[-1][0], ">"
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def count(self, kind: str) -> int:
+        check_kind(kind)
+        with self.transaction():
+            row = self._run("SELECT COUNT(*) FROM mf_docs WHERE kind = %s", (kind,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def find_keys(self, kind: str, field: str, value: str) -> list[str]:
+        check_kind(kind, field)
+        with self.transaction():
+            rows = self._run("SELECT key FROM mf_idx WHERE kind = %s AND field = %s AND "
+                             "value = %s ORDER BY key", (kind, field, str(value))).fetchall()
+        return [caller_key(kind, key) for (key,) in rows]
+
+    # --- logs ------------------------------------------------------------------------------------
+
+    def append(self, kind: str, doc: Mapping[str, Any]) -> int:
+        check_log_kind(kind)
+        self._writable()
+        text = encode(doc)
+        with self.transaction():
+            self._run("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema() || %s))",
+                      (LOGS_CLASS, kind))
+            row = self._run("SELECT MAX(key) FROM mf_docs WHERE kind = %s", (kind,)).fetchone()
+            seq = 1 if row is None or row[0] is None else int(row[0]) + 1
+            self._write(kind, log_key(seq), text, doc)
+        return seq
+
+    def log(self, kind: str, after: int = 0) -> Iterator[tuple[int, Doc]]:
+        check_log_kind(kind)
+        for key, text in self._pages(kind, str(max(after, 0)), None):
+            yield int(key), json.loads(text)
+
+    def redact(self, kind: str, seq: int, doc: Mapping[str, Any]) -> None:
+        check_redactable_kind(kind)
+        self._writable()
+        key, text = log_key(int(seq)), encode(doc)
+        with self.transaction():
+            if self._get_raw(kind, key) is None:
+                raise KeyError(f"{kind} has no entry {seq}")
+            self._write(kind, key, text, doc)
+
+    # --- at rest ---------------------------------------------------------------------------------
+
+    def scrub(self) -> bool:
+        self._writable()
+        if self._conn is not None:
+            raise StoreError("scrub() runs outside a transaction")
+        with self._pool.connection() as conn:  # autocommit: VACUUM runs outside a transaction
+            conn.execute("VACUUM FULL mf_docs")
+            conn.execute("VACUUM FULL mf_idx")
+            try:
+                conn.execute("CHECKPOINT")
+            except psycopg.errors.InsufficientPrivilege:
+                return False  # the server writes its checkpoint later
+        return True
+
+    # --- lifetime --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        try:
+            pool = getattr(self, "_pool", None)
+            if pool is not None:
+                pool.close()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        try:
+            if self._lease is not None:
+                self._lease.close()  # the session's advisory lock goes with it
+        finally:
+            self._lease = None
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
+
+
+def _shown(dsn: str) -> str:
+    """The connection string without its password, for messages."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "postgresql (connection string not readable)"
+    host, port, name = info.get("host", "localhost"), info.get("port", "5432"), info.get("dbname")
+    return f"postgresql://{host}:{port}/{name or ''}"
