@@ -60,6 +60,7 @@ def _register() -> None:
         importing,
         init,
         ledger,
+        opening,
         outbox,
         outcomes,
         privacy,
@@ -72,7 +73,7 @@ def _register() -> None:
     )
 
     for module in (auth, backfill, candidates, check, consent, demo, explain, export, importing,
-                   init, ledger, outbox, outcomes, privacy, provisions, quarantine, report,
+                   init, ledger, opening, outbox, outcomes, privacy, provisions, quarantine, report,
                    rewrite, rules, run):
         module.register(cli)
 
