@@ -31,11 +31,11 @@ from mailflow.cli import _register, cli
 from mailflow.errors import ProblemsError
 from mailflow.followups import checks as followup_checks
 from mailflow.followups import rules as followup_rules
-from mailflow.openings import rules as opening_rules
 from mailflow.followups import vocabulary
 from mailflow.followups.templates import template_environment, template_problems
 from mailflow.intake import sources, stages
 from mailflow.mail.rewrite import render
+from mailflow.openings import rules as opening_rules
 from mailflow.rejection.recognise import rules as rejection_rules
 from mailflow.settings.config import Config, Mailbox, Section, load_config
 from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
