@@ -91,7 +91,7 @@ def by_terms(analyse: Callable[[str], set[str]]) -> Callable[[list[str], list[st
 def sudachi() -> Callable[[str], set[str]]:
     from sudachipy import Dictionary, SplitMode
 
-    tokenizer = Dictionary().create()
+    tokenizer = Dictionary().tokenizer()
 
     def analyse(text: str) -> set[str]:
         return {m.normalized_form().casefold() for m in tokenizer.tokenize(fold(text), SplitMode.A)

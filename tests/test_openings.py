@@ -21,6 +21,7 @@ import pytest
 from harness import MAILFLOW, PROJECT
 
 from mailflow.clock import CLOCK_FILE_ENV, FrozenClock, iso
+from mailflow.daemon.checks import static_problems
 from mailflow.errors import ProblemsError
 from mailflow.followups.scheduler import FollowUpScheduler
 from mailflow.openings import learning, text
@@ -165,6 +166,14 @@ required_skils = ["Java"]
         f"{rules / 'openings.toml'}:12: opening id 'java-backend' used twice"]
 
 
+def test_check_and_reload_report_the_file(tmp_path: Path) -> None:
+    config = site(tmp_path, openings='[[opening]]\nid = "x"\ntitel = "typo"\n')
+    problems = [str(p) for p in static_problems(config)]
+    path = config.rules_dir / "openings.toml"
+    assert f"{path}:3: opening[0].titel: unknown key; did you mean 'title'?" in problems
+    assert f"{path}:1: opening[0].title: required key is missing" in problems
+
+
 # -- the desk: the store, HR's shortlist, opening_matched ----------------------------------------
 
 
@@ -228,6 +237,7 @@ def test_hr_gets_the_shortlist_once_per_change(tmp_path: Path) -> None:
             JAVA_TOML.replace("東京都", "大阪府"), encoding="utf-8")
         assert desk.sync() == ["java-backend"]  # changed: open again, ranked again
         assert len(outbox_mails(store)) == 2
+        assert len(store.find("events", "type", "opening_matched")) == 2  # once per person
         (config.rules_dir / "openings.toml").write_text("", encoding="utf-8")
         desk.sync()
         assert store.get("openings", "java-backend")["state"] == "closed"  # type: ignore[index]

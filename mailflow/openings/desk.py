@@ -10,8 +10,9 @@ unchanged is left as it is, so `opening close` on a file's opening holds until i
 A new revision of an open opening is ranked at once (`ranking.py`, with the stored weights) and,
 in the same store transaction, the shortlist goes to HR through the outbox (template
 `opening_shortlist.txt.j2`), `opening_matched` is recorded on the timeline of each candidate on
-it (with the features they had, what `opening model` learns from) and the revision is marked
-shortlisted: once per change, however often the daemon restarts.
+it not yet matched for this opening (with the features they had, what `opening model` learns
+from; once per opening and person, so a changed opening does not re-contact anyone) and the
+revision is marked shortlisted: once per change, however often the daemon restarts.
 """
 
 from __future__ import annotations
@@ -164,9 +165,10 @@ class OpeningDesk:
             top = top[:rules.shortlist.size]
             pool = TalentPool(self.store, self.clock)
             for place, found in enumerate(top, 1):
-                pool.event(found.candidate_id, EVENT, opening_id=opening_id,
-                           revision=doc["revision"], rank=place, score=round(found.score, 4),
-                           features=found.features)
+                if not self._matched_before(found.candidate_id, opening_id):
+                    pool.event(found.candidate_id, EVENT, opening_id=opening_id,
+                               revision=doc["revision"], rank=place,
+                               score=round(found.score, 4), features=found.features)
             outbox_id = self._mail_hr(doc, ranking, top)
             self._put(doc, iso(self.clock.now()), shortlisted_revision=doc["revision"],
                       shortlisted_at=iso(self.clock.now()), shortlist_outbox_id=outbox_id,
@@ -174,6 +176,13 @@ class OpeningDesk:
         log.info("opening %s: revision %s ranked, %d on the shortlist", opening_id,
                  doc["revision"], len(top))
         return True
+
+    def _matched_before(self, candidate_id: str, opening_id: str) -> bool:
+        """Whether an earlier revision already put the candidate on this opening's shortlist:
+        `opening_matched` (and the re-contact it triggers) comes once per opening and person."""
+        return any(e.get("type") == EVENT and (e.get("data") or {}).get("opening_id")
+                   == opening_id for e in self.store.find("events", "candidate_id",
+                                                          candidate_id))
 
     def _mail_hr(self, opening: Doc, ranking: Ranking, top: list[Any]) -> str | None:
         if self.outbox is None:
