@@ -381,3 +381,15 @@ def test_learned_weights_that_do_not_beat_the_defaults_are_not_used() -> None:
 def test_the_benchmark_figures_are_in_the_reference() -> None:
     reference = (PROJECT / "docs" / "reference.md").read_text(encoding="utf-8")
     assert "benchmarks/japanese_matching.py" in reference
+
+
+def test_skills_and_careers_with_their_provenance_are_read_too() -> None:
+    """Another part of issue 20 keeps each extracted value with where it came from."""
+    c = person("p", [], [], "")
+    c["skills"] = [{"name": "Java", "source": "職務経歴書.pdf", "matched": "JAVA"}]  # type: ignore[list-item]
+    c["qualifications"] = [{"name": "基本情報技術者", "source": "mail body"}]  # type: ignore[list-item]
+    c["career"] = [{"text": "Javaエンジニアとして5年", "source": "職務経歴書.pdf"}]  # type: ignore[typeddict-item]
+    (found,) = rank(JAVA, [c], [], text.terms, NOW).matches
+    assert found.features["required_skills"] == 1.0
+    assert found.features["required_qualifications"] == 1.0
+    assert found.features["role"] >= 0.7
