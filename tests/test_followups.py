@@ -46,7 +46,8 @@ def _rules_dir(tmp_path: Path, text: str) -> Path:
 def test_shipped_rules_and_their_templates_have_no_problems() -> None:
     rules = load_followups(SHIPPED_RULES, SHIPPED_TEMPLATES)
     assert [r.name for r in rules.rules] == ["rescout-6-months", "rescout-1-year",
-                                             "relay-reminder-7-days", "relay-invitation-late"]
+                                             "relay-reminder-7-days", "relay-invitation-late",
+                                             "opening-match"]
     assert check_templates(SHIPPED_RULES, SHIPPED_TEMPLATES) == []
 
 

@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
              ".env.example."),
     "ledger": (("ledger",), "The referral ledger: registrations, free slots earned and redeemed "
                "(verified)."),
+    "opening": (("opening",), "Openings: positions to find past candidates for."),
     "outbox": (("outbox",), "Outgoing mail and its states (unknown and failed ones first: they "
                "wait for you)."),
     "provisions": (("provisions",), "Records of provision of personal data to Career Relay."),

@@ -30,6 +30,7 @@ from mailflow.mailbox.login import ImapState, LoginGate
 from mailflow.mailbox.oauth import TokenSource
 from mailflow.mailbox.pipeline import Pipeline, Receipt, Stage
 from mailflow.mailbox.watcher import FolderWatcher
+from mailflow.openings.desk import OpeningDesk
 from mailflow.outgoing.outbox import Outbox
 from mailflow.outgoing.records import PublicOutboxItem
 from mailflow.privacy.at_rest import check_data_dir
@@ -78,6 +79,8 @@ class Daemon:
                                                  "problems": []}
         self.followups = FollowUpScheduler(self.store, self.clock, config, self.outbox, self.lane)
         self.reloaders.append(self.followups.reload)
+        self.openings = OpeningDesk(self.store, self.clock, config, self.outbox, self.lane)
+        self.reloaders.append(self._sync_openings)
         self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
         self.privacy = PrivacyDesk(self.store, self.clock, config, self.lane)
         self.health = Health()
@@ -169,7 +172,16 @@ class Daemon:
             "audit.record": self._audit,
             "privacy.erase": self.privacy.erase,
             "privacy.purge": self.privacy.purge,
+            "opening.add": self.openings.add,
+            "opening.close": lambda args: self.openings.close(str(args["id"])),
+            "opening.model": lambda args: self.openings.model(),
         }
+
+    def _sync_openings(self) -> None:
+        """openings.toml into the store; a new or changed opening ranked and HR told (once)."""
+        ranked = self.openings.sync()
+        if ranked:
+            log.info("openings ranked anew: %s", ", ".join(ranked))
 
     @cached_property
     def ledger(self) -> ReferralLedger:
@@ -262,6 +274,10 @@ class Daemon:
             loop.add_signal_handler(signal.SIGHUP, self._reload_safely)
         self._loop = loop
         await self.control.start()
+        try:
+            await asyncio.to_thread(self._sync_openings)
+        except Exception:
+            log.exception("openings: not synced at start; tried again at the next reload")
         from mailflow.web.server import WebEdge
 
         self.web = WebEdge(self)

@@ -28,6 +28,7 @@ class Trigger(TypedDict):
     at: str
     event: NotRequired[str]
     field: NotRequired[str]
+    opening_id: NotRequired[str]  # an `opening_matched` event's opening (the template's opening_*)
 
 
 class FollowUpRow(TypedDict):
@@ -102,6 +103,9 @@ def rows_for(rules: FollowupRules, event: TimelineEvent, candidate: Candidate | 
         if rule.trigger == "event:clicked" and not is_human_click(event):
             continue
         trigger: Trigger = {"event": event["type"], "at": event["at"]}
+        opening = (event.get("data") or {}).get("opening_id")
+        if opening:
+            trigger["opening_id"] = str(opening)
         rows.append(new_row(rule, candidate_id, f"{event['type']}@{event['at']}",
                             parse_iso(event["at"]), zone, now, trigger))
     for rule in rules.field_rules if candidate is not None else ():

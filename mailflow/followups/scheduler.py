@@ -29,7 +29,14 @@ from mailflow.clock import Clock, iso, parse_iso
 from mailflow.followups.conditions import Facts, deliverable_address
 from mailflow.followups.message import followup_mail
 from mailflow.followups.replies import stop_on_reply
-from mailflow.followups.rows import FollowUpRow, as_followup_row, cancel_planned, finish, rows_for
+from mailflow.followups.rows import (
+    FollowUpRow,
+    Trigger,
+    as_followup_row,
+    cancel_planned,
+    finish,
+    rows_for,
+)
 from mailflow.followups.rules import FollowupRules, Rule, load_followups
 from mailflow.followups.templates import template_environment
 from mailflow.followups.unsubscribe import Unsubscribes
@@ -225,7 +232,7 @@ class FollowUpScheduler:
         assert address is not None  # the Deliverable guard held
         token = self.unsubscribes.issue(candidate["id"], rule.purpose, row["id"])
         link = self.unsubscribes.link(token)
-        values = self.values(rule, candidate, link, now)
+        values = self.values(rule, candidate, link, now, row.get("trigger"))
         if rule.subject not in self._subjects:
             self._subjects[rule.subject] = self._templates.from_string(rule.subject)
         subject = self._subjects[rule.subject].render(values).strip()
@@ -246,8 +253,9 @@ class FollowUpScheduler:
                 "purpose": rule.purpose}
 
     def values(self, rule: Rule, candidate: Candidate, unsubscribe_link: str,
-               now: datetime) -> Doc:
-        """The template variables (templates/README.md)."""
+               now: datetime, trigger: Trigger | None = None) -> Doc:
+        """The template variables (templates/README.md); the opening's from the row's trigger
+        (an `opening_matched` event), else empty."""
         applications = candidate.get("applications") or []
         rejection = candidate.get("rejection")
         rejected = rejection.get("at") if rejection else None
@@ -261,7 +269,14 @@ class FollowUpScheduler:
             "apply_url": self.config.followups.apply_url,
             "unsubscribe_link": unsubscribe_link,
             "consent_url": self._consent_url(candidate) if "consent_url" in uses else "",
+            **self._opening(trigger),
         }
+
+    def _opening(self, trigger: Trigger | None) -> dict[str, str]:
+        opening_id = trigger.get("opening_id") if trigger else None
+        doc = self.store.get("openings", opening_id) if opening_id else None
+        return {f"opening_{key}": str((doc or {}).get(key) or "")
+                for key in ("title", "description", "location")}
 
     def _uses_of(self, rule: Rule) -> frozenset[str]:
         key = f"{rule.send}\0{rule.subject}"

@@ -45,10 +45,12 @@ _SAMPLES = (
      "rejected_at": "2025年4月1日", "relay_link": "https://jobs.example.co.jp/r/SAMPLE",
      "apply_url": "https://www.example.co.jp/careers",
      "unsubscribe_link": "https://jobs.example.co.jp/u/SAMPLE",
-     "consent_url": "https://jobs.example.co.jp/c/SAMPLE"},
+     "consent_url": "https://jobs.example.co.jp/c/SAMPLE", "opening_title": "Javaエンジニア",
+     "opening_description": "自社サービスのサーバーサイド開発", "opening_location": "東京都"},
     {"candidate_name": "", "company_name": "株式会社サンプル", "position": "", "rejected_at": "",
      "relay_link": "", "apply_url": "", "unsubscribe_link": "https://jobs.example.co.jp/u/S",
-     "consent_url": "https://jobs.example.co.jp/c/S"},
+     "consent_url": "https://jobs.example.co.jp/c/S", "opening_title": "",
+     "opening_description": "", "opening_location": ""},
 )
 
 

@@ -16,11 +16,13 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
     "registered": ("relay_registered", "registered"),
     "applied": ("applied",),
     "reapplied": ("reapplied",),
+    "opening_matched": ("opening_matched",),  # among the top matches of an opening (openings/)
 }
 DATE_FIELDS = ("rejection.at", "created_at", "last_applied_at")
 STATUSES = ("applied", "screening", "interviewing", "offered", "hired", "rejected", "withdrawn")
 VARIABLES = ("candidate_name", "company_name", "position", "rejected_at", "relay_link",
-             "apply_url", "unsubscribe_link", "consent_url")
+             "apply_url", "unsubscribe_link", "consent_url",
+             "opening_title", "opening_description", "opening_location")
 ROW_STATES = ("planned", "sent", "skipped", "cancelled")
 
 

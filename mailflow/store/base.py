@@ -48,6 +48,7 @@ INDEXES: dict[str, tuple[str, ...]] = {
     "examples": ("label",),
     "audit": ("action",),
     "provisions": ("candidate_id",),
+    "openings": (),
 }
 
 # Append-only kinds: written with `append`, keys are increasing sequence numbers.
