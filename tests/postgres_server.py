@@ -55,7 +55,8 @@ class Postgres:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "mailflow",
                   "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync")
         options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                   "-c max_connections=200 -c shared_buffers=32MB")
+                   "-c max_connections=200 -c shared_buffers=32MB "
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")  # throw-away
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
                   "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
         return self

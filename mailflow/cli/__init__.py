@@ -62,6 +62,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "provisions": (("provisions",), "Records of provision of personal data to Career Relay."),
     "purge": (("privacy",), "Remove what is past its retention period (candidates, attachments, "
               "quarantine, bodies)."),
+    "store": (("store",), "The store: move it to another engine."),
     "quarantine": (("quarantine",), "Messages that failed: retrying, quarantined, replayed."),
     "report": (("report",), "The KPIs: applications, rejections, Career Relay, free slots, cost, "
                "retention."),

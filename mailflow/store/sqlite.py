@@ -285,6 +285,12 @@ class SqliteStore(ClosesOnExit):
         for _key, text in self._pages(kind, after, limit):
             yield json.loads(text)
 
+    def items(self, kind: str) -> Iterator[tuple[str, Doc]]:
+        """(key, document) in key order, keys as callers name them (`store migrate`)."""
+        check_kind(kind)
+        for key, text in self._pages(kind, None, None):
+            yield caller_key(kind, key), json.loads(text)
+
     def _pages(self, kind: str, after: str | None, limit: int | None) -> Iterator[tuple[str, str]]:
         last = "" if after is None else stored_key(kind, after)
         op = ">=" if after is None else ">"

@@ -360,6 +360,12 @@ class TinyStore(ClosesOnExit):
         for _key, doc in entries if limit is None else entries[: max(limit, 0)]:
             yield _copy(doc)
 
+    def items(self, kind: str) -> Iterator[tuple[str, Doc]]:
+        """(key, document) in key order, keys as callers name them (`store migrate`)."""
+        check_kind(kind)
+        for key, doc in self._sorted(kind, None):
+            yield caller_key(kind, key), _copy(doc)
+
     def count(self, kind: str) -> int:
         check_kind(kind)
         return len(self._table(kind))
