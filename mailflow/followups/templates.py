@@ -45,10 +45,14 @@ _SAMPLES = (
      "rejected_at": "2025年4月1日", "relay_link": "https://jobs.example.co.jp/r/SAMPLE",
      "apply_url": "https://www.example.co.jp/careers",
      "unsubscribe_link": "https://jobs.example.co.jp/u/SAMPLE",
-     "consent_url": "https://jobs.example.co.jp/c/SAMPLE"},
+     "consent_url": "https://jobs.example.co.jp/c/SAMPLE",
+     "post": {"title": "会社説明会のお知らせ", "body": "1月20日に説明会を開きます。",
+              "url": "https://www.example.co.jp/news/1"},
+     "referral_url": "https://jobs.example.co.jp/f/SAMPLE"},
     {"candidate_name": "", "company_name": "株式会社サンプル", "position": "", "rejected_at": "",
      "relay_link": "", "apply_url": "", "unsubscribe_link": "https://jobs.example.co.jp/u/S",
-     "consent_url": "https://jobs.example.co.jp/c/S"},
+     "consent_url": "https://jobs.example.co.jp/c/S", "post": {"title": "", "body": "", "url": ""},
+     "referral_url": ""},
 )
 
 
