@@ -170,10 +170,10 @@ class RuleSpec(_Strict):
         if value is None or is_feed(value):
             return value
         if "://" in value:
-            raise ValueError("content: expected a folder of posts or an http(s):// feed URL")
+            raise ValueError("expected a folder of posts or an http(s):// feed URL")
         rules_dir: Path | None = (info.context or {}).get("rules_dir")
         if rules_dir is not None and not (rules_dir / value).is_dir():
-            raise ValueError(f"content: no folder {value!r} in {rules_dir}")
+            raise ValueError(f"no folder {value!r} in {rules_dir}")
         return value
 
     @field_validator("send")
