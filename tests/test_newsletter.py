@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import PASSWORD_ENV, wait_until, write_config
+from harness import PASSWORD_ENV, write_config
 from servers import ImapAccount, SmtpSink
 from test_scheduler_daemon import start, stop
 
@@ -38,6 +38,9 @@ from mailflow.store import open_store
 from mailflow.store.base import Doc, Store
 
 TOKYO = ZoneInfo("Asia/Tokyo")
+WINTER = "【株式会社サンプル】冬のインターン募集"
+EVENT = "【株式会社サンプル】会社説明会のお知らせ"
+SPRING = "【株式会社サンプル】春の新ポジション"
 CREATED = datetime(2026, 1, 9, 10, 0, tzinfo=TOKYO)  # a Friday; +1d is a Saturday
 RULE = """
 [[followup]]
@@ -151,7 +154,7 @@ def test_a_monthly_newsletter_sends_each_post_once_to_consenting_candidates(
     assert world.at(local(2026, 1, 12)) == {}
     assert world.at(local(2026, 1, 13)) == {"sent": 2}
     [first] = world.mails_to("Hanako")
-    assert first["Subject"] == "【株式会社サンプル】冬のインターン募集"
+    assert first["Subject"] == WINTER
     text = first.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Hanako様" in text and "■ 冬のインターン募集" in text
     assert "冬のインターンを募集ページ (https://www.example.co.jp/i)で受付中です。" in text
@@ -174,8 +177,7 @@ def test_a_monthly_newsletter_sends_each_post_once_to_consenting_candidates(
     for later in (local(2026, 5, 11), local(2026, 6, 10), local(2026, 7, 10)):
         assert world.at(later) == {}  # times = 4: the series has ended
     subjects = [m["Subject"] for m in world.mails_to("Hanako")]
-    assert subjects == ["【株式会社サンプル】冬のインターン募集", "【株式会社サンプル】会社説明会のお知らせ",
-                        "【株式会社サンプル】春の新ポジション"]
+    assert subjects == [WINTER, EVENT, SPRING]
     assert len(world.mails_to("Jiro")) == 1 and world.mails_to("Taro") == []
     assert sorted(world.rows(hanako)) == [f"news:{hanako}", *(f"news:{hanako}#{n}"
                                                               for n in (2, 3, 4))]
@@ -201,7 +203,8 @@ def test_until_ends_the_series_and_a_new_post_is_the_one_sent(world: World,
     assert world.at(local(2026, 3, 10)) == {}  # 10 March is past `until`: never planned
     assert sorted(world.rows(hanako)) == [f"news:{hanako}", f"news:{hanako}#2"]
     # the newest post that is out and not sent: the one added, not 会社説明会 (older)
-    assert [m["Subject"] for m in world.mails_to("Hanako")][-1] == "【株式会社サンプル】新しいお知らせ"
+    last = world.mails_to("Hanako")[-1]
+    assert last["Subject"] == "【株式会社サンプル】新しいお知らせ"
 
 
 def test_killed_inside_an_occurrence_the_daemon_sends_it_once(
@@ -237,7 +240,7 @@ def test_killed_inside_an_occurrence_the_daemon_sends_it_once(
             stop(running)
     subjects = [email.message_from_bytes(m.data, policy=email.policy.default)["Subject"]
                 for m in smtp_sink.messages]
-    assert subjects == ["【株式会社サンプル】冬のインターン募集", "【株式会社サンプル】会社説明会のお知らせ"]
+    assert subjects == [WINTER, EVENT]
 
 
 # -- the rule file and the posts, validated ------------------------------------------------------
@@ -294,7 +297,8 @@ ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom"><title>News</title>
 <entry><id>tag:example.co.jp,2026:1</id><title>Open day</title>
 <link href="https://www.example.co.jp/news/1"/><updated>2026-02-01T00:00:00Z</updated>
-<content type="html">&lt;p&gt;First line&lt;/p&gt;&lt;p&gt;Second &amp;amp; last&lt;/p&gt;</content></entry>
+<content type="html">&lt;p&gt;First line&lt;/p&gt;&lt;p&gt;Second &amp;amp; last&lt;/p&gt;
+</content></entry>
 <entry><id>tag:example.co.jp,2026:2</id><title>No date</title></entry>
 </feed>"""
 
