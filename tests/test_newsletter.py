@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import http.server
 import shutil
 import threading
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,7 +26,7 @@ from test_scheduler_daemon import start, stop
 
 from mailflow.clock import FrozenClock, iso
 from mailflow.errors import ProblemsError
-from mailflow.followups.feed import parse_feed
+from mailflow.followups.feed import Feeds, cache_key, parse_feed
 from mailflow.followups.posts import choose, read_folder
 from mailflow.followups.rules import load_followups
 from mailflow.followups.scheduler import FollowUpScheduler
@@ -32,7 +34,7 @@ from mailflow.followups.unsubscribe import ONE_CLICK
 from mailflow.outgoing.outbox import Outbox
 from mailflow.pool.records import Applicant
 from mailflow.pool.talent import TalentPool
-from mailflow.settings.config import Config, load_config
+from mailflow.settings.config import Config, Newsletter, load_config
 from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 from mailflow.store import open_store
 from mailflow.store.base import Doc, Store
@@ -319,3 +321,72 @@ def test_rules_check_accepts_the_shipped_example_when_uncommented(tmp_path: Path
     loaded = load_followups(rules, SHIPPED_TEMPLATES, ("newsletter",))
     assert [r.name for r in loaded.rules] == ["newsletter-monthly"]
     assert loaded.rules[0].content == str((rules / "posts").resolve())
+
+
+class _FeedSite(http.server.BaseHTTPRequestHandler):
+    bodies: ClassVar[dict[str, bytes]] = {"/feed.xml": ATOM, "/big.xml": b"<feed>" + b" " * 9000}
+    requests: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        body = self.bodies.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Type", "application/atom+xml")
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_the_daemon_fetches_a_feed_within_its_bounds_and_keeps_the_copy(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FeedSite)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    clock = FrozenClock(datetime(2026, 2, 2, tzinfo=UTC))
+    try:
+        with open_store(tmp_path / "data", "sqlite") as store:
+            feeds = Feeds(store, clock, threading.RLock(), Newsletter(feed_max_bytes=4096))
+            feeds.refresh({f"{base}/feed.xml", f"{base}/big.xml", f"{base}/gone.xml"})
+            assert [p.title for p in feeds.posts(f"{base}/feed.xml")] == ["Open day"]
+            assert feeds.posts(f"{base}/big.xml") == [] and feeds.posts(f"{base}/gone.xml") == []
+            errors = {url: (store.get("settings", cache_key(url)) or {})["error"]
+                      for url in (f"{base}/big.xml", f"{base}/gone.xml")}
+            assert "larger than [newsletter] feed_max_bytes (4096)" in errors[f"{base}/big.xml"]
+            assert errors[f"{base}/gone.xml"] == "FeedError: HTTP 404"
+            seen = len(_FeedSite.requests)
+            clock.advance(timedelta(minutes=59))
+            feeds.refresh({f"{base}/feed.xml"})  # younger than feed_refresh: not fetched again
+            assert len(_FeedSite.requests) == seen
+            _FeedSite.bodies["/feed.xml"] = b"not a feed at all"
+            clock.advance(timedelta(minutes=2))
+            feeds.refresh({f"{base}/feed.xml"})
+            assert len(_FeedSite.requests) == seen + 1
+            # what the site answers now is no feed: the copy stays, the error is recorded
+            assert [p.title for p in feeds.posts(f"{base}/feed.xml")] == ["Open day"]
+            cached = store.get("settings", cache_key(f"{base}/feed.xml")) or {}
+            assert cached["error"] == "FeedError: not an RSS or Atom feed"
+    finally:
+        _FeedSite.bodies["/feed.xml"] = ATOM
+        server.shutdown()
+
+
+def test_a_rule_with_a_feed_mails_its_newest_entry(world: World) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FeedSite)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    feed = f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
+    try:
+        (world.config.rules_dir / "followups.toml").write_text(
+            RULE.replace('"posts/"', f'"{feed}"'), encoding="utf-8")
+        world.scheduler.reload()
+        hanako = world.candidate("Hanako", news=True)
+        world.at(CREATED + timedelta(hours=1))
+        assert world.at(local(2026, 1, 13)) == {"skipped": 1}  # the entry is dated 1 February
+        assert world.at(local(2026, 2, 10)) == {"sent": 1}
+        [mail] = world.mails_to("Hanako")
+        assert mail["Subject"] == "【株式会社サンプル】Open day"
+        text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "First line\nSecond & last" in text and "https://www.example.co.jp/news/1" in text
+        assert world.rows(hanako)[f"news:{hanako}#2"]["post"] == "tag:example.co.jp,2026:1"
+    finally:
+        server.shutdown()

@@ -56,10 +56,16 @@ def html_text(html: str) -> str:
     return "\n".join(out).strip()
 
 
+class FeedError(Exception):
+    pass
+
+
 def parse_feed(data: bytes) -> list[Post]:
     """The dated entries of an RSS or Atom document (entries without a date are left out: which
-    one is newest could not be told)."""
+    one is newest could not be told); FeedError for what is no feed at all."""
     parsed = feedparser.parse(io.BytesIO(data))
+    if parsed.get("bozo") and not parsed.entries and not parsed.get("version"):
+        raise FeedError("not an RSS or Atom feed")
     posts = []
     for entry in parsed.entries:
         when = entry.get("published_parsed") or entry.get("updated_parsed")
@@ -75,7 +81,7 @@ def parse_feed(data: bytes) -> list[Post]:
     return posts
 
 
-def _key(url: str) -> str:
+def cache_key(url: str) -> str:
     return "feed:" + hashlib.sha256(url.encode()).hexdigest()[:32]
 
 
@@ -87,10 +93,6 @@ def _as_doc(post: Post) -> Doc:
 def _as_post(doc: Doc) -> Post:
     return Post(str(doc["id"]), str(doc["title"]), str(doc["body"]), str(doc["url"]),
                 parse_iso(str(doc["published"])))
-
-
-class FeedError(Exception):
-    pass
 
 
 class Feeds:
@@ -105,7 +107,7 @@ class Feeds:
         self.refresh_after = parse_delay(settings.feed_refresh)
 
     def posts(self, url: str) -> list[Post]:
-        doc = self.store.get("settings", _key(url))
+        doc = self.store.get("settings", cache_key(url))
         return [_as_post(p) for p in (doc or {}).get("posts", [])]
 
     def refresh(self, urls: set[str]) -> None:
@@ -113,7 +115,7 @@ class Feeds:
         while fetching)."""
         now = self.clock.now()
         for url in sorted(urls):
-            doc = self.store.get("settings", _key(url)) or {}
+            doc = self.store.get("settings", cache_key(url)) or {}
             tried = doc.get("tried_at")
             if tried and self.refresh_after.after(parse_iso(tried), ZoneInfo("UTC")) > now:
                 continue
@@ -121,13 +123,13 @@ class Feeds:
             try:
                 posts = parse_feed(self.fetch(url))
                 update.update(fetched_at=iso(now), posts=[_as_doc(p) for p in posts], error="")
-                log.info("feed %s: %d dated entries", _key(url)[5:13], len(posts))
+                log.info("feed %s: %d dated entries", cache_key(url)[5:13], len(posts))
             except (httpx.HTTPError, FeedError) as exc:
                 update["error"] = f"{type(exc).__name__}: {exc}"
-                log.warning("feed %s: not fetched (%s); the cached copy stays", _key(url)[5:13],
-                            update["error"])
+                log.warning("feed %s: not fetched (%s); the cached copy stays",
+                            cache_key(url)[5:13], update["error"])
             with self.lane, self.store.transaction():
-                self.store.put("settings", _key(url), {**doc, **update})
+                self.store.put("settings", cache_key(url), {**doc, **update})
 
     def fetch(self, url: str) -> bytes:
         limit = self.settings.feed_max_bytes
