@@ -25,7 +25,8 @@ from servers import ImapAccount, SmtpSink
 from test_scheduler_daemon import start, stop
 
 from mailflow.clock import FrozenClock, iso
-from mailflow.errors import ProblemsError
+from mailflow.errors import Problem, ProblemsError
+from mailflow.followups.checks import check_templates
 from mailflow.followups.feed import Feeds, cache_key, parse_feed
 from mailflow.followups.posts import choose, read_folder
 from mailflow.followups.rules import load_followups
@@ -270,6 +271,14 @@ def test_rule_file_problems_name_file_and_line(tmp_path: Path, change: tuple[str
     found = problems(rules)
     assert any(expected in p and p.startswith(str(rules / "followups.toml")) for p in found), \
         found
+
+
+def test_a_template_showing_post_needs_a_rule_with_content(tmp_path: Path) -> None:
+    rules = site(tmp_path, RULE.replace('content = "posts/"\n', ""))
+    assert check_templates(rules, SHIPPED_TEMPLATES) == [Problem(
+        str(rules / "followups.toml"), 2, "followup[0] (news): newsletter.txt.j2 shows `post`, "
+                                          "which only a rule with `content` fills")]
+    assert check_templates(site(tmp_path / "ok", RULE), SHIPPED_TEMPLATES) == []
 
 
 def test_a_post_without_a_title_or_a_date_is_named_with_its_line(tmp_path: Path) -> None:

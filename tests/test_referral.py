@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
+import subprocess
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from harness import PASSWORD_ENV, DaemonThread, wait_until, write_config
+from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, env_for, wait_until, write_config
 from servers import Dovecot, ImapAccount, SmtpSink, free_port
 from test_newsletter import CREATED, RULE, site
 
@@ -103,8 +105,14 @@ def test_a_referred_application_records_its_referrer_and_counts(
             assert answer.status_code == 404 and "location" not in answer.headers, bad
             assert "リンクが見つかりません" in answer.text
         # a friend applies through the page; the mail quotes the code
-        dovecot.append(imap_account.username, "INBOX", APPLICATION.format(
-            to=imap_account.address, code=code).replace("\n", "\r\n").encode())
+        raw = APPLICATION.format(to=imap_account.address, code=code).replace("\n", "\r\n")
+        (tmp_path / "application.eml").write_bytes(raw.encode())
+        explained = subprocess.run([*MAILFLOW, "explain", str(tmp_path / "application.eml"),
+                                    "-c", str(config), "--json"], capture_output=True,
+                                   text=True, env=env_for(imap_account), check=True)
+        plan = json.loads(explained.stdout)
+        assert plan["referrer"] == hanako["id"] and plan["applicant"]["source"] == "referral"
+        dovecot.append(imap_account.username, "INBOX", raw.encode())
         jiro = wait_until(lambda: pool.by_email("jiro.sato@example.net"),
                           what="the referred candidate")
         assert jiro["source"] == "referral" and jiro["referred_by"] == hanako["id"]
