@@ -1,7 +1,9 @@
 """`rules/followups.toml`: re-scouts, reminders and late invitations, as rules (pure).
 
 A rule names a trigger (an event on the candidate's timeline, or a date field of the candidate),
-a delay, conditions, what to do, and for mail the purpose it serves. The scheduler
+a delay, conditions, what to do, and for mail the purpose it serves; it may repeat (`every`, with
+an end: `until`, `times`) and carry posts (`content`: a folder of Markdown posts, whose every
+post is validated here too, or a feed URL). The scheduler
 (`followups/scheduler.py`) turns triggers into rows with a due time and, at that time, asks the
 rule again: every condition is re-checked before anything is sent. Conditions are small classes
 (`followups/conditions.py`) that answer with the reason they do not hold; the file is validated

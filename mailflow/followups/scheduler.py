@@ -8,7 +8,9 @@ again at send time, keeps to the polite window and the limits (a row outside the
 not skipped; `followups/window.py`) and carries the rule out; a mail is queued in the outbox in
 the same transaction that marks its row sent, so a restart across a due time sends it once.
 Rows that are done leave the `due_at` index (see `followups.rows.finish`): a tick never meets
-them again.
+them again. A repeating rule's next occurrence is planned in the transaction that settles the one
+before (`followups/repeat.py`); a rule with `content` mails the newest post the person was not
+sent, or is skipped when nothing is new (`followups/mailing.py`).
 """
 
 from __future__ import annotations
