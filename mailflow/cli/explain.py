@@ -25,6 +25,7 @@ from mailflow.intake.sources import load_sources
 from mailflow.intake.stages import load_stages
 from mailflow.mail.parse import parse_mail
 from mailflow.pool.records import Applicant, Candidate
+from mailflow.pool.referrals import referrer_of
 from mailflow.pool.talent import TalentPool
 from mailflow.rejection.recognise import load_rejection_rules
 from mailflow.rejection.sent_plan import plan_sent
@@ -53,7 +54,9 @@ def _inbox(config: Config, raw: bytes, store: Store | None) -> dict[str, Any]:
     plan = plan_inbox(parse_mail(raw), pool, load_sources(config.rules_dir),
                       Mailbox(box.address, tuple(config.company.domains)),
                       Trust(box.address, tuple(config.company.domains),
-                            tuple(box.trusted_authserv_ids)))
+                            tuple(box.trusted_authserv_ids)),
+                      (lambda code: referrer_of(store, code)) if store is not None else None,
+                      config.referral.code_param)
     return plan.as_json()
 
 

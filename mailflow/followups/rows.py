@@ -51,6 +51,10 @@ class FollowUpRow(TypedDict):
     message_id: NotRequired[str]
     mailed: NotRequired[bool]
     purpose: NotRequired[str]
+    occurrence: NotRequired[int]  # a repeating rule's (`every`): 1, 2, … (`followups.repeat`)
+    anchor: NotRequired[str]  # … the first occurrence's planned time, each one counted from it
+    first_id: NotRequired[str]  # … the first occurrence's row id
+    post: NotRequired[str]  # the post it mailed (a rule with `content`)
 
 
 def as_followup_row(doc: Doc) -> FollowUpRow:

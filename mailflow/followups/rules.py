@@ -1,7 +1,9 @@
 """`rules/followups.toml`: re-scouts, reminders and late invitations, as rules (pure).
 
 A rule names a trigger (an event on the candidate's timeline, or a date field of the candidate),
-a delay, conditions, what to do, and for mail the purpose it serves. The scheduler
+a delay, conditions, what to do, and for mail the purpose it serves; it may repeat (`every`, with
+an end: `until`, `times`) and carry posts (`content`: a folder of Markdown posts, whose every
+post is validated here too, or a feed URL). The scheduler
 (`followups/scheduler.py`) turns triggers into rows with a due time and, at that time, asks the
 rule again: every condition is re-checked before anything is sent. Conditions are small classes
 (`followups/conditions.py`) that answer with the reason they do not hold; the file is validated
@@ -13,8 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2 import meta
@@ -28,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from mailflow.errors import ProblemsError
+from mailflow.errors import Problem, ProblemsError
 from mailflow.followups.conditions import (
     Condition,
     Consent,
@@ -38,6 +42,7 @@ from mailflow.followups.conditions import (
     Flag,
     Tags,
 )
+from mailflow.followups.posts import read_folder
 from mailflow.followups.templates import template_names
 from mailflow.followups.vocabulary import (
     DATE_FIELDS,
@@ -156,6 +161,22 @@ class RuleSpec(_Strict):
     purpose: str | None = Field(None, min_length=1)
     once: bool = True
     catch_up: str = "7d"
+    every: DelayText | None = None
+    until: date | None = None
+    times: int | None = Field(None, ge=1)
+    content: str | None = Field(None, min_length=1)
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or is_feed(value):
+            return value
+        if "://" in value:
+            raise ValueError("expected a folder of posts or an http(s):// feed URL")
+        rules_dir: Path | None = (info.context or {}).get("rules_dir")
+        if rules_dir is not None and not (rules_dir / value).is_dir():
+            raise ValueError(f"no folder {value!r} in {rules_dir}")
+        return value
 
     @field_validator("send")
     @classmethod
@@ -200,6 +221,13 @@ class RuleSpec(_Strict):
         if self.send and not self.purpose:
             raise ValueError("a rule that sends needs a `purpose` (consent and unsubscribe "
                              "are per purpose)")
+        if self.every is not None and self.until is None and self.times is None:
+            raise ValueError("a repeating rule (`every`) needs an end: `until = DATE` and/or "
+                             "`times = N`")
+        if self.every is None and (self.until is not None or self.times is not None):
+            raise ValueError("`until` and `times` end a repeating rule: give `every` too")
+        if self.content is not None and not self.send:
+            raise ValueError("`content` gives the posts a mail carries: give `send` too")
         return self
 
 
@@ -226,6 +254,10 @@ class Rule:
     purpose: str | None
     once: bool
     catch_up: Delay
+    every: Delay | None = None  # repeating (`followups.repeat`), until `until` / `times`
+    until: date | None = None
+    times: int | None = None
+    content: str | None = None  # a posts folder (absolute) or a feed URL (`followups.mailing`)
 
     def fails(self, facts: Facts) -> str | None:
         """The first condition that does not hold (file order, then the guards), or None."""
@@ -238,6 +270,7 @@ class Rule:
     def actions(self) -> list[str]:
         """What the rule does, for dry runs: `send rescout.txt.j2`, `tag_add x` …"""
         done = [f"send {self.send}"] if self.send else []
+        done += ["with the newest post not sent yet"] if self.content else []
         done += [f"tag_add {t}" for t in self.tag_add] + [f"tag_remove {t}" for t in
                                                            self.tag_remove]
         done += ["notify_hr"] if self.notify_hr else []
@@ -262,13 +295,33 @@ def _conditions(spec: RuleSpec) -> tuple[Condition, ...]:
     return tuple(found)
 
 
-def _rule(spec: RuleSpec) -> Rule:
+def is_feed(content: str) -> bool:
+    """Whether a rule's `content` names a feed URL (else a folder of Markdown posts)."""
+    return content.startswith(("https://", "http://"))
+
+
+def _content(spec: RuleSpec, rules_dir: Path) -> str | None:
+    if spec.content is None or is_feed(spec.content):
+        return spec.content
+    return str((rules_dir / spec.content).resolve())
+
+
+def _rule(spec: RuleSpec, rules_dir: Path) -> Rule:
     a = spec.after
     trigger = f"event:{a.event}" if a.event else f"field:{a.field}"
     return Rule(spec.name, spec.description, trigger, parse_delay(a.delay), _conditions(spec),
                 spec.send, spec.subject, tuple(spec.tag_add), tuple(spec.tag_remove),
                 spec.notify_hr, spec.stop_followups, spec.purpose, spec.once,
-                parse_delay(spec.catch_up))
+                parse_delay(spec.catch_up), parse_delay(spec.every) if spec.every else None,
+                spec.until, spec.times, _content(spec, rules_dir))
+
+
+def _post_problems(specs: list[RuleSpec], rules_dir: Path) -> list[Problem]:
+    """Every post of every posts folder the rules name that is not one (file and line)."""
+    folders = dict.fromkeys(_content(s, rules_dir) for s in specs
+                            if s.content and not is_feed(s.content))
+    # the zone only dates posts; their problems do not depend on it
+    return [p for f in folders if f for p in read_folder(Path(f), ZoneInfo("UTC"))[1]]
 
 
 @dataclass(frozen=True)
@@ -299,7 +352,7 @@ def load_followups(rules_dir: Path, templates_dir: Path,
     if not path.exists():
         return FollowupRules((), str(path))
     data, positions = tomlpos.load(path)
-    context: dict[str, Any] = {"templates": template_names(templates_dir)}
+    context: dict[str, Any] = {"templates": template_names(templates_dir), "rules_dir": rules_dir}
     if purposes is not None:
         context["purposes"] = tuple(purposes)
     try:
@@ -308,6 +361,7 @@ def load_followups(rules_dir: Path, templates_dir: Path,
         raise ProblemsError(problems_from(exc, FollowupsFile, positions, path)) from exc
     problems = names_used_twice([spec.name for spec in parsed.followup], "followup",
                                 "followup", positions, path)
+    problems += _post_problems(parsed.followup, rules_dir)
     if problems:
         raise ProblemsError(problems)
-    return FollowupRules(tuple(_rule(spec) for spec in parsed.followup), str(path))
+    return FollowupRules(tuple(_rule(spec, rules_dir) for spec in parsed.followup), str(path))

@@ -8,7 +8,9 @@ again at send time, keeps to the polite window and the limits (a row outside the
 not skipped; `followups/window.py`) and carries the rule out; a mail is queued in the outbox in
 the same transaction that marks its row sent, so a restart across a due time sends it once.
 Rows that are done leave the `due_at` index (see `followups.rows.finish`): a tick never meets
-them again.
+them again. A repeating rule's next occurrence is planned in the transaction that settles the one
+before (`followups/repeat.py`); a rule with `content` mails the newest post the person was not
+sent, or is skipped when nothing is new (`followups/mailing.py`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ from jinja2 import Template, meta
 from mailflow import faults
 from mailflow.clock import Clock, iso, parse_iso
 from mailflow.followups.conditions import Facts, deliverable_address
+from mailflow.followups.mailing import Mailings
 from mailflow.followups.message import followup_mail
+from mailflow.followups.posts import EMPTY, Post
+from mailflow.followups.repeat import past_end, plan_next
 from mailflow.followups.replies import stop_on_reply
 from mailflow.followups.rows import (
     FollowUpRow,
@@ -45,6 +50,7 @@ from mailflow.outgoing.notices import notify_hr
 from mailflow.outgoing.outbox import Outbox
 from mailflow.pool.consent_links import consent_link, consent_token
 from mailflow.pool.records import Candidate, as_event
+from mailflow.pool.referrals import referral_link, referral_token
 from mailflow.pool.talent import TalentPool
 from mailflow.relay.desk import new_referral_code, new_token
 from mailflow.settings.config import Config
@@ -82,6 +88,7 @@ class FollowUpScheduler:
         self._templates = template_environment(config.templates_dir)
         self._uses: dict[str, frozenset[str]] = {}
         self._subjects: dict[str, Template] = {}
+        self.mailings = Mailings(store, clock, self.lane, self.zone, config.newsletter)
 
     def reload(self) -> None:
         rules = load_followups(self.config.rules_dir, self.config.templates_dir,
@@ -91,6 +98,7 @@ class FollowUpScheduler:
 
     def tick(self) -> Counter[str]:
         """Plan from new events, then handle what is due. Outcomes counted by name."""
+        self.mailings.refresh(self.rules)  # a feed due a new copy is fetched first
         planned = self.plan()
         outcomes = self.run_due()
         if planned:
@@ -149,6 +157,7 @@ class FollowUpScheduler:
                 if row is not None and row["state"] == "planned":
                     finish(self.store, row, "skipped", f"error: {type(exc).__name__}: {exc}",
                            stamp)
+                    plan_next(self.store, self.rules, row, self.zone, stamp)
             return "failed"
         if not isinstance(outcome, Rule):
             return outcome
@@ -169,11 +178,13 @@ class FollowUpScheduler:
             return "postponed"
         if isinstance(verdict, Skip):
             finish(self.store, row, "skipped", verdict.why, stamp)
+            plan_next(self.store, self.rules, row, self.zone, stamp)  # a repeating rule's next
             log.info("follow-up %s: skipped: %s", row_id, verdict.why)
             return "skipped"
-        rule, candidate = verdict
-        done = self._act(row, rule, candidate, now)
+        rule, candidate, post = verdict
+        done = self._act(row, rule, candidate, now, post)
         finish(self.store, row, "sent", "; ".join(rule.actions()), stamp, sent_at=stamp, **done)
+        plan_next(self.store, self.rules, row, self.zone, stamp)
         faults.point("followups:queued")  # inside the transaction (crash tests)
         return rule
 
@@ -182,7 +193,7 @@ class FollowUpScheduler:
         return as_followup_row(doc) if doc is not None else None
 
     def _decide(self, row: FollowUpRow, now: datetime
-                ) -> Postpone | Skip | tuple[Rule, Candidate]:
+                ) -> Postpone | Skip | tuple[Rule, Candidate, Post | None]:
         rule = self.rules.get(row["rule"])
         if rule is None:
             return Skip(f"rule {row['rule']!r} is no longer in followups.toml")
@@ -191,25 +202,34 @@ class FollowUpScheduler:
             return Skip("the candidate was erased")
         if rule.catch_up.after(parse_iso(str(row["due_at"])), self.zone) < now:
             return Skip(f"overdue since {row['due_at']} (catch_up {rule.catch_up})")
+        if past_end(rule, row, self.zone):
+            return Skip(f"after the rule's end (until {rule.until})")
         why = rule.fails(Facts(candidate, self.notified))
         if why is not None:
             return Skip(why)
+        post = self.mailings.next_post(rule, candidate, now) if rule.content else None
+        if rule.content and post is None:
+            return Skip("no new post to send")
         if rule.send:
             wait = self.limits.wait(candidate["id"], now)
             if wait is not None:
                 return wait
-        return rule, candidate
+        return rule, candidate, post
 
     # -- carrying a rule out --------------------------------------------------------------------
 
-    def _act(self, row: FollowUpRow, rule: Rule, candidate: Candidate, now: datetime) -> Doc:
+    def _act(self, row: FollowUpRow, rule: Rule, candidate: Candidate, now: datetime,
+             post: Post | None = None) -> Doc:
         done: Doc = {}
         stamp = iso(now)
         tags = candidate.setdefault("tags", [])
         tags.extend(t for t in dict.fromkeys(rule.tag_add) if t not in tags)
         candidate["tags"] = [t for t in tags if t not in rule.tag_remove]
         if rule.send:
-            done = self._send(row, rule, candidate, now)
+            done = self._send(row, rule, candidate, now, post)
+        if post is not None:
+            self.mailings.mark_sent(candidate, rule, post)
+            done["post"] = post.id
         self.pool.save(candidate)
         if rule.notify_hr and self.outbox is not None:
             body = (f"フォローアップ「{rule.name}」の通知です。\n\n{rule.notify_hr}\n\n"
@@ -223,7 +243,8 @@ class FollowUpScheduler:
                         actions=rule.actions(), outbox_id=done.get("outbox_id"))
         return done
 
-    def _send(self, row: FollowUpRow, rule: Rule, candidate: Candidate, now: datetime) -> Doc:
+    def _send(self, row: FollowUpRow, rule: Rule, candidate: Candidate, now: datetime,
+              post: Post | None = None) -> Doc:
         if self.outbox is None:
             raise RuntimeError("no outbox to send through")
         assert rule.send is not None and rule.purpose is not None
@@ -232,7 +253,7 @@ class FollowUpScheduler:
         assert address is not None  # the Deliverable guard held
         token = self.unsubscribes.issue(candidate["id"], rule.purpose, row["id"])
         link = self.unsubscribes.link(token)
-        values = self.values(rule, candidate, link, now, row.get("trigger"))
+        values = self.values(rule, candidate, link, now, row.get("trigger"), post)
         if rule.subject not in self._subjects:
             self._subjects[rule.subject] = self._templates.from_string(rule.subject)
         subject = self._subjects[rule.subject].render(values).strip()
@@ -253,9 +274,9 @@ class FollowUpScheduler:
                 "purpose": rule.purpose}
 
     def values(self, rule: Rule, candidate: Candidate, unsubscribe_link: str,
-               now: datetime, trigger: Trigger | None = None) -> Doc:
+               now: datetime, trigger: Trigger | None = None, post: Post | None = None) -> Doc:
         """The template variables (templates/README.md); the opening's from the row's trigger
-        (an `opening_matched` event), else empty."""
+        (an `opening_matched` event), else empty; the post of a repeating rule's occurrence."""
         applications = candidate.get("applications") or []
         rejection = candidate.get("rejection")
         rejected = rejection.get("at") if rejection else None
@@ -270,6 +291,8 @@ class FollowUpScheduler:
             "unsubscribe_link": unsubscribe_link,
             "consent_url": self._consent_url(candidate) if "consent_url" in uses else "",
             **self._opening(trigger),
+            "post": post.as_vars() if post is not None else dict(EMPTY),
+            "referral_url": self._referral_url(candidate) if "referral_url" in uses else "",
         }
 
     def _opening(self, trigger: Trigger | None) -> dict[str, str]:
@@ -292,6 +315,14 @@ class FollowUpScheduler:
         """The candidate's consent page (the same link in every mail)."""
         token = consent_token(self.store, self.clock, candidate["id"])
         return consent_link(self.config.web.public_url, token)
+
+    def _referral_url(self, candidate: Candidate) -> str:
+        """The candidate's personal referral link (`/f/{token}`); "" without `[referral]
+        apply_url`."""
+        if not self.config.referral.apply_url:
+            return ""
+        token = referral_token(self.store, self.clock, candidate["id"])
+        return referral_link(self.config.web.public_url, token)
 
     def _relay_link(self, candidate: Candidate, now: datetime) -> str:
         """A new tracked Career Relay link (same referral code); issuing it invites."""

@@ -46,11 +46,15 @@ _SAMPLES = (
      "apply_url": "https://www.example.co.jp/careers",
      "unsubscribe_link": "https://jobs.example.co.jp/u/SAMPLE",
      "consent_url": "https://jobs.example.co.jp/c/SAMPLE", "opening_title": "Javaエンジニア",
-     "opening_description": "自社サービスのサーバーサイド開発", "opening_location": "東京都"},
+     "opening_description": "自社サービスのサーバーサイド開発", "opening_location": "東京都",
+     "post": {"title": "会社説明会のお知らせ", "body": "1月20日に説明会を開きます。",
+              "url": "https://www.example.co.jp/news/1"},
+     "referral_url": "https://jobs.example.co.jp/f/SAMPLE"},
     {"candidate_name": "", "company_name": "株式会社サンプル", "position": "", "rejected_at": "",
      "relay_link": "", "apply_url": "", "unsubscribe_link": "https://jobs.example.co.jp/u/S",
      "consent_url": "https://jobs.example.co.jp/c/S", "opening_title": "",
-     "opening_description": "", "opening_location": ""},
+     "opening_description": "", "opening_location": "",
+     "post": {"title": "", "body": "", "url": ""}, "referral_url": ""},
 )
 
 

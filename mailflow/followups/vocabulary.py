@@ -22,7 +22,7 @@ DATE_FIELDS = ("rejection.at", "created_at", "last_applied_at")
 STATUSES = ("applied", "screening", "interviewing", "offered", "hired", "rejected", "withdrawn")
 VARIABLES = ("candidate_name", "company_name", "position", "rejected_at", "relay_link",
              "apply_url", "unsubscribe_link", "consent_url",
-             "opening_title", "opening_description", "opening_location")
+             "opening_title", "opening_description", "opening_location", "post", "referral_url")
 ROW_STATES = ("planned", "sent", "skipped", "cancelled")
 
 

@@ -19,6 +19,7 @@ from mailflow.mailbox.pipeline import Incoming
 from mailflow.outgoing.notices import notify_hr, reapplication_notice
 from mailflow.outgoing.outbox import Outbox
 from mailflow.pool.records import Candidate
+from mailflow.pool.referrals import referrer_of
 from mailflow.pool.talent import TalentPool
 from mailflow.settings.config import Config
 
@@ -50,7 +51,9 @@ class Applications:
 
     def plan(self, mail: Mail) -> InboxPlan:
         """What this mail will do, and why (pure but for reading the pool)."""
-        return plan_inbox(mail, self.pool, self.rules, self.mailbox, self.trust)
+        return plan_inbox(mail, self.pool, self.rules, self.mailbox, self.trust,
+                          lambda code: referrer_of(self.pool.store, code),
+                          self.config.referral.code_param)
 
     def handle(self, message: Incoming) -> None:
         mail = parse_mail(message.raw)
@@ -82,11 +85,24 @@ class Applications:
             notify_hr(self.outbox, self.config, self.pool.clock, subject, body, candidate["id"])
         log.info("%s: application via %s -> %s candidate %s", message.ref, plan.rule,
                  "new" if created else "existing", candidate["id"])
+        if plan.referrer is not None:
+            self._referred(candidate, plan.referrer, plan.rule)
         documents = [self.shelf.keep(a, mail.message_id, self.pool.now())
                      for a in mail.attachments if not a.inline]
         if documents:
             self.pool.add_documents(candidate, documents)
         return candidate
+
+    def _referred(self, candidate: Candidate, referrer: str, channel: str) -> None:
+        """Record who referred the applicant (the first referrer stays) and the referral on
+        the timeline (the KPIs count it)."""
+        first = not candidate.get("referred_by")
+        if first:
+            candidate["referred_by"] = referrer
+            self.pool.save(candidate)
+        self.pool.event(candidate["id"], "referred", referrer_id=referrer, channel=channel,
+                        first=first)
+        log.info("candidate %s: referred by candidate %s", candidate["id"], referrer)
 
     def _stage(self, line: StageLine | None, mail: Mail, candidate: Candidate) -> None:
         """A `#mailflow stage=…` line counts when the company wrote the mail (`authorship`);

@@ -4,18 +4,22 @@ First match wins: a reply in a known candidate's thread is recorded on them (and
 listeners — the follow-ups — are told); otherwise the classifier decides whether it is an
 application (which source rule, which applicant) or not (which filter or rule, why); an
 application is matched to the pool (same email, same phone, or a new candidate), a rejected
-candidate applying again tells HR, attachments are kept as documents. A `#mailflow stage=…` line
+candidate applying again tells HR, attachments are kept as documents, and an application
+quoting a known referral code (`intake.referral`) comes from source `referral`, its referrer
+recorded. A `#mailflow stage=…` line
 is recorded only when the company wrote the mail (`authorship`); otherwise it is ignored, and
 said so. `Applications` carries the plan out; `mailflow explain` prints it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from mailflow.intake.authorship import company_wrote
 from mailflow.intake.classify import Mailbox, classify_inbound
+from mailflow.intake.referral import quoted_codes
 from mailflow.intake.sources import SourceRules
 from mailflow.intake.stages import marker_fields
 from mailflow.mail.parse import Mail
@@ -64,6 +68,7 @@ class InboxPlan:
     documents: int = 0
     stage: StageLine | None = None
     effects: tuple[str, ...] = field(default_factory=tuple)
+    referrer: str | None = None  # the id of the candidate whose referral code it quotes
 
     def as_json(self) -> dict[str, Any]:
         applicant = self.applicant
@@ -76,6 +81,7 @@ class InboxPlan:
                 "phones": list(applicant.phones), "position": applicant.position,
                 "source": applicant.source},
             "reapplication": self.reapplication, "documents": self.documents,
+            "referrer": self.referrer,
             "stage": None if self.stage is None else {
                 "stage": self.stage.stage, "counts": self.stage.counts, "why": self.stage.why},
             "effects": list(self.effects),
@@ -99,8 +105,23 @@ def _stage_effect(line: StageLine | None) -> list[str]:
     return [f"ignore the #mailflow stage line ({line.why})"]
 
 
+# a referral code -> its referrer's candidate id, or None (`pool.referrals.referrer_of`)
+Referrers = Callable[[str], str | None]
+
+
+def _referrer(mail: Mail, referrers: Referrers | None, param: str,
+              before: Candidate | None) -> str | None:
+    for code in quoted_codes(mail, param) if referrers is not None else ():
+        assert referrers is not None
+        found = referrers(code)
+        if found is not None and (before is None or found != before["id"]):
+            return found
+    return None
+
+
 def plan_inbox(mail: Mail, pool: PoolView, rules: SourceRules, mailbox: Mailbox,
-               trust: Trust) -> InboxPlan:
+               trust: Trust, referrers: Referrers | None = None,
+               code_param: str = "ref") -> InboxPlan:
     """The plan for one INBOX mail (see the module's docstring)."""
     thread = tuple(i for i in (mail.in_reply_to, *mail.references) if i)
     known = pool.by_thread(list(thread)) if thread else None
@@ -117,14 +138,19 @@ def plan_inbox(mail: Mail, pool: PoolView, rules: SourceRules, mailbox: Mailbox,
         return InboxPlan("ignored", decision.rule, decision.reason,
                          effects=(f"nothing: not an application ({decision.rule})",))
     before, why = pool.match(applicant)
+    referrer = _referrer(mail, referrers, code_param, before)
+    if referrer is not None:
+        applicant = replace(applicant, source="referral")
     documents = sum(1 for a in mail.attachments if not a.inline)
     reapplication = before is not None and before.get("status") == "rejected"
     effects = [f"add the application to candidate {before['id']} ({why})" if before
                else "create a new candidate"]
     if reapplication:
         effects.append("tell HR: a rejected candidate applied again")
+    if referrer is not None:
+        effects.append(f"source referral: referred by candidate {referrer}")
     if documents:
         effects.append(f"keep {documents} document(s)")
     effects += _stage_effect(line)
     return InboxPlan("application", decision.rule, decision.reason, thread, before, why,
-                     applicant, reapplication, documents, line, tuple(effects))
+                     applicant, reapplication, documents, line, tuple(effects), referrer)

@@ -6,7 +6,8 @@ one is also a re-application: a rejected candidate applying again), `rejected`, 
 Career Relay invitation), `relay_registered`, `relay_introduced`, `relay_hired` (hired
 elsewhere, through the partner), `hired` (hired here: `candidate hire` or a `#mailflow
 stage=採用` line; its day is the hire date given, not when it was recorded) and `left` (its day
-is the leaving date). From kind "clicks": human and scanner clicks on referral links, apart.
+is the leaving date), `referred` (an application that quoted a referral code: a referral). From
+kind "clicks": human and scanner clicks on referral links, apart.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ EVENT_FACTS = {
     "applied": "application", "reapplied": "reapplication", "rejected": "rejection",
     "invited": "invitation", "relay_registered": "registration",
     "relay_introduced": "introduction", "relay_hired": "hired_elsewhere", "hired": "hire",
-    "left": "left",
+    "left": "left", "referred": "referral",
 }
 UNKNOWN_SOURCE = "unknown"
 

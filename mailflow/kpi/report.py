@@ -7,6 +7,8 @@ in `config.zone`; None: open-ended). Rates are None where their denominator is 0
 - conversion at each step: invitations / rejections, human clicks / invitations, registrations /
   invitations, introductions / registrations, hires elsewhere / introductions;
 - `reapplication_rate` (再応募率): re-applications / rejected candidates (distinct);
+- `referrals` (リファラル紹介): applications that quoted a candidate's referral code (their
+  source is `referral`, so `by_source` has them too);
 - `referral_hire_rate` (紹介採用率): hires via `slot` or `referral` / all hires;
 - `cost_avoided_yen`: slots redeemed × `[kpi] agency_fee_yen`; `cost_per_hire_yen`: a hire
   through a free slot cost nothing, every other hire `[kpi] usual_cost_per_hire_yen`, averaged,
@@ -33,7 +35,7 @@ from mailflow.settings.config import Config
 from mailflow.store.base import Store
 
 COUNTED = ("applications", "rejections", "invitations", "human_clicks", "scanner_clicks",
-           "registrations", "introductions", "hires_elsewhere", "hires")
+           "registrations", "introductions", "hires_elsewhere", "hires", "referrals")
 MONTHLY = ("applications", "reapplications", "rejections", "invitations", "human_clicks",
            "registrations", "hires")
 PER_SOURCE = ("applications", "rejections", "reapplications", "registrations", "hires")
@@ -41,7 +43,8 @@ PER_SOURCE = ("applications", "rejections", "reapplications", "registrations", "
 FIGURE = {"application": "applications", "reapplication": "reapplications",
           "rejection": "rejections", "invitation": "invitations", "human_click": "human_clicks",
           "scanner_click": "scanner_clicks", "registration": "registrations",
-          "introduction": "introductions", "hired_elsewhere": "hires_elsewhere", "hire": "hires"}
+          "introduction": "introductions", "hired_elsewhere": "hires_elsewhere", "hire": "hires",
+          "referral": "referrals"}
 REFERRAL_VIAS = ("slot", "referral")
 
 

@@ -129,6 +129,8 @@ class Candidate(TypedDict):
     undeliverable: NotRequired[list[str]]  # addresses refused for good
     relay_event_at: NotRequired[str]  # when the partner event last applied occurred
     hires: NotRequired[list[Hire]]  # once hired here, oldest first
+    mailings: NotRequired[dict[str, list[str]]]  # rule name -> ids of the posts it was sent
+    referred_by: NotRequired[str]  # the candidate whose referral code the application quoted
 
 
 class TimelineEvent(TypedDict):

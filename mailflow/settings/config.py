@@ -298,6 +298,32 @@ class Followups(Section):
         return self
 
 
+class Referral(Section):
+    """The referral exit: a candidate's personal link (`/f/{token}`, the `referral_url` template
+    variable) leads to the company's application page with their referral code appended."""
+
+    apply_url: str = ""  # "" (the default): no referral links
+    code_param: str = Field("ref", pattern=r"^[A-Za-z][A-Za-z0-9_\-]{0,31}$")
+
+    @field_validator("apply_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError('expected an http(s):// URL, or "" for no referral links')
+        if "#" in value:
+            raise ValueError("expected a URL without a #fragment (the code goes in the query)")
+        return value
+
+
+class Newsletter(Section):
+    """Regular mailings whose posts come from a company feed (RSS/Atom): how the daemon fetches
+    it."""
+
+    feed_refresh: DelayText = "1h"  # how old the cached copy of a feed may grow
+    feed_timeout_seconds: float = Field(10, gt=0, le=120)
+    feed_max_bytes: int = Field(2_000_000, ge=1024, le=50_000_000)
+
+
 class Kpi(Section):
     agency_fee_yen: int = Field(1_000_000, ge=0)
     usual_cost_per_hire_yen: int = Field(800_000, ge=0)
@@ -321,6 +347,8 @@ class Config(Section):
     followups: Followups = Followups()
     company: Company = Company()
     kpi: Kpi = Kpi()
+    referral: Referral = Referral()
+    newsletter: Newsletter = Newsletter()
     source: Path | None = None
 
     @model_validator(mode="after")

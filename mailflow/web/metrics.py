@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow.pool import consent_links
+from mailflow.pool import consent_links, referrals
 from mailflow.web.admin.auth import admin_token, token_matches
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ class StoreFigures(Collector):
         store, lane = self.daemon.store, self.daemon.lane
         with lane:
             handled = store.count("messages")
-            links = store.count("tokens") - consent_links.issued(store)
+            links = (store.count("tokens") - consent_links.issued(store)
+                     - referrals.issued(store))
             outbox = {s: len(store.find("outbox", "state", s)) for s in OUTBOX_STATES}
             reviews = {s: len(store.find("reviews", "state", s)) for s in REVIEW_STATES}
             examples = {label: len(store.find("examples", "label", label))

@@ -46,11 +46,11 @@ def too_many() -> Response:
 
 
 class PublicRateLimit:
-    """ASGI middleware: per-client limits on the public pages (`/r/…` links, `/u/…`
+    """ASGI middleware: per-client limits on the public pages (`/r/…` and `/f/…` links, `/u/…`
     unsubscribe, `/c/…` consent); 429 with Retry-After beyond them. Signed partner callbacks are
     not limited."""
 
-    PREFIXES = ("/r/", "/u/", "/c/")
+    PREFIXES = ("/r/", "/f/", "/u/", "/c/")
 
     def __init__(self, app: ASGIApp, limiter: RateLimiter, clock: Clock) -> None:
         self.app = app

@@ -25,6 +25,7 @@ from mailflow.relay.handover import Handovers
 from mailflow.web.app import Edge, build_app
 from mailflow.web.metrics import Metrics, Outcomes
 from mailflow.web.ratelimit import RateLimiter
+from mailflow.web.referral_link import referral_routes
 from mailflow.web.relay_link import PublicRateLimit, relay_routes
 
 if TYPE_CHECKING:
@@ -71,7 +72,8 @@ class WebEdge:
         web = daemon.config.web
         public = RateLimiter(rate=web.public_rate_per_second, burst=web.public_burst)
         self.app: Starlette = build_app(daemon, extra=[
-            *relay_routes(daemon, self.metrics), *self.metrics.routes()])
+            *relay_routes(daemon, self.metrics), *referral_routes(daemon),
+            *self.metrics.routes()])
         self.app.add_middleware(PublicRateLimit, limiter=public, clock=daemon.clock)
         self.app.add_middleware(Outcomes, metrics=self.metrics)
         self.alert = ""
