@@ -54,10 +54,16 @@ def _followup_templates(config: Config) -> list[Problem]:
     return followups.check_templates(config.rules_dir, config.templates_dir)
 
 
+def _tags(config: Config) -> list[Problem]:
+    from mailflow.pool import tags
+
+    return tags.check(config.rules_dir, config.privacy.purposes)
+
+
 # Checkers of rule files and templates: config -> problems.
 STATIC_CHECKS: list[Callable[[Config], list[Problem]]] = [_sources, _stages, _rejection,
                                                           _templates, _followups,
-                                                          _followup_templates]
+                                                          _followup_templates, _tags]
 
 
 def static_problems(config: Config) -> list[Problem]:

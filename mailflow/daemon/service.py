@@ -32,6 +32,7 @@ from mailflow.mailbox.pipeline import Pipeline, Receipt, Stage
 from mailflow.mailbox.watcher import FolderWatcher
 from mailflow.outgoing.outbox import Outbox
 from mailflow.outgoing.records import PublicOutboxItem
+from mailflow.pool.tagging import reload_tags, tagging_store
 from mailflow.privacy.at_rest import check_data_dir
 from mailflow.privacy.desk import PrivacyDesk
 from mailflow.rejection.reviews import ReviewDesk
@@ -65,9 +66,12 @@ class Daemon:
         self.clock = clock or default_clock()
         if store is None:
             check_data_dir(config.data_dir)  # others may not read candidates' data: refused
-        self.store: Store = store or SerialStore(open_store(config.data_dir, config.store.engine))
+        self.tagging = tagging_store(store or SerialStore(open_store(config.data_dir,
+                                                                    config.store.engine)),
+                                     config, self.clock)
+        self.store: Store = self.tagging
+        self.reloaders: list[Callable[[], None]] = [self._reload_tags]
         self.lane = threading.RLock()
-        self.reloaders: list[Callable[[], None]] = []
         self.outbox = Outbox(self.store, self.clock, config, self.lane,
                              on_undeliverable=self._undeliverable)
         self.reviews = ReviewDesk(self.store, self.clock, config, self.outbox)
@@ -152,6 +156,7 @@ class Daemon:
             "rules.check": lambda args: self._rules_check(),
             "rewrite.record": self._record_rewrite,
             "consent.record": self._record_consent,
+            "tag.change": self._change_tag,
             "import.csv": lambda args: import_file(
                 self.store, self.clock, self.config.zone, str(args["path"]),
                 bool(args.get("dry_run")), purposes=self.config.privacy.purposes),
@@ -201,6 +206,18 @@ class Daemon:
 
         with self.lane:
             return TalentPool(self.store, self.clock).record_consent(args)
+
+    def _change_tag(self, args: dict[str, Any]) -> Any:
+        from mailflow.pool.tagging import hr_tag
+
+        with self.lane:
+            return hr_tag(self.store, self.clock, args)
+
+    def _reload_tags(self) -> None:
+        """rules/tags.toml again (checked with the other files first); the pool re-tagged when
+        the rules changed."""
+        with self.lane:
+            reload_tags(self.tagging, self.config)
 
     def _record_rewrite(self, args: dict[str, Any]) -> Any:
         from mailflow.rejection.rewriting import record_handler
