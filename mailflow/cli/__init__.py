@@ -69,11 +69,12 @@ def _register() -> None:
         rewrite,
         rules,
         run,
+        tags,
     )
 
     for module in (auth, backfill, candidates, check, consent, demo, explain, export, importing,
                    init, ledger, outbox, outcomes, privacy, provisions, quarantine, report,
-                   rewrite, rules, run):
+                   rewrite, rules, run, tags):
         module.register(cli)
 
 

@@ -54,14 +54,18 @@ def _names(values: Any) -> list[str]:
     return found
 
 
+def _rejection(c: Candidate) -> dict[str, Any]:
+    return dict(c.get("rejection") or {})
+
+
 def _stages(c: Candidate) -> list[str]:
     reached = _names(s.get("stage") for s in c.get("stages") or [])
-    rejection = c.get("rejection") or {}
+    rejection = _rejection(c)
     return reached + ([str(rejection["stage"])] if rejection.get("stage") else [])
 
 
 def _rejection_stage(c: Candidate) -> str:
-    rejection = c.get("rejection") or {}
+    rejection = _rejection(c)
     if rejection.get("stage"):
         return str(rejection["stage"])
     reached = _stages(c)
@@ -76,7 +80,7 @@ def _held(f: Facts) -> list[str]:
 
 def _said(c: Candidate, state: str) -> list[str]:
     return [p for p in c.get("consents") or {}
-            if (consent.explicit(c, p) or {}).get("state") == state]
+            if (said := consent.explicit(c, p)) is not None and said["state"] == state]
 
 
 def _intent(c: Candidate) -> bool | None:
@@ -122,7 +126,7 @@ FACTS: dict[str, Fact] = {fact.name: fact for fact in (
     Fact("rating", "list", "the ratings given at the stages (評価)",
          _on(lambda c: _names(s.get("rating") for s in c.get("stages") or []))),
     Fact("rejection_reason", "text", "the reason of the rejection",
-         _on(lambda c: (c.get("rejection") or {}).get("reason") or "")),
+         _on(lambda c: _rejection(c).get("reason") or "")),
     Fact("rejection_stage", "text", "the stage the candidate was rejected at (else the last "
          "stage reached, once rejected)", _on(_rejection_stage)),
     Fact("consent", "list", "the purposes whose consent holds (notified and not withdrawn, "
@@ -191,8 +195,7 @@ class FactCondition:
         value = FACTS[self.fact].read(facts)
         if self.holds(value):
             return None
-        seen = value if isinstance(value, list) else value
-        return f"{self.description} does not hold ({self.fact}: {seen!r})"
+        return f"{self.description} does not hold ({self.fact}: {value!r})"
 
 
 # -- reading a `when` table -------------------------------------------------------------------
