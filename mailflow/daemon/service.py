@@ -157,6 +157,7 @@ class Daemon:
             "rewrite.record": self._record_rewrite,
             "consent.record": self._record_consent,
             "tag.change": self._change_tag,
+            "intent.record": self._record_intent,
             "import.csv": lambda args: import_file(
                 self.store, self.clock, self.config.zone, str(args["path"]),
                 bool(args.get("dry_run")), purposes=self.config.privacy.purposes),
@@ -212,6 +213,12 @@ class Daemon:
 
         with self.lane:
             return hr_tag(self.store, self.clock, args)
+
+    def _record_intent(self, args: dict[str, Any]) -> Any:
+        from mailflow.pool.intent import hr_intent
+
+        with self.lane:
+            return hr_intent(self.store, self.clock, args)
 
     def _reload_tags(self) -> None:
         """rules/tags.toml again (checked with the other files first); the pool re-tagged when
