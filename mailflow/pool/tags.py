@@ -87,24 +87,30 @@ def load_tags(rules_dir: Path, purposes: Collection[str] | None = None) -> TagRu
     if not path.exists():
         return TagRules((), str(path))
     data, positions = tomlpos.load(path)
-    try:
-        parsed = _TagsFile.model_validate(data)
-    except ValidationError as exc:
-        raise ProblemsError(problems_from(exc, _TagsFile, positions, path)) from exc
     problems: list[Problem] = []
+    try:
+        parsed: _TagsFile | None = _TagsFile.model_validate(data)
+    except ValidationError as exc:
+        parsed, problems = None, problems_from(exc, _TagsFile, positions, path)
+    entries = data.get("tag") if isinstance(data.get("tag"), list) else []
     rules = []
-    for index, spec in enumerate(parsed.tag):
+    for index, entry in enumerate(entries):  # the conditions too, whatever else is wrong
+        when = entry.get("when") if isinstance(entry, dict) else None
+        if not isinstance(when, dict):
+            continue
         where = ("tag", index, "when")
-        conditions, wrong = parse_when(spec.when)
+        conditions, wrong = parse_when(when)
         wrong += _undeclared(conditions, purposes)
         problems += [Problem(str(path), line_of(positions, (*where, *key)),
                              f"tag[{index}].when.{'.'.join(key)}: {message}")
                      for key, message in wrong]
-        if not spec.when:
+        if not when:
             problems.append(Problem(str(path), line_of(positions, where),
                                     f"tag[{index}].when: give at least one condition"))
-        rules.append(TagRule(spec.tag, spec.description, tuple(conditions)))
-    if problems:
+        if parsed is not None:
+            spec = parsed.tag[index]
+            rules.append(TagRule(spec.tag, spec.description, tuple(conditions)))
+    if problems or parsed is None:
         raise ProblemsError(sorted(problems, key=lambda p: (p.line or 0, p.message)))
     return TagRules(tuple(rules), str(path))
 
