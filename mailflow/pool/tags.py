@@ -92,7 +92,8 @@ def load_tags(rules_dir: Path, purposes: Collection[str] | None = None) -> TagRu
         parsed: _TagsFile | None = _TagsFile.model_validate(data)
     except ValidationError as exc:
         parsed, problems = None, problems_from(exc, _TagsFile, positions, path)
-    entries = data.get("tag") if isinstance(data.get("tag"), list) else []
+    listed = data.get("tag")
+    entries: list[Any] = listed if isinstance(listed, list) else []
     rules = []
     for index, entry in enumerate(entries):  # the conditions too, whatever else is wrong
         when = entry.get("when") if isinstance(entry, dict) else None
