@@ -114,3 +114,40 @@ def test_rules_check_names_a_tags_problem_with_file_and_line(tmp_path: Path, run
     shutil.copy(SHIPPED_RULES / "tags.toml", path)
     done = run(_site(tmp_path, rules), "rules", "check")
     assert done.returncode == 0 and "5 tag rules" in done.stdout
+
+
+def _tags(pool: TalentPool, candidate_id: str) -> list[str]:
+    found = pool.get(candidate_id)
+    assert found is not None
+    return found["tags"]
+
+
+def test_a_reload_with_changed_tag_rules_retags_the_pool_and_a_broken_file_is_refused(
+        tmp_path: Path) -> None:
+    from mailflow.daemon.service import Daemon
+    from mailflow.errors import ProblemsError
+
+    rules = tmp_path / "rules"
+    shutil.copytree(SHIPPED_RULES, rules)
+    config = load_config(_site(tmp_path, rules))
+    service = Daemon(config)  # as a command run without a daemon opens it
+    try:
+        pool = TalentPool(service.store, service.clock)
+        taro, _ = pool.apply(Applicant("山田 太郎", "taro@example.net", (), "営業", "", "direct"),
+                             None)
+        assert taro["tags"] == []
+        path = rules / "tags.toml"
+        path.write_text('[[tag]]\ntag = "営業志望"\nwhen = { desired_role = "営業" }\n',
+                        encoding="utf-8")
+        service.reload()
+        assert _tags(pool, taro["id"]) == ["営業志望"]
+        path.write_text('[[tag]]\ntag = "x"\nwhen = { desired_rol = "営業" }\n',
+                        encoding="utf-8")
+        with pytest.raises(ProblemsError):
+            service.reload()
+        current = pool.get(taro["id"])
+        assert current is not None
+        pool.record_stage(current, "一次面接", pool.now(), "test")
+        assert _tags(pool, taro["id"]) == ["営業志望"]  # the old rules stay
+    finally:
+        service.store.close()

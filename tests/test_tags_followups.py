@@ -54,6 +54,12 @@ def site(tmp_path: Path) -> Iterator[tuple[Config, Store, FrozenClock]]:
         store.close()
 
 
+def tags_of(pool: TalentPool, candidate_id: str) -> list[str]:
+    found = pool.get(candidate_id)
+    assert found is not None
+    return found["tags"]
+
+
 def test_a_rule_with_a_tag_condition_fires_only_for_tagged_candidates(
         site: tuple[Config, Store, FrozenClock]) -> None:
     config, store, clock = site
@@ -65,15 +71,15 @@ def test_a_rule_with_a_tag_condition_fires_only_for_tagged_candidates(
         candidate["skills"] = ["Java"]
         pool.record_rejection(candidate, "経験不足", "一次面接", rescout, None)
         people[name] = candidate["id"]
-    assert "スカウト対象" in (pool.get(people["tagged"]) or {}).get("tags", [])
-    assert "スカウト対象" not in (pool.get(people["untagged"]) or {}).get("tags", [])
+    assert "スカウト対象" in tags_of(pool, people["tagged"])
+    assert "スカウト対象" not in tags_of(pool, people["untagged"])
     scheduler = FollowUpScheduler(store, clock, config, None)
     assert scheduler.tick()["planned"] == 2
     clock.advance(timedelta(days=1, minutes=1))
     outcomes = scheduler.tick()
     assert (outcomes["sent"], outcomes["skipped"]) == (1, 1)
-    assert "contacted" in (pool.get(people["tagged"]) or {}).get("tags", [])
-    assert "contacted" not in (pool.get(people["untagged"]) or {}).get("tags", [])
+    assert "contacted" in tags_of(pool, people["tagged"])
+    assert "contacted" not in tags_of(pool, people["untagged"])
     skipped = store.find("followups", "candidate_id", people["untagged"])[0]
     assert skipped["state"] == "skipped"
     assert skipped["reason"].startswith("tags.all = ['スカウト対象'] does not hold")
