@@ -75,10 +75,6 @@ class TagRules:
         return [tag for tag in self.tags if any(rule.fails(facts) is None
                                                 for rule in self.rules if rule.tag == tag)]
 
-    def explain(self, facts: Facts) -> list[tuple[TagRule, str | None]]:
-        """Each rule with why it does not hold (None: it holds)."""
-        return [(rule, rule.fails(facts)) for rule in self.rules]
-
 
 def load_tags(rules_dir: Path, purposes: Collection[str] | None = None) -> TagRules:
     """Load and validate `tags.toml` (none: no rule tags); every problem at once, positioned.
