@@ -104,6 +104,12 @@ class TaggingStore:
     def close(self) -> None:
         self.inner.close()
 
+    def __getattr__(self, name: str) -> Any:
+        """Whatever else the engine offers (what a later contract adds), as the engine has it."""
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
 
 def _digest(config: Config) -> str:
     """What the rule tags depend on besides the candidate: the file, the notified purposes."""
