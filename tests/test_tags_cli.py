@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from harness import DaemonThread
+from test_callbacks import env  # noqa: F401  (fixture)
+from test_consent_page import rejected, site  # noqa: F401  (fixture)
 
 from mailflow.cli import main
 from mailflow.clock import SystemClock
@@ -151,3 +154,19 @@ def test_a_reload_with_changed_tag_rules_retags_the_pool_and_a_broken_file_is_re
         assert _tags(pool, taro["id"]) == ["営業志望"]  # the old rules stay
     finally:
         service.store.close()
+
+
+def test_tag_and_intent_go_through_the_running_daemon(
+        tmp_path: Path, site: tuple[DaemonThread, str], run: Run) -> None:  # noqa: F811
+    running, _base = site
+    candidate_id, _link = rejected(running)
+    config = tmp_path / "config.toml"  # the site's
+    done = run(config, "tag", "taro.yamada@example.net", "add", "要フォロー", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tags"] == ["要フォロー"]
+    assert run(config, "intent", candidate_id, "no").returncode == 0
+    found = TalentPool(running.daemon.store, running.daemon.clock).get(candidate_id)
+    assert found is not None and found["tags"] == ["要フォロー"]
+    assert found["reapply_intent"]["how"] == "hr" and found["reapply_intent"]["wish"] is False
+    audit = [doc["action"] for _seq, doc in running.daemon.store.log("audit")]
+    assert audit == ["tag", "intent"]
