@@ -169,9 +169,10 @@ class FactCondition:
 
     @property
     def description(self) -> str:
-        shown = list(self.operand) if isinstance(self.operand, tuple) else self.operand
-        return f"{self.fact}.{self.op} = {shown!r}".replace("True", "true").replace(
-            "False", "false")
+        operand = self.operand
+        shown = (str(operand).lower() if isinstance(operand, bool)
+                 else repr(list(operand) if isinstance(operand, tuple) else operand))
+        return f"{self.fact}.{self.op} = {shown}"
 
     def holds(self, value: Any) -> bool:
         items = value if isinstance(value, list) else ([value] if value not in ("", None)
