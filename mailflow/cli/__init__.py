@@ -63,6 +63,9 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "purge": (("privacy",), "Remove what is past its retention period (candidates, attachments, "
               "quarantine, bodies)."),
     "store": (("store",), "The store: move it to another engine."),
+    "tag": (("tags",), "Add or remove one of a candidate's tags."),
+    "intent": (("tags",), "Record whether the candidate wishes to hear about future openings, "
+               "as they told HR."),
     "quarantine": (("quarantine",), "Messages that failed: retrying, quarantined, replayed."),
     "report": (("report",), "The KPIs: applications, rejections, Career Relay, free slots, cost, "
                "retention."),

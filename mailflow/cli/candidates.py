@@ -97,6 +97,8 @@ def show(config_path: Path | None, as_json: bool, ref: str) -> None:
             raise MailflowError(f"no candidate {ref}")
         record = {**public(found), "relay_ref": found.get("relay_ref"),
                   "consents": found.get("consents", {}), "hires": found.get("hires", []),
+                  "reapply_intent": found.get("reapply_intent"),
+                  "rule_tags": found.get("rule_tags", []),
                   "timeline": [{"type": e["type"], "at": e["at"], **e.get("data", {})}
                                for e in pool.timeline(found["id"])]}
     finally:

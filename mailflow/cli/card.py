@@ -34,7 +34,9 @@ EVENTS = {"candidate_created": "added to the pool", "applied": "applied",
           "relay_registered": "registered at Career Relay",
           "relay_introduced": "introduced by Career Relay",
           "relay_hired": "hired elsewhere through Career Relay",
-          "relay_withdrawn": "withdrew from Career Relay"}
+          "relay_withdrawn": "withdrew from Career Relay",
+          "tags": "tags by rules/tags.toml", "tag": "tag by HR",
+          "reapply_intent": "re-application intent"}
 LABEL_WIDTH = 16
 
 
@@ -118,6 +120,13 @@ def _sections(record: Mapping[str, Any], zone: ZoneInfo) -> list[str]:
         lines += [_line(purpose, f"{entry.get('state')} {when(entry.get('at'), zone)}"
                         + (f" ({entry['how']})" if entry.get("how") else ""))
                   for purpose, entry in consents.items()]
+    intent = record.get("reapply_intent")
+    if intent:
+        wish = "wishes to hear about openings" if intent.get("wish") else "does not wish to"
+        lines.append(_line("re-application", f"{wish} ({when(intent.get('at'), zone)}, "
+                                             f"{intent.get('how')})"))
+    if record.get("rule_tags"):
+        lines.append(_line("tags by rules", readable(record["rule_tags"], zone)))
     hires = record.get("hires") or []
     if hires:
         lines.append("hires")

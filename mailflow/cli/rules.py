@@ -18,6 +18,7 @@ from mailflow.daemon.checks import static_problems
 from mailflow.errors import MailflowError, ProblemsError, UsageError
 from mailflow.followups.preview import preview
 from mailflow.followups.rules import load_followups
+from mailflow.pool.tags import load_tags
 from mailflow.pool.talent import TalentPool
 
 
@@ -35,7 +36,9 @@ def check_rules(config_path: Path | None) -> None:
     if problems:
         raise ProblemsError(problems)
     followups = load_followups(config.rules_dir, config.templates_dir)
-    click.echo(f"rules in {config.rules_dir}: ok ({len(followups.rules)} follow-up rules)")
+    tag_rules = load_tags(config.rules_dir)
+    click.echo(f"rules in {config.rules_dir}: ok ({len(followups.rules)} follow-up rules, "
+               f"{len(tag_rules.rules)} tag rules)")
 
 
 def parse_at(text: str, zone: ZoneInfo) -> datetime:

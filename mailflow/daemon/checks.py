@@ -60,10 +60,16 @@ def _openings(config: Config) -> list[Problem]:
     return openings.check(config.rules_dir)
 
 
+def _tags(config: Config) -> list[Problem]:
+    from mailflow.pool import tags
+
+    return tags.check(config.rules_dir, config.privacy.purposes)
+
+
 # Checkers of rule files and templates: config -> problems.
 STATIC_CHECKS: list[Callable[[Config], list[Problem]]] = [_sources, _stages, _rejection,
                                                           _templates, _followups,
-                                                          _followup_templates, _openings]
+                                                          _followup_templates, _openings, _tags]
 
 
 def static_problems(config: Config) -> list[Problem]:

@@ -33,6 +33,7 @@ from mailflow.mailbox.watcher import FolderWatcher
 from mailflow.openings.desk import OpeningDesk
 from mailflow.outgoing.outbox import Outbox
 from mailflow.outgoing.records import PublicOutboxItem
+from mailflow.pool.tagging import reload_tags, tagging_store
 from mailflow.privacy.at_rest import check_data_dir
 from mailflow.privacy.desk import PrivacyDesk
 from mailflow.rejection.reviews import ReviewDesk
@@ -66,9 +67,11 @@ class Daemon:
         self.clock = clock or default_clock()
         if store is None:
             check_data_dir(config.data_dir)  # others may not read candidates' data: refused
-        self.store: Store = store or SerialStore(configured_store(config))
+        self.tagging = tagging_store(store or SerialStore(configured_store(config)),
+                                     config, self.clock)
+        self.store: Store = self.tagging
+        self.reloaders: list[Callable[[], None]] = [self._reload_tags]
         self.lane = threading.RLock()
-        self.reloaders: list[Callable[[], None]] = []
         self.outbox = Outbox(self.store, self.clock, config, self.lane,
                              on_undeliverable=self._undeliverable)
         self.reviews = ReviewDesk(self.store, self.clock, config, self.outbox)
@@ -155,6 +158,8 @@ class Daemon:
             "rules.check": lambda args: self._rules_check(),
             "rewrite.record": self._record_rewrite,
             "consent.record": self._record_consent,
+            "tag.change": self._change_tag,
+            "intent.record": self._record_intent,
             "import.csv": lambda args: import_file(
                 self.store, self.clock, self.config.zone, str(args["path"]),
                 bool(args.get("dry_run")), purposes=self.config.privacy.purposes),
@@ -213,6 +218,24 @@ class Daemon:
 
         with self.lane:
             return TalentPool(self.store, self.clock).record_consent(args)
+
+    def _change_tag(self, args: dict[str, Any]) -> Any:
+        from mailflow.pool.tagging import hr_tag
+
+        with self.lane:
+            return hr_tag(self.store, self.clock, args)
+
+    def _record_intent(self, args: dict[str, Any]) -> Any:
+        from mailflow.pool.intent import hr_intent
+
+        with self.lane:
+            return hr_intent(self.store, self.clock, args)
+
+    def _reload_tags(self) -> None:
+        """rules/tags.toml again (checked with the other files first); the pool re-tagged when
+        the rules changed."""
+        with self.lane:
+            reload_tags(self.tagging, self.config)
 
     def _record_rewrite(self, args: dict[str, Any]) -> Any:
         from mailflow.rejection.rewriting import record_handler

@@ -1,6 +1,10 @@
 """The conditions of a follow-up rule (pure): small classes, each with a `name`, a one-line
 `description` and `fails`, which answers None when the condition holds, else why it does not.
 `Facts` is what they look at; `Rule.fails` asks them in file order, then the guards.
+
+Besides these, a rule's `when` may name any fact of the candidate (`pool.facts`: `skills`,
+`reapply_intent`, `tags`, `rejection_stage` …), as `rules/tags.toml` does; those conditions are
+`pool.facts.FactCondition`s, with the same `name`, `description` and `fails`.
 """
 
 from __future__ import annotations
@@ -9,17 +13,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from mailflow.pool import consent
+from mailflow.pool.facts import Facts
 from mailflow.pool.records import Candidate
 
+__all__ = ["Condition", "Consent", "Deliverable", "Facts", "FieldIn", "Flag", "Tags",
+           "deliverable_address"]
+
 # -- conditions: each says why it does not hold, or None ----------------------------------------
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What a condition looks at: the candidate as stored, and the notified purposes."""
-
-    candidate: Candidate
-    notified: frozenset[str]
 
 
 class Condition(Protocol):

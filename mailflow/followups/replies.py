@@ -6,6 +6,11 @@ any quoted mail) or subject says 「配信停止」, 「配信不要」 or 「�
 「ご連絡は不要です」) records `rescout` and `newsletter` (`WITHDRAWN_BY_WORD`, those the config
 declares) as withdrawn, with the reply's Message-ID as evidence. A reply never grants anything:
 a From line can be forged, and a forged withdrawal only means less mail.
+
+A reply keyword records the candidate's re-application intent (`pool.intent`): 「希望しない」
+(「希望しません」 …) in their own text records that they do not wish to hear about future
+openings, 「希望する」 (「希望します」 …) that they do, with the reply's Message-ID as evidence.
+The wish is not consent: it opens no purpose of use (a forged reply sends no mail by itself).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from mailflow.outgoing.notices import notify_hr
 from mailflow.outgoing.outbox import Outbox
 from mailflow.outgoing.records import as_outbox_item
 from mailflow.pool import consent
+from mailflow.pool.intent import REPLY, record_intent
 from mailflow.pool.records import Candidate
 from mailflow.pool.talent import TalentPool
 from mailflow.settings.config import Config
@@ -33,6 +39,8 @@ log = logging.getLogger("mailflow.followups")
 
 STOP_WORDS = re.compile(r"配信[のは]?停止|配信[はも]?不要|連絡[はも]?不要")  # 今後のご連絡は不要 …
 WITHDRAWN_BY_WORD = ("rescout", "newsletter")
+INTENT_NO = re.compile(r"希望(?:しない|しません|いたしません|致しません)")
+INTENT_YES = re.compile(r"希望(?:する|します|いたします|致します)")
 
 
 def stop_on_reply(store: Store, clock: Clock, config: Config, outbox: Outbox | None,
@@ -64,15 +72,51 @@ def stop_on_reply(store: Store, clock: Clock, config: Config, outbox: Outbox | N
     return True
 
 
+def _own_text(mail: Mail) -> str:
+    """What the candidate wrote above any quoted mail."""
+    if mail.text:
+        return own_plain(mail.text)
+    return own_plain(html_to_text(mail.html[:html_quote_start(mail.html)]))
+
+
+def _squeezed(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
 def stop_word(mail: Mail) -> str | None:
     """The stop word the candidate wrote in the subject or above any quoted mail, if any."""
-    if mail.text:
-        own = own_plain(mail.text)
-    else:
-        own = own_plain(html_to_text(mail.html[:html_quote_start(mail.html)]))
-    said = "".join(unicodedata.normalize("NFKC", f"{mail.subject}\n{own}").split())
-    found = STOP_WORDS.search(said)
+    found = STOP_WORDS.search(_squeezed(f"{mail.subject}\n{_own_text(mail)}"))
     return found.group(0) if found else None
+
+
+def intent_word(mail: Mail) -> tuple[bool, str] | None:
+    """The candidate's wish as their own text says it (not the subject, which repeats ours):
+    (wish, the words), 「希望しない」 winning over 「希望する」; None when it says neither."""
+    said = _squeezed(_own_text(mail))
+    found = INTENT_NO.search(said)
+    if found:
+        return False, found.group(0)
+    found = INTENT_YES.search(said)
+    return (True, found.group(0)) if found else None
+
+
+def intent_on_word(store: Store, clock: Clock, candidate: Candidate, mail: Mail) -> bool | None:
+    """A reply saying 「希望する」 or 「希望しない」 records the re-application intent; the wish
+    recorded (None: the reply says neither)."""
+    word = intent_word(mail)
+    if word is None:
+        return None
+    wish, words = word
+    pool = TalentPool(store, clock)
+    with store.transaction():
+        current = pool.get(candidate["id"]) or candidate
+        done = record_intent(pool, current, wish, REPLY,
+                             f"reply {mail.message_id or '(no Message-ID)'}: {words}")
+    if done is not None:
+        candidate.update(current)
+        log.info("candidate %s: a reply said %s: re-application intent %s", candidate["id"],
+                 words, "yes" if wish else "no")
+    return wish
 
 
 def withdraw_on_word(store: Store, clock: Clock, config: Config, candidate: Candidate,
@@ -104,9 +148,11 @@ def _withdrawn(candidate: Candidate, purpose: str) -> bool:
 def reply_listener(store: Store, clock: Clock, config: Config,
                    outbox: Outbox | None) -> Callable[[Candidate, list[str], Mail], None]:
     """The follow-ups' subscriber to intake's replies (`intake.applications.ReplyListener`):
-    a stop word withdraws consent; a reply to a follow-up stops the sequence."""
+    a stop word withdraws consent, 「希望する」/「希望しない」 records the re-application intent;
+    a reply to a follow-up stops the sequence."""
     def heard(candidate: Candidate, thread: list[str], mail: Mail) -> None:
         withdraw_on_word(store, clock, config, candidate, mail)
+        intent_on_word(store, clock, candidate, mail)
         stop_on_reply(store, clock, config, outbox, candidate, thread)
 
     return heard

@@ -52,6 +52,7 @@ from mailflow.followups.vocabulary import (
     did_you_mean,
     unknown_purpose,
 )
+from mailflow.pool.facts import FACTS, FactCondition, parse_when
 from mailflow.pool.talent import RELAY_STATUSES
 from mailflow.settings import tomlpos
 from mailflow.settings.durations import Delay, DelayText, parse_delay
@@ -115,6 +116,11 @@ def _one_of(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
 
 
 class WhenSpec(_Strict):
+    """The keys below, and any fact of the candidate (`pool.facts`: `skills`, `tags`,
+    `reapply_intent` …), checked as `parse_when` reads them."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     tags_all: list[str] = []
     tags_any: list[str] = []
     tags_none: list[str] = []
@@ -145,6 +151,20 @@ class WhenSpec(_Strict):
     @classmethod
     def _relay(cls, value: list[str]) -> list[str]:
         return _one_of(value, RELAY_STATUSES, "relay status")
+
+    @model_validator(mode="after")
+    def _facts(self) -> WhenSpec:
+        _, problems = parse_when(self.model_extra or {})
+        unknown = [key for (key, *_), _m in problems if key not in FACTS]
+        if unknown:  # the keys above are known too: the did-you-mean names them all
+            known = [*type(self).model_fields, *FACTS]
+            raise ValueError(f"unknown key {unknown[0]!r}{did_you_mean(unknown[0], known)}")
+        if problems:
+            raise ValueError("; ".join(message for _path, message in problems))
+        return self
+
+    def fact_conditions(self) -> list[FactCondition]:
+        return parse_when(self.model_extra or {})[0]
 
 
 class RuleSpec(_Strict):
@@ -288,6 +308,7 @@ def _conditions(spec: RuleSpec) -> tuple[Condition, ...]:
             found.append(FieldIn(field, tuple(getattr(w, key)), negate))
     found += [Flag(key, getattr(w, key)) for key in ("reapplied", "rescout_ok")
               if getattr(w, key) is not None]
+    found += w.fact_conditions()
     purposes = dict.fromkeys([*w.consent, *([spec.purpose] if spec.purpose else [])])
     found += [Consent(purpose) for purpose in purposes]
     if spec.send:

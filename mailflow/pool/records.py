@@ -97,6 +97,16 @@ class Hire(TypedDict):
     source: str  # "command" or where the stage line was read
 
 
+class Intent(TypedDict):
+    """The candidate's own wish to hear about future openings (再応募意向): said on the consent
+    page, in a reply (「希望する」/「希望しない」) or told to HR; HR's view is `rescout_ok`."""
+
+    wish: bool
+    at: str
+    how: str  # "consent page" | "reply" | "hr"
+    evidence: NotRequired[str]  # a request id, the reply's Message-ID, who ran the command
+
+
 class Candidate(TypedDict):
     """A person in the talent pool (kind "candidates"; `talent.new_candidate` makes one)."""
 
@@ -116,7 +126,7 @@ class Candidate(TypedDict):
     desired_role: str
     rejection: Rejection | None
     rescout_ok: bool | None
-    tags: list[str]
+    tags: list[str]  # the effective tags: HR's, the import's, automatic ones and `rule_tags`
     relay_status: str
     relay_ref: str | None
     reapplied: bool
@@ -131,6 +141,9 @@ class Candidate(TypedDict):
     hires: NotRequired[list[Hire]]  # once hired here, oldest first
     mailings: NotRequired[dict[str, list[str]]]  # rule name -> ids of the posts it was sent
     referred_by: NotRequired[str]  # the candidate whose referral code the application quoted
+    reapply_intent: NotRequired[Intent]  # once the candidate said it
+    rule_tags: NotRequired[list[str]]  # those of `tags` that rules/tags.toml gives (pool.tags)
+    tags_withheld: NotRequired[list[str]]  # rule tags HR removed: rules do not give them again
 
 
 class TimelineEvent(TypedDict):

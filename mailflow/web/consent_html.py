@@ -1,9 +1,10 @@
 """The consent page's HTML (pure): Japanese by default, English with `?lang=en`.
 
 It names the company and lists every declared purpose of use (`[privacy.purposes]`) with its
-description and the candidate's current state, in one form with a checkbox per purpose; every
-value is HTML-escaped. No name, address or phone of the candidate is shown: whoever holds the
-link sees only what each purpose means and whether it holds.
+description and the candidate's current state, in one form with a checkbox per purpose, and asks
+whether they wish to hear about future openings (再応募意向: two radio buttons, neither chosen
+until they say it); every value is HTML-escaped. No name, address or phone of the candidate is
+shown: whoever holds the link sees only what each purpose means and whether it holds.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ TEXTS: dict[str, dict[str, str]] = {
                    "何も変更していません。お手数ですが、メールのリンクからもう一度開いてください。",
         "unknown_title": "リンクが見つかりません",
         "unknown": "このリンクは無効か、すでに使えなくなっています。",
+        "intent": "今後、新しい求人が出たときのご案内を希望されますか？",
+        "intent_yes": "希望する", "intent_no": "希望しない",
+        "intent_note": "ご案内は、上の「新しいポジションが開いたときの再度のご連絡」などへの"
+                       "ご同意がある場合にのみお送りします。",
     },
     "en": {
         "title": "How we use your personal data, and your consent", "other": "日本語",
@@ -45,6 +50,10 @@ TEXTS: dict[str, dict[str, str]] = {
                    "Please open the link in the mail once more.",
         "unknown_title": "Link not found",
         "unknown": "This link is not valid, or no longer in use.",
+        "intent": "Would you like to hear from us when new positions open?",
+        "intent_yes": "Yes, please", "intent_no": "No, thank you",
+        "intent_note": "We write only while you consent to a purpose above that covers it "
+                       "(such as contacting you again when a new position opens).",
     },
 }
 
@@ -77,10 +86,22 @@ def _page(lang: str, title: str, body: str) -> str:
             f"<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n")
 
 
+def _intent(text: Mapping[str, str], wish: bool | None) -> str:
+    """The re-application question: `wish` as recorded (None: not said, nothing chosen)."""
+    esc = html.escape
+    choices = "".join(
+        f'<label><input type="radio" name="intent" value="{value}"'
+        f'{" checked" if wish is want else ""}> {esc(text[key])}</label> '
+        for value, key, want in (("yes", "intent_yes", True), ("no", "intent_no", False)))
+    return (f"<fieldset><legend>{esc(text['intent'])}</legend>\n{choices}\n"
+            f"<br><small>{esc(text['intent_note'])}</small></fieldset>\n")
+
+
 def consent_page(lang: str, company: str, action: str, csrf: str,
                  purposes: Mapping[str, Purpose], states: list[PurposeState],
-                 notice: str = "") -> str:
-    """The page: the company, each purpose with its description and state, the form."""
+                 notice: str = "", intent: bool | None = None) -> str:
+    """The page: the company, each purpose with its description and state, the question of
+    re-application (`intent`: the wish recorded), the form."""
     text = TEXTS[lang]
     esc = html.escape
     rows = []
@@ -102,7 +123,8 @@ def consent_page(lang: str, company: str, action: str, csrf: str,
             f'<form method="post" action="{esc(action)}">\n'
             f'<input type="hidden" name="csrf" value="{esc(csrf)}">\n'
             f"<ul>\n{chr(10).join(rows)}\n</ul>\n"
-            f'<button type="submit">{esc(text["save"])}</button>\n</form>\n'
+            + _intent(text, intent)
+            + f'<button type="submit">{esc(text["save"])}</button>\n</form>\n'
             f"<p><small>{esc(text['note'])}</small></p>")
     return _page(lang, text["title"], body)
 

@@ -4,7 +4,9 @@ The token is the candidate's consent token (`pool.consent_links`: random, no per
 GET (and HEAD) only shows the page and changes nothing: mail scanners fetch every link. POST
 changes: each purpose shown on the form whose box differs from what holds now is recorded as
 granted or withdrawn (`TalentPool.consent_change`: when, how "consent page", evidence the
-request id), an event on the timeline each.
+request id), an event on the timeline each; a choice of the re-application question
+(`intent` = yes|no) that differs from the wish recorded is recorded as the candidate's
+`reapply_intent` (`pool.intent`: how "consent page", evidence the request id).
 
 A POST is taken only with the form's CSRF token — `<t>.<nonce>.<hex HMAC-SHA256>` over the
 consent token, `t` and the nonce, keyed from the relay secret (a per-process random key when
@@ -35,6 +37,7 @@ from mailflow.clock import iso
 from mailflow.errors import MailflowError
 from mailflow.pool import consent
 from mailflow.pool.consent_links import candidate_of, consent_link
+from mailflow.pool.intent import PAGE, record_intent
 from mailflow.pool.records import Candidate
 from mailflow.pool.talent import TalentPool
 from mailflow.web.consent_html import (
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailflow.consent")
 
 CSRF_SECONDS = 2 * 3600
+INTENT = "reapply_intent"  # the re-application question's `Changed`
 _PROCESS_KEY = secrets.token_bytes(32)
 
 
@@ -131,12 +135,17 @@ class ConsentPage:
         """The page a GET shows; reads only."""
         candidate = self._candidate(token)
         action = f"{consent_link(self.config.web.public_url, token)}?lang={lang}"
+        intent = candidate.get("reapply_intent")
         return consent_page(lang, self.config.company.name, action,
                             csrf_token(self.key(), token, self.now()),
-                            self.config.privacy.purposes, self.states(candidate), notice)
+                            self.config.privacy.purposes, self.states(candidate), notice,
+                            intent["wish"] if intent else None)
 
-    def change(self, token: str, shown: list[str], ticked: list[str]) -> list[Changed]:
-        """Record each shown purpose whose box differs from what holds now."""
+    def change(self, token: str, shown: list[str], ticked: list[str],
+               intent: str | None = None) -> list[Changed]:
+        """Record each shown purpose whose box differs from what holds now, and the answer to
+        the re-application question (`intent` "yes" | "no") when it differs from the wish
+        recorded (a `Changed` named "reapply_intent")."""
         request_id = "rq_" + secrets.token_hex(6)
         changed: list[Changed] = []
         with self.daemon.lane, self.daemon.store.transaction():
@@ -150,9 +159,15 @@ class ConsentPage:
                     self.pool.consent_change(candidate, name, want, consent.PAGE,
                                              f"request {request_id} at {stamp}")
                     changed.append(Changed(name, want))
+            if intent in ("yes", "no") and record_intent(
+                    self.pool, candidate, intent == "yes", PAGE,
+                    f"request {request_id} at {stamp}") is not None:
+                changed.append(Changed(INTENT, intent == "yes"))
         if changed:
             log.info("consent page %s: candidate %s: %s", request_id, candidate["id"],
-                     ", ".join(f"{c.purpose} {'granted' if c.granted else 'withdrawn'}"
+                     ", ".join(f"{c.purpose} {'yes' if c.granted else 'no'}"
+                               if c.purpose == INTENT else
+                               f"{c.purpose} {'granted' if c.granted else 'withdrawn'}"
                                for c in changed))
         return changed
 
@@ -177,7 +192,8 @@ def consent_routes(daemon: Host) -> list[BaseRoute]:
                 log.warning("consent page: a POST without a valid CSRF token refused")
                 return HTMLResponse(expired_page(lang), 403)
             changed = await run_in_threadpool(page.change, token, form.get("shown", []),
-                                              form.get("consent", []))
+                                              form.get("consent", []),
+                                              (form.get("intent") or [""])[0])
             notice = TEXTS[lang]["saved" if changed else "unchanged"]
             return HTMLResponse(await run_in_threadpool(page.show, token, lang, notice))
         except UnknownConsentToken:
