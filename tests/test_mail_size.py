@@ -41,19 +41,17 @@ MIB = 1024 * 1024
 def application(n: int, to: str, attachment: bytes = b"") -> bytes:
     """An application from applicant{n}, with a résumé of `attachment` when given."""
     head = (f"From: Applicant {n} <applicant{n}@example.net>\r\nTo: {to}\r\n"
-            f"Subject: =?UTF-8?B?5b+c5Yuf?= {n}\r\nMessage-ID: <size{n}.{time.time_ns()}@example.net>"
-            "\r\nMIME-Version: 1.0\r\n")
-    text = "採用ご担当者様\r\n応募いたします。\r\n".encode()
+            f"Subject: =?UTF-8?B?5b+c5Yuf?= {n}\r\n"
+            f"Message-ID: <size{n}.{time.time_ns()}@example.net>\r\nMIME-Version: 1.0\r\n")
+    text = ("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+            "\r\n採用ご担当者様\r\n応募いたします。\r\n")
     if not attachment:
-        return (head + "Content-Type: text/plain; charset=utf-8\r\n"
-                "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + text
-    encoded = base64.encodebytes(attachment).replace(b"\n", b"\r\n")
-    return (head + 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
-            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-            ).encode() + text + (
-        "--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
-        'Content-Disposition: attachment; filename="resume.pdf"\r\n\r\n').encode() + (
-        encoded + b"--b--\r\n")
+        return (head + text).encode()
+    resume = (b"--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+              b'Content-Disposition: attachment; filename="resume.pdf"\r\n\r\n'
+              + base64.encodebytes(attachment).replace(b"\n", b"\r\n"))
+    return ((head + 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n' + text)
+            .encode() + resume + b"--b--\r\n")
 
 
 # -- pure ---------------------------------------------------------------------------------------
