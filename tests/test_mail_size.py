@@ -114,8 +114,10 @@ def test_the_limits_have_defaults_and_a_bad_one_is_named(tmp_path: Path) -> None
     assert (mailbox.max_message_bytes, mailbox.fetch_batch_bytes) == (25 * MIB, 16 * MIB)
     config.write_text("[mailbox]\nhost = \"127.0.0.1\"\nmax_message_bytes = 0\n",
                       encoding="utf-8")
-    with pytest.raises(UsageError, match="max_message_bytes"):
+    with pytest.raises(UsageError) as refused:
         load_config(config)
+    assert f"{config}:3: mailbox.max_message_bytes: Input should be greater than 0" in str(
+        refused.value)
 
 
 # -- against Dovecot ----------------------------------------------------------------------------
@@ -166,7 +168,7 @@ def test_an_oversized_mail_is_quarantined_unread_and_a_raised_limit_takes_it_in(
         (candidate,) = _store_doc(config, "candidates")
         listed = _cli(config, imap_account, "quarantine", "list", "--json")
         still = _cli(config, imap_account, "quarantine", "replay", item["id"])
-    assert growth < len(big) / 8, f"the daemon grew by {growth / MIB:.1f} MiB"
+    assert growth < len(big) / 4, f"the daemon grew by {growth / MIB:.1f} MiB"
     assert candidate["emails"] == ["applicant2@example.net"]  # the mail after it, normally
     assert item["state"] == "quarantined" and item["size"] == len(big) and item["raw"] == ""
     assert re.fullmatch(r"too large: 2\d\.\d MiB > 1 MiB limit \(\[mailbox\] max_message_bytes\)",
