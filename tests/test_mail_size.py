@@ -232,3 +232,21 @@ def test_a_backfill_sets_an_oversized_mail_aside_and_takes_the_rest(
     assert item["reason"].startswith("too large: 2") and "> 97.7 KiB limit" in item["reason"]
     again = _cli(config, imap_account, "backfill", "INBOX")  # known by its key: once
     assert again.returncode == 0 and len(_store_doc(config, "quarantine")) == 1
+
+
+def test_replaying_an_oversized_mail_gone_from_the_server_says_so(
+        tmp_path: Path, dovecot: Dovecot, imap_account: ImapAccount,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, imap_account.password)
+    user, address = imap_account.username, imap_account.address
+    config = write_config(tmp_path, imap_account, max_message_bytes=50_000)
+    with DaemonThread(config) as running:
+        intake, store = running.daemon.intake, running.daemon.store
+        uid = dovecot.append(user, "INBOX", application(1, address, os.urandom(60_000)))
+        (item,) = wait_until(lambda: list(store.scan("quarantine")), what="the quarantine")
+        assert item["uid"] == uid and item["reason"].startswith("too large: ")
+        dovecot.wipe(user)  # the mail is deleted on the server meanwhile
+        replayed = intake.replay(item["id"])
+        assert store.count("candidates") == 0
+    assert replayed["state"] == "quarantined" and replayed["attempts"] == 2
+    assert replayed["reason"] == f"cannot be fetched again: UID {uid} is no longer in INBOX"
