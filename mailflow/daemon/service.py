@@ -29,6 +29,7 @@ from mailflow.mailbox.imap import Mailbox
 from mailflow.mailbox.login import ImapState, LoginGate
 from mailflow.mailbox.oauth import TokenSource
 from mailflow.mailbox.pipeline import Pipeline, Receipt, Stage
+from mailflow.mailbox.refetch import Refetcher
 from mailflow.mailbox.watcher import FolderWatcher
 from mailflow.openings.desk import OpeningDesk
 from mailflow.outgoing.outbox import Outbox
@@ -91,6 +92,8 @@ class Daemon:
         self.login = LoginGate(config.mailbox.auth_retry_seconds, on_change=self.check_health)
         # one access token for every watched folder (auth = "oauth2")
         self.tokens = TokenSource(config.mailbox) if config.mailbox.auth == "oauth2" else None
+        # a replay of a mail quarantined as too large fetches it again
+        self.intake.refetch = Refetcher(config.mailbox, config.imap_password, self.tokens)
         self.watchers: list[FolderWatcher] = []
         self.control = ControlServer(config.data_dir, self.control_handlers())
         self._stopping: asyncio.Event | None = None

@@ -71,13 +71,14 @@ class Backfill:
         done, new = int(doc["done"]), 0
         progress(done, total)
         role = role_of(self.config, configured)
+        limit = self.config.mailbox.max_message_bytes
         for start in range(0, len(uids), GROUP):
             # one durable commit per group: the progress record moves in the same transaction,
             # so a crash redoes at most this group, and never hands a message over twice
             with self.intake.lane, store.transaction():
-                for fetched in mailbox.fetch(uids[start : start + GROUP]):
-                    message = Incoming(folder, role, state.uidvalidity, fetched.uid,
-                                       fetched.raw, fetched.flags, mailbox)
+                for fetched in mailbox.fetch(uids[start : start + GROUP], limit):
+                    message = Incoming.fetched(folder, role, state.uidvalidity, fetched, limit,
+                                               mailbox)
                     new += self.intake.hand_over(message, progress=key)
                     done += 1
             progress(done, total)

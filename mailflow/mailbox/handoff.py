@@ -5,8 +5,10 @@ records the message's key and the pipeline's effects: a crash before the commit 
 is handled again from scratch; after it, never again. A UIDVALIDITY change restarts from UID 0 and
 known keys are skipped. A message whose pipeline fails is kept (raw bytes) in the retry queue and
 the checkpoint moves on, so the messages after it are not held up; after `MAX_ATTEMPTS` it is
-quarantined until an admin replays it. Both are a `QuarantineItem` in the "quarantine" kind; a
-document read from there becomes an item in one place, `as_quarantine_item`.
+quarantined until an admin replays it. A mail over `[mailbox] max_message_bytes` is quarantined
+at once with its size and without its body, which stays on the server: its replay fetches it
+again (`refetch`), under the limit in force then. All are a `QuarantineItem` in the "quarantine"
+kind; a document read from there becomes an item in one place, `as_quarantine_item`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import NotRequired, TypedDict, cast
+from typing import NotRequired, Protocol, TypedDict, cast
 
 from mailflow.clock import Clock, iso, parse_iso
-from mailflow.errors import UnreadableMail
+from mailflow.errors import MailflowError, UnreadableMail
 from mailflow.mailbox.imap import Mailbox
 from mailflow.mailbox.pipeline import Incoming, Pipeline, StageFailed
 from mailflow.store.base import Doc, Store
@@ -44,11 +46,12 @@ class QuarantineItem(TypedDict):
     attempts: int
     reason: str
     updated_at: str
-    raw: str  # base64: the mail, or the callback's body
+    raw: str  # base64: the mail, or the callback's body; "" for a mail over the size limit
     folder: NotRequired[str]  # a message: where it was found, and when it is tried again
     uidvalidity: NotRequired[int]
     uid: NotRequired[int]
     next_at: NotRequired[str]
+    size: NotRequired[int]  # a mail over the size limit: its size in bytes (RFC822.SIZE)
     resolved_by: NotRequired[str]  # once replayed: "replay", "retry" or "partner retry"
     event_id: NotRequired[str]  # a callback: the partner's event, as it came
     type: NotRequired[str]
@@ -70,6 +73,18 @@ def quarantine_items(store: Store, states: Iterable[str] = STATES) -> Iterator[Q
             yield as_quarantine_item(doc)
 
 
+def left_on_server(doc: QuarantineItem) -> bool:
+    """A mail quarantined as too large: its body was never fetched, a replay fetches it."""
+    return "size" in doc and not doc["raw"]
+
+
+class Refetch(Protocol):
+    """Fetches one message again (a replay of a mail left on the server), under the size limit
+    in force now; raises MailflowError saying why it cannot."""
+
+    def __call__(self, folder: str, role: str, uidvalidity: int, uid: int) -> Incoming: ...
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     folder: str
@@ -88,6 +103,7 @@ class Intake:
         self.lane = lane or threading.RLock()
         self.max_attempts = MAX_ATTEMPTS
         self.backoff_seconds: tuple[float, ...] = BACKOFF_SECONDS
+        self.refetch: Refetch | None = None  # the daemon's; without it, no oversized replay
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -125,9 +141,9 @@ class Intake:
                 point = Checkpoint(folder, state.uidvalidity, 0)
         handled = 0
         uids = mailbox.uids_after(point.last_uid)
-        for fetched in mailbox.fetch(uids):
-            message = Incoming(folder, role, state.uidvalidity, fetched.uid, fetched.raw,
-                               fetched.flags, mailbox)
+        limit = mailbox.settings.max_message_bytes
+        for fetched in mailbox.fetch(uids, limit):
+            message = Incoming.fetched(folder, role, state.uidvalidity, fetched, limit, mailbox)
             handled += self.hand_over(message)
             if stopping():
                 break
@@ -151,6 +167,11 @@ class Intake:
                 with self.store.transaction():
                     advance()
                 log.debug("%s: known message, skipped", message.ref)
+                return 0
+            if message.too_large:
+                with self.store.transaction():
+                    self._set_aside(message)
+                    advance()
                 return 0
             try:
                 with self.store.transaction():
@@ -200,6 +221,19 @@ class Intake:
         if quarantined:
             log.error("%s: quarantined after %d attempts: %s", message.ref, attempts, reason)
 
+    def _set_aside(self, message: Incoming) -> None:
+        """A mail over the size limit, quarantined with its size; its body stays on the
+        server."""
+        now = iso(self.clock.now())
+        item: QuarantineItem = {
+            "id": message.key[:12], "key": message.identity, "state": "quarantined",
+            "folder": message.folder, "role": message.role,
+            "uidvalidity": message.uidvalidity, "uid": message.uid, "attempts": 1,
+            "reason": message.too_large, "size": message.size, "next_at": now,
+            "updated_at": now, "raw": ""}
+        self.store.put("quarantine", message.identity, item)
+        log.error("%s: quarantined: %s", message.ref, message.too_large)
+
     def retry_due(self) -> int:
         """Retry the queued messages whose time has come; returns how many succeeded."""
         now = self.clock.now()
@@ -212,19 +246,24 @@ class Intake:
         return done
 
     def replay(self, item_id: str) -> QuarantineItem:
-        """Run a quarantined (or retrying) message through the pipeline again, now."""
+        """Run a quarantined (or retrying) message through the pipeline again, now; a mail left
+        on the server is fetched again first (outside the writer lane: that is network I/O)."""
         with self.lane:
             doc = self.find_item(item_id)
             if doc is None:
-                from mailflow.errors import MailflowError
-
                 raise MailflowError(f"no quarantined message {item_id}")
             if "raw" not in doc or "folder" not in doc:
-                from mailflow.errors import MailflowError
-
                 raise MailflowError(f"{item_id} is a {doc.get('role', 'non-mail')} item; "
                                     "only messages can be replayed")
-            self._attempt(doc, replay=True)
+        refetched = self._refetched(doc) if left_on_server(doc) else None
+        with self.lane:
+            if isinstance(refetched, str):
+                self._failed_again(doc, refetched)
+                log.warning("%s: replay failed: %s", doc["id"], refetched)
+            elif refetched is not None:
+                self._take_up(doc, refetched)
+            else:
+                self._attempt(doc, replay=True)
             stored = self.store.get("quarantine", doc["key"])
             return as_quarantine_item(stored) if stored else doc
 
@@ -234,9 +273,37 @@ class Intake:
                 return doc
         return None
 
-    def _attempt(self, doc: QuarantineItem, replay: bool) -> int:
-        message = Incoming(doc["folder"], doc["role"], int(doc["uidvalidity"]), int(doc["uid"]),
-                           base64.b64decode(doc["raw"]))
+    def _refetched(self, doc: QuarantineItem) -> Incoming | str:
+        """A mail left on the server, fetched again; or why it cannot be handed over."""
+        try:
+            if self.refetch is None:
+                raise MailflowError("no mailbox connection here to fetch it from")
+            message = self.refetch(doc["folder"], doc["role"], int(doc["uidvalidity"]),
+                                   int(doc["uid"]))
+        except MailflowError as exc:
+            return f"cannot be fetched again: {exc}"
+        return message.too_large or message
+
+    def _take_up(self, doc: QuarantineItem, message: Incoming) -> None:
+        """A mail left on the server, fetched again under the limit now: handed over, unless
+        its real key was handled meanwhile (a resync after the limit was raised)."""
+        if self.store.find("messages", "message_key", message.identity):
+            self.store.put("quarantine", doc["key"], {
+                **doc, "state": "replayed", "updated_at": iso(self.clock.now()),
+                "resolved_by": "replay"})
+            log.info("%s: handled already", message.ref)
+            return
+        self._attempt(doc, replay=True, message=message)
+
+    def _failed_again(self, doc: QuarantineItem, reason: str) -> None:
+        self.store.put("quarantine", doc["key"], {
+            **doc, "attempts": int(doc["attempts"]) + 1, "reason": reason,
+            "updated_at": iso(self.clock.now())})
+
+    def _attempt(self, doc: QuarantineItem, replay: bool, message: Incoming | None = None) -> int:
+        if message is None:
+            message = Incoming(doc["folder"], doc["role"], int(doc["uidvalidity"]),
+                               int(doc["uid"]), base64.b64decode(doc["raw"]))
         try:
             with self.store.transaction():
                 self.pipeline.run(message)
@@ -248,9 +315,7 @@ class Intake:
             attempts = int(doc["attempts"]) + 1
             with self.store.transaction():
                 if replay:
-                    self.store.put("quarantine", doc["key"], {
-                        **doc, "attempts": attempts, "reason": str(exc),
-                        "updated_at": iso(self.clock.now())})
+                    self._failed_again(doc, str(exc))
                 else:
                     self._retry_later(message, str(exc), attempts)
             log.warning("%s: attempt %d failed: %s", message.ref, attempts, exc)

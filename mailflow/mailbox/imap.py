@@ -23,13 +23,15 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from mailflow.errors import MailflowError
 from mailflow.mailbox.folders import preset_names
 from mailflow.mailbox.oauth import TokenRefused, TokenSource, TokenUnavailable
+from mailflow.mailbox.sizes import HEAD_BYTES, fetch_batches
 from mailflow.mailbox.tls import client_context, tls_reason
 from mailflow.settings.config import Mailbox as MailboxSettings
 
 log = logging.getLogger("mailflow.mailbox")
 
 SPECIAL_USE = {"drafts": b"\\Drafts", "sent": b"\\Sent", "trash": b"\\Trash"}
-FETCH_BATCH = 200
+FETCH_BATCH = 200  # messages per FETCH at most (and `fetch_batch_bytes`)
+SIZE_BATCH = 1000  # UIDs per FETCH RFC822.SIZE
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]")
 
 
@@ -56,9 +58,14 @@ class FolderState:
 
 @dataclass(frozen=True)
 class Fetched:
+    """A message as fetched: its raw bytes, or (`whole` False: over the size limit) only its
+    header block, the body left on the server. `size` is the server's RFC822.SIZE."""
+
     uid: int
     raw: bytes
     flags: tuple[bytes, ...]
+    size: int = 0
+    whole: bool = True
 
 
 def _keepalive(sock: socket.socket, idle: int = 60, interval: int = 15, count: int = 4) -> None:
@@ -144,6 +151,9 @@ class Mailbox:
         try:
             client = IMAPClient(s.host, port=s.port, ssl=s.security == "tls",
                                 ssl_context=context, timeout=timeout)
+            # imapclient sets imaplib's debug level to 5, at which imaplib formats the repr of
+            # every literal it reads, logged or not: 2.3x a fetched mail's size, at once
+            client._imap.debug = 4
             if s.security == "starttls":
                 self._starttls(client, context)
             self._login(client)
@@ -305,18 +315,35 @@ class Mailbox:
         self.heard()
         return sorted(found)
 
-    def fetch(self, uids: Iterable[int]) -> Iterator[Fetched]:
-        """Raw bytes of messages, without setting \\Seen, in batches, ascending by UID."""
+    def sizes(self, uids: Iterable[int]) -> dict[int, int]:
+        """RFC822.SIZE of each message still there (nothing of its body is read)."""
+        found: dict[int, int] = {}
         ordered = sorted(uids)
-        for start in range(0, len(ordered), FETCH_BATCH):
-            batch = ordered[start : start + FETCH_BATCH]
-            data = self.client.fetch(batch, ["BODY.PEEK[]", "FLAGS"])
+        for start in range(0, len(ordered), SIZE_BATCH):
+            data = self.client.fetch(ordered[start : start + SIZE_BATCH], ["RFC822.SIZE"])
+            found.update((uid, int(item.get(b"RFC822.SIZE", 0))) for uid, item in data.items())
+        self.heard()
+        return found
+
+    def fetch(self, uids: Iterable[int], limit: int | None = None) -> Iterator[Fetched]:
+        """Messages without setting \\Seen, ascending by UID, in batches of at most FETCH_BATCH
+        messages and `fetch_batch_bytes` bytes by the sizes the server reports first. A message
+        over `limit` is not fetched: it comes with its header block only (`whole` False)."""
+        sizes = self.sizes(uids)
+        for batch, whole in fetch_batches(sorted(sizes.items()), FETCH_BATCH,
+                                          self.settings.fetch_batch_bytes, limit):
+            part = b"BODY[]" if whole else b"BODY[HEADER]<0>"
+            log.debug("FETCH %d messages, %d bytes%s", len(batch), sum(sizes[u] for u in batch),
+                      "" if whole else " (header block only: over the size limit)")
+            data = self.client.fetch(batch, ["BODY.PEEK[]" if whole else
+                                             f"BODY.PEEK[HEADER]<0.{HEAD_BYTES}>", "FLAGS"])
             self.heard()
             for uid in batch:
-                item = data.get(uid)
-                if item is None or item.get(b"BODY[]") is None:
+                item = data.pop(uid, None)  # dropped as soon as handed on
+                if item is None or item.get(part) is None:
                     continue  # expunged meanwhile
-                yield Fetched(uid, bytes(item[b"BODY[]"]), tuple(item.get(b"FLAGS", ())))
+                yield Fetched(uid, bytes(item[part]), tuple(item.get(b"FLAGS", ())), sizes[uid],
+                              whole)
 
     def fetch_headers(self, uids: Iterable[int]) -> dict[int, bytes]:
         """The header block of each message (without setting \\Seen)."""

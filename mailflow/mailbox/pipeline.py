@@ -15,10 +15,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from mailflow.clock import Clock, iso
+from mailflow.mailbox.sizes import oversized_key, too_large
 from mailflow.store.base import Store
 
 if TYPE_CHECKING:
-    from mailflow.mailbox.imap import Mailbox
+    from mailflow.mailbox.imap import Fetched, Mailbox
 
 log = logging.getLogger("mailflow.pipeline")
 
@@ -28,30 +29,38 @@ _MESSAGE_ID = re.compile(
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
-def split_head(raw: bytes) -> tuple[bytes, bytes]:
-    """Header block and body of a raw message (body empty when there is no blank line)."""
+def _head_end(raw: bytes) -> tuple[int, int]:
+    """Where the header block ends and the body begins (both len(raw) without a blank line)."""
     match = _HEADER_END.search(raw)
-    if not match:
-        return raw, b""
-    return raw[: match.start()], raw[match.end() :]
+    return (match.start(), match.end()) if match else (len(raw), len(raw))
 
 
 def raw_message_id(raw: bytes) -> str:
-    head, _body = split_head(raw)
-    match = _MESSAGE_ID.search(head)
+    match = _MESSAGE_ID.search(raw[: _head_end(raw)[0]])
     if not match:
         return ""
     return re.sub(rb"\s+", b"", match.group(1)).decode("ascii", "replace")
 
 
+_HASH_CHUNK = 1 << 20
+
+
 def message_key(raw: bytes) -> str:
-    """Message-ID plus body hash; without a Message-ID the headers are hashed in too."""
-    head, body = split_head(raw)
+    """Message-ID plus body hash; without a Message-ID the headers are hashed in too. The body
+    is hashed with CRLF as LF a chunk at a time, never copied whole (a mail may be 25 MB)."""
+    head_end, body_start = _head_end(raw)
     message_id = raw_message_id(raw)
     digest = hashlib.sha256()
-    digest.update(message_id.encode() if message_id else head)
+    digest.update(message_id.encode() if message_id else raw[:head_end])
     digest.update(b"\0")
-    digest.update(body.replace(b"\r\n", b"\n"))
+    body = memoryview(raw)[body_start:]
+    carried = b""
+    for start in range(0, len(body), _HASH_CHUNK):
+        chunk = carried + bytes(body[start : start + _HASH_CHUNK])
+        # a CR at a chunk's end may begin a CRLF: it waits for the next chunk
+        chunk, carried = (chunk[:-1], b"\r") if chunk.endswith(b"\r") else (chunk, b"")
+        digest.update(chunk.replace(b"\r\n", b"\n"))
+    digest.update(carried)
     return digest.hexdigest()[:40]
 
 
@@ -66,9 +75,23 @@ class Incoming:
     raw: bytes
     flags: tuple[bytes, ...] = ()
     mailbox: Mailbox | None = field(default=None, repr=False)
+    size: int = 0  # the server's RFC822.SIZE (0: not asked)
+    too_large: str = ""  # over the size limit, why: then `raw` is the header block only
+
+    @classmethod
+    def fetched(cls, folder: str, role: str, uidvalidity: int, fetched: Fetched, limit: int,
+                mailbox: Mailbox | None = None) -> Incoming:
+        """A message as the mailbox fetched it under `limit` (bytes)."""
+        reason = "" if fetched.whole else too_large(fetched.size, limit)
+        return cls(folder, role, uidvalidity, fetched.uid, fetched.raw, fetched.flags, mailbox,
+                   fetched.size, reason)
 
     @cached_property
     def key(self) -> str:
+        """The message key (`message_key`); of a mail over the size limit, one from its header
+        block and size (`sizes.oversized_key`)."""
+        if self.too_large:
+            return oversized_key(self.raw, raw_message_id(self.raw), self.size)
         return message_key(self.raw)
 
     @property

@@ -57,6 +57,8 @@ class Mailbox(Section):
     silence_alarm_seconds: float = Field(1800, gt=0)
     reconnect_max_seconds: float = Field(300, gt=0)
     auth_retry_seconds: float = Field(300, gt=0)
+    max_message_bytes: int = Field(25 * 1024 * 1024, gt=0)  # larger mail is quarantined unread
+    fetch_batch_bytes: int = Field(16 * 1024 * 1024, gt=0)  # one FETCH brings at most this much
     provider_files_sent: bool = False
     trusted_authserv_ids: list[str] = []
     ca_file: CaFile = None

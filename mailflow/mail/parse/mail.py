@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from email import message_from_bytes, message_from_string
+from email import message_from_string
+from email.feedparser import BytesFeedParser
 from email.message import Message
 from email.policy import compat32
 
@@ -34,7 +35,7 @@ def _parse(raw: bytes) -> Mail:
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
         problems.append("mail starts with a UTF-8 byte order mark; ignored")
-    message = message_from_bytes(raw, policy=compat32)
+    message = _message_tree(raw)
     fields = _header_fields(message)
 
     def first(name: str) -> str | None:
@@ -79,6 +80,20 @@ def _parse(raw: bytes) -> Mail:
         problems=tuple(problems),
         body_hash=body_hash(text, html),
     )
+
+
+_CHUNK = 1 << 16
+
+
+def _message_tree(raw: bytes) -> Message:
+    """The stdlib's tree of ``raw``, fed to its parser in chunks: ``message_from_bytes`` first
+    copies the whole mail into a str and an io.StringIO (four bytes a character), about five
+    times the mail's size at once (a 40 MB mail peaked at 314 MB here)."""
+    parser = BytesFeedParser(policy=compat32)
+    view = memoryview(raw)
+    for start in range(0, len(view), _CHUNK):
+        parser.feed(bytes(view[start : start + _CHUNK]))
+    return parser.close()
 
 
 _BOUNDARY = re.compile(r"""boundary\s*=\s*(?:"([^"]+)"|([^\s;"]+))""", re.IGNORECASE)
