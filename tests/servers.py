@@ -44,6 +44,9 @@ SPECIAL_FOLDERS = {"Drafts": "\\Drafts", "Sent": "\\Sent", "Trash": "\\Trash"}
 MailFormat = Literal["sdbox", "maildir"]
 
 
+BULK_TIMEOUT = 300.0  # seconds for one IMAP command of a test's bulk set-up (10k messages)
+
+
 def free_port(host: str = LOOPBACK) -> int:
     """A TCP port that was free a moment ago (the caller binds it soon after)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -447,10 +450,12 @@ class Dovecot:
         reused, for the same messages. Every session of `user` is disconnected. Returns the
         new UIDVALIDITY.
         """
-        with self._session(user) as client:
+        # bulk work on a busy machine: a generous timeout, not the interactive 10 s
+        with self._session(user, timeout=BULK_TIMEOUT) as client:
             client.select_folder(folder)  # an `auto` folder exists on disk once opened
             uids = client.search("ALL")
-            found = client.fetch(uids, ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"]) if uids else {}
+            found = (client.fetch(uids, ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"])
+                     if uids and keep_messages else {})
             if uids:
                 client.add_flags(uids, [b"\\Deleted"], silent=True)
                 client.uid_expunge(uids)
@@ -468,7 +473,7 @@ class Dovecot:
             }
             for uid in sorted(found)
         ]
-        with self._session(user) as client:
+        with self._session(user, timeout=BULK_TIMEOUT) as client:
             if items and keep_messages:
                 client.multiappend(folder, items)
             return int(client.folder_status(folder, [b"UIDVALIDITY"])[b"UIDVALIDITY"])
@@ -513,8 +518,8 @@ class Dovecot:
         self.doveadm("kick", user, ok_codes=(0, 68))  # 68: nobody was connected
 
     @contextlib.contextmanager
-    def _session(self, user: str) -> Any:
-        client = self.client(user)
+    def _session(self, user: str, timeout: float = 10.0) -> Any:
+        client = self.client(user, timeout)
         try:
             yield client
         finally:
