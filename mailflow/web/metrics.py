@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailflow.web")
 
 REFRESH_SECONDS = 2.0
+LEDGER_REPLAY_SECONDS = 300.0
 OUTBOX_STATES = ("queued", "sending", "sent", "failed", "unknown")
 REVIEW_STATES = ("asked", "settled")
 CALLBACK_OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 413: "too_large",
@@ -46,14 +47,15 @@ CALLBACK_OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 413: 
 
 class StoreFigures(Collector):
     """The store's gauges as of the last `refresh`: a scrape reads them without the store lock.
-    The ledger balance (a replay of every entry) is recomputed only when the sealed head moved.
+    The ledger balance (a replay of every entry) is recomputed when the sealed head moved, and
+    every `LEDGER_REPLAY_SECONDS` all the same (`verified` notices an edit behind the head).
     Before the first refresh, none are shown."""
 
     def __init__(self, daemon: Host) -> None:
         self.daemon = daemon
         self.refreshed_at: datetime | None = None
         self._families: list[Metric] = []
-        self._ledger: tuple[Doc | None, list[Metric]] = (None, [])
+        self._ledger: tuple[Doc | None, datetime | None, list[Metric]] = (None, None, [])
 
     def refresh(self) -> None:
         """Read the figures (under the store lock: blocking, run it in a thread)."""
@@ -88,10 +90,14 @@ class StoreFigures(Collector):
         for label, count in examples.items():
             learned.add_metric([label], count)
         families += [family, asked, learned]
-        if head is None or head != self._ledger[0]:
-            self._ledger = (head, self._balance())
-        self._families = families + self._ledger[1]  # one swap: a scrape sees one refresh
-        self.refreshed_at = self.daemon.clock.now()
+        now = self.daemon.clock.now()
+        last_head, replayed_at, balance = self._ledger
+        if (head is None or head != last_head or replayed_at is None
+                or (now - replayed_at).total_seconds() >= LEDGER_REPLAY_SECONDS):
+            balance = self._balance()
+            self._ledger = (head, now, balance)
+        self._families = families + balance  # one swap: a scrape sees one refresh
+        self.refreshed_at = now
 
     def _balance(self) -> list[Metric]:
         try:
