@@ -4,6 +4,7 @@ EMFILE; and /metrics answering from cached figures while the store lock is held.
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from servers import Dovecot, ImapAccount, free_port
 
 from mailflow.clock import FrozenClock
 from mailflow.demo import samples
+from mailflow.errors import ProblemsError
 from mailflow.relay.ledger import ReferralLedger
 from mailflow.settings.config import load_config
 from mailflow.store import open_store
@@ -87,10 +89,8 @@ def open_slow(base: str, count: int, into: list[socket.socket],
     for _ in range(count):
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         into.append(sock)
-        try:
+        with contextlib.suppress(ConnectionError):  # closed already: it waited longest
             sock.sendall(request)
-        except ConnectionError:  # closed already: the edge was full and this one waited longest
-            pass
 
 
 def limited_daemon(config: Path, account: ImapAccount, log: Path) -> subprocess.Popen[bytes]:
@@ -165,6 +165,18 @@ def test_slow_headers_and_stalled_bodies_are_closed_after_their_timeouts(
         assert sample(base, "mailflow_web_connections_timed_out_total", phase="body") == 1
         with httpx.Client(timeout=10) as client:  # a client that sends its request is served,
             assert [client.get(f"{base}/healthz").status_code for _ in range(2)] == [200, 200]
+
+
+def test_bad_edge_limits_are_positioned_errors(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[web]\nheader_timeout_seconds = 0\nbody_timeout_seconds = \"long\"\n"
+                    "max_connections = 0\n", encoding="utf-8")
+    with pytest.raises(ProblemsError) as caught:
+        load_config(path)
+    lines = [str(p) for p in caught.value.problems]
+    assert [line.split(": ")[:2] for line in lines] == [
+        [f"{path}:2", "web.header_timeout_seconds"], [f"{path}:3", "web.body_timeout_seconds"],
+        [f"{path}:4", "web.max_connections"]]
 
 
 # -- the accept loop's parts -------------------------------------------------------------------
