@@ -120,7 +120,10 @@ def test_1100_slow_clients_leave_intake_and_healthz_working_and_the_log_small(
     daemon = limited_daemon(config, imap_account, log)
     try:
         wait_until(lambda: healthy(base), what="the daemon's /healthz")
+        limit = OPEN_FILES - RESERVED_FDS
         open_slow(base, 1100, slow_clients)
+        wait_until(lambda: (sample(base, "mailflow_web_connections_shed_total") or 0)
+                   >= 1100 - limit, what="the slow connections taken in (the slowest closed)")
 
         answer = httpx.get(f"{base}/healthz", timeout=1)
         assert answer.status_code == 200, answer.text
@@ -131,11 +134,10 @@ def test_1100_slow_clients_leave_intake_and_healthz_working_and_the_log_small(
         assert "taro.yamada@example.net" in taken["emails"]
         assert taken["applications"], taken
 
-        limit = OPEN_FILES - RESERVED_FDS
         assert sample(base, "mailflow_web_connection_limit") == limit
         assert (sample(base, "mailflow_web_connections_open") or 0) <= limit
-        shed = sample(base, "mailflow_web_connections_shed_total") or 0
-        assert shed >= 1100 - limit  # the slowest were closed to make room
+        still_open = sum(not closed_by_server(s) for s in slow_clients)
+        assert 0 < still_open <= limit  # held, not timed out (600 s); the slowest made room
         assert daemon.poll() is None, "the daemon stopped"
     finally:
         daemon.terminate()

@@ -169,7 +169,7 @@ class Acceptor:
 
         try:
             await self.loop.connect_accepted_socket(protocol, conn)
-        except OSError:
+        except Exception:  # reset before it was handed over, or the loop is closing
             conn.close()
             if not made or made[0].transport is None:  # never connected: not counted out yet
                 self.gate.closed(None)
