@@ -77,10 +77,15 @@ def closed_by_server(sock: socket.socket) -> bool:
 
 @pytest.fixture
 def slow_clients() -> Iterator[list[socket.socket]]:
+    """Sockets closed after the test; this process may open 4096 files meanwhile."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
     opened: list[socket.socket] = []
     yield opened
     for sock in opened:
         sock.close()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def open_slow(base: str, count: int, into: list[socket.socket],
