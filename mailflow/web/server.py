@@ -4,9 +4,11 @@ serves; `stop()` stops taking requests, answers those in hand, then stops the gr
 The listening socket is bound here, not by uvicorn (which would `sys.exit` on a port in use):
 an address that cannot be bound is logged, shown by the daemon's health, and tried again every
 `RETRY_SECONDS`, while the mailbox side keeps running. uvicorn's own signal handlers are left
-out: the daemon owns SIGTERM, SIGINT and SIGHUP. With `[career_relay] handover_url`, the edge
-also runs the hand-overs to the partner (`relay.handover`: every second, durable jobs), beside
-the callbacks that queue them.
+out: the daemon owns SIGTERM, SIGINT and SIGHUP. Connections are taken by the edge's own accept
+loop (`acceptor`: a limit that leaves the mail path its file descriptors, the slowest closed
+first), each one uvicorn's h11 protocol with header and body deadlines (`timeouts`). With
+`[career_relay] handover_url`, the edge also runs the hand-overs to the partner
+(`relay.handover`: every second, durable jobs), beside the callbacks that queue them.
 """
 
 from __future__ import annotations
