@@ -4,7 +4,10 @@ EMFILE; and /metrics answering from cached figures while the store lock is held.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
+import logging
 import resource
 import socket
 import subprocess
@@ -29,6 +32,7 @@ from mailflow.errors import ProblemsError
 from mailflow.relay.ledger import ReferralLedger
 from mailflow.settings.config import load_config
 from mailflow.store import open_store
+from mailflow.web import acceptor
 from mailflow.web.acceptor import RESERVED_FDS, ConnectionGate, Episode, connection_limit
 from mailflow.web.metrics import Metrics
 
@@ -218,6 +222,41 @@ def test_the_connection_limit_leaves_descriptors_for_the_mail_path() -> None:
     assert connection_limit(100, open_files=1024) == 100
     assert connection_limit(5000, open_files=65536) == 5000
     assert connection_limit(1024, open_files=64) == 32  # a tiny limit: half of it
+
+
+def test_out_of_descriptors_accepting_pauses_and_logs_once(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(acceptor, "RETRY_SECONDS", 0.01)
+    listening = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listening.getsockname())  # keeps the socket readable
+
+    class Starved:
+        attempts = 0
+
+        def fileno(self) -> int:
+            return listening.fileno()
+
+        def accept(self) -> tuple[socket.socket, Any]:
+            Starved.attempts += 1
+            raise OSError(errno.EMFILE, "Too many open files")
+
+    async def starve() -> None:
+        taking = acceptor.Acceptor(Starved(), lambda _gate: None, limit=10,  # type: ignore[arg-type,return-value]
+                                   what="127.0.0.1:test")
+        taking.start()
+        await asyncio.sleep(0.5)
+        taking.stop()
+
+    try:
+        with caplog.at_level(logging.INFO, logger="mailflow.web"):
+            asyncio.run(starve())
+    finally:
+        client.close()
+        listening.close()
+    assert Starved.attempts > 3  # tried again and again, a pause between
+    assert [r.getMessage() for r in caplog.records] == [
+        "web: cannot accept a connection on 127.0.0.1:test: Too many open files (0 open); "
+        "accepting pauses 0.01 s at a time"]
 
 
 def test_one_log_line_per_episode() -> None:

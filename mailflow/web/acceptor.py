@@ -187,7 +187,7 @@ class Acceptor:
         if exc.errno in OUT_OF_RESOURCE:
             if self.starved_episode.first():
                 log.error("web: cannot accept a connection on %s: %s (%d open); accepting "
-                          "pauses %.0f s at a time", self.what, exc.strerror or exc,
+                          "pauses %g s at a time", self.what, exc.strerror or exc,
                           self.gate.open, RETRY_SECONDS)
         elif self.starved_episode.first():
             log.error("web: accepting on %s failed: %s", self.what, exc)
