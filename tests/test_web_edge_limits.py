@@ -168,11 +168,16 @@ def test_slow_headers_and_stalled_bodies_are_closed_after_their_timeouts(
         stalled = (b"POST /callbacks/career-relay HTTP/1.1\r\nHost: x\r\n"
                    b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\": ")
         open_slow(base, 1, slow_clients, request=stalled)
+        kept_alive = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        open_slow(base, 1, slow_clients, request=kept_alive)
+        answered = slow_clients[-1].recv(4096)
+        assert answered.startswith(b"HTTP/1.1 200"), answered
+        slow_clients[-1].sendall(SLOW_HEADER)  # the next request on it comes slowly
 
         wait_until(lambda: all(closed_by_server(s) for s in slow_clients), timeout=20,
                    what="every slow connection closed by the edge")
         assert (sample(base, "mailflow_web_connections_timed_out_total", phase="header")
-                or 0) >= 21
+                or 0) >= 22
         assert sample(base, "mailflow_web_connections_timed_out_total", phase="body") == 1
         with httpx.Client(timeout=10) as client:  # a client that sends its request is served,
             assert [client.get(f"{base}/healthz").status_code for _ in range(2)] == [200, 200]
