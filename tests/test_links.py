@@ -166,6 +166,8 @@ def test_metrics_parse_and_move(site: tuple[DaemonThread, str]) -> None:
     assert sample("mailflow_partner_callbacks_total", outcome="accepted") == 1
     httpx.post(f"{base}/callbacks/career-relay", content=body, headers={})
     assert sample("mailflow_partner_callbacks_total", outcome="unauthorized") == 1
+    assert running.daemon.web is not None
+    running.daemon.web.metrics.store_figures.refresh()  # the store's figures: as of a refresh
     assert sample("mailflow_ledger", what="registrations") == 1
     assert sample("mailflow_invitations_issued") == 1
     text = httpx.get(f"{base}/metrics", headers=metrics_auth()).text

@@ -102,7 +102,9 @@ def test_an_uncertain_draft_is_left_alone_and_hr_is_told_once_then_learns(
         store = running.daemon.store
         (review,) = list(store.scan("reviews"))
         assert review["state"] == "asked" and review["folder"] == "drafts"
-        figures = generate_latest(Metrics(running.daemon).registry).decode()
+        metrics = Metrics(running.daemon)
+        metrics.store_figures.refresh()
+        figures = generate_latest(metrics.registry).decode()
         assert 'mailflow_rejection_reviews{state="asked"} 1.0' in figures
     (notice,) = notices(smtp_sink, imap_account)
     assert "#mailflow rejection" in notice and "#mailflow rejection=no" in notice

@@ -145,6 +145,9 @@ class Web(Section):
     public_burst: int = Field(30, ge=1)
     scanner_networks: list[str] = []
     trusted_proxies: list[str] = []
+    header_timeout_seconds: float = Field(10, gt=0, le=3600)
+    body_timeout_seconds: float = Field(30, gt=0, le=3600)
+    max_connections: int = Field(1024, ge=1)  # capped by the open-file limit (web/acceptor.py)
 
     @field_validator("listen")
     @classmethod

@@ -1,6 +1,8 @@
-"""`GET /metrics`: Prometheus text. Counters of what the edge saw, gauges read from the
-store at scrape time (messages handled, rewrites, outbox by state, ledger balance), and whether
-the mailbox side is up. No personal data: only counts.
+"""`GET /metrics`: Prometheus text. Counters of what the edge saw, gauges of the store
+(messages handled, rewrites, outbox by state, ledger balance) read in the background every
+`REFRESH_SECONDS` (a scrape never waits for the store lock; `mailflow_store_figures_age_seconds`
+says how old they are), the edge's connections, and whether the mailbox side is up. No personal
+data: only counts.
 
 Scraping needs the admin token as a bearer token (`Authorization: Bearer <token>`, Prometheus'
 `authorization: {credentials_file: …}`), compared in constant time; without it `401`, and `403`
@@ -10,23 +12,33 @@ recruiting is, which is not for the public side of the edge."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mailflow.pool import consent_links, referrals
+from mailflow.relay.accounting import HEAD
 from mailflow.web.admin.auth import admin_token, token_matches
 
 if TYPE_CHECKING:
+    from mailflow.store.base import Doc
+    from mailflow.web.acceptor import ConnectionGate
     from mailflow.web.app import ASGIApp, Message, Receive, Scope, Send
     from mailflow.web.host import Host
 
+log = logging.getLogger("mailflow.web")
+
+REFRESH_SECONDS = 2.0
+LEDGER_REPLAY_SECONDS = 300.0
 OUTBOX_STATES = ("queued", "sending", "sent", "failed", "unknown")
 REVIEW_STATES = ("asked", "settled")
 CALLBACK_OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 413: "too_large",
@@ -34,10 +46,19 @@ CALLBACK_OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 413: 
 
 
 class StoreFigures(Collector):
+    """The store's gauges as of the last `refresh`: a scrape reads them without the store lock.
+    The ledger balance (a replay of every entry) is recomputed when the sealed head moved, and
+    every `LEDGER_REPLAY_SECONDS` all the same (`verified` notices an edit behind the head).
+    Before the first refresh, none are shown."""
+
     def __init__(self, daemon: Host) -> None:
         self.daemon = daemon
+        self.refreshed_at: datetime | None = None
+        self._families: list[Metric] = []
+        self._ledger: tuple[Doc | None, datetime | None, list[Metric]] = (None, None, [])
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def refresh(self) -> None:
+        """Read the figures (under the store lock: blocking, run it in a thread)."""
         store, lane = self.daemon.store, self.daemon.lane
         with lane:
             handled = store.count("messages")
@@ -47,39 +68,95 @@ class StoreFigures(Collector):
             reviews = {s: len(store.find("reviews", "state", s)) for s in REVIEW_STATES}
             examples = {label: len(store.find("examples", "label", label))
                         for label in ("rejection", "not_rejection")}
-        yield GaugeMetricFamily("mailflow_messages_handled", "Messages handed to the pipeline",
-                                value=handled)
-        yield GaugeMetricFamily("mailflow_invitations_issued",
-                                "Career Relay links issued (rejection rewrites and invitations)",
-                                value=links)
+            head = store.get("settings", HEAD)
+        families: list[Metric] = [
+            GaugeMetricFamily("mailflow_messages_handled", "Messages handed to the pipeline",
+                              value=handled),
+            GaugeMetricFamily("mailflow_invitations_issued",
+                              "Career Relay links issued (rejection rewrites and invitations)",
+                              value=links)]
         family = GaugeMetricFamily("mailflow_outbox_messages", "Outgoing mail by state",
                                    labels=["state"])
         for state, count in outbox.items():
             family.add_metric([state], count)
-        yield family
         asked = GaugeMetricFamily(
             "mailflow_rejection_reviews",
             "Mails to candidates HR was asked about (neither clearly a rejection nor clearly not)",
             labels=["state"])
         for state, count in reviews.items():
             asked.add_metric([state], count)
-        yield asked
         learned = GaugeMetricFamily("mailflow_rejection_examples",
                                     "Cases HR settled with a #mailflow line, by HR's label",
                                     labels=["label"])
         for label, count in examples.items():
             learned.add_metric([label], count)
-        yield learned
+        families += [family, asked, learned]
+        now = self.daemon.clock.now()
+        last_head, replayed_at, balance = self._ledger
+        if (head is None or head != last_head or replayed_at is None
+                or (now - replayed_at).total_seconds() >= LEDGER_REPLAY_SECONDS):
+            balance = self._balance()
+            self._ledger = (head, now, balance)
+        self._families = families + balance  # one swap: a scrape sees one refresh
+        self.refreshed_at = now
+
+    def _balance(self) -> list[Metric]:
         try:
             balance = self.daemon.ledger.balance()
         except Exception:  # a missing ledger key: the balance is not shown, the rest is
-            return
+            return []
         ledger = GaugeMetricFamily("mailflow_ledger", "Referral ledger balance", labels=["what"])
         for what in ("registrations", "slots_earned", "slots_redeemed", "slots_available",
                      "progress_to_next"):
             ledger.add_metric([what], getattr(balance, what))
         ledger.add_metric(["verified"], int(balance.verified))
-        yield ledger
+        return [ledger]
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families
+        if self.refreshed_at is not None:
+            age = (self.daemon.clock.now() - self.refreshed_at).total_seconds()
+            yield GaugeMetricFamily("mailflow_store_figures_age_seconds",
+                                    "Seconds since the store's figures were read",
+                                    value=max(age, 0.0))
+
+    async def keep_fresh(self, stopping: asyncio.Event) -> None:
+        """Refresh every `REFRESH_SECONDS` until `stopping` is set; a failure is logged once."""
+        failing = False
+        while not stopping.is_set():
+            try:
+                await asyncio.to_thread(self.refresh)
+                if failing:
+                    log.info("metrics: the store's figures are read again")
+                failing = False
+            except Exception as exc:
+                if not failing:
+                    log.warning("metrics: cannot read the store's figures: %s", exc)
+                failing = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), REFRESH_SECONDS)
+
+
+class EdgeConnections(Collector):
+    """The web edge's connections: open now, the limit, and those closed first at the limit."""
+
+    def __init__(self) -> None:
+        self.gate: ConnectionGate | None = None
+
+    def watch(self, gate: ConnectionGate) -> None:
+        self.gate = gate
+
+    def collect(self) -> Iterator[Metric]:
+        gate = self.gate
+        if gate is None:
+            return
+        yield GaugeMetricFamily("mailflow_web_connections_open", "Connections open on the web "
+                                "edge", value=gate.open)
+        yield GaugeMetricFamily("mailflow_web_connection_limit", "Most connections the web "
+                                "edge keeps open (max_connections, capped by the open-file limit)",
+                                value=gate.limit)
+        yield CounterMetricFamily("mailflow_web_connections_shed", "Connections closed at the "
+                                  "limit before they sent a request header", value=gate.shed_total)
 
 
 class Liveness(Collector):
@@ -110,8 +187,17 @@ class Metrics:
                                  ["outcome"], registry=self.registry)
         self.limited = Counter("mailflow_rate_limited", "Requests refused by the rate limit",
                                ["path"], registry=self.registry)
-        self.registry.register(StoreFigures(daemon))
+        self.expired = Counter("mailflow_web_connections_timed_out",
+                               "Connections closed because their header or body came too slowly",
+                               ["phase"], registry=self.registry)
+        self.store_figures = StoreFigures(daemon)
+        self.connections = EdgeConnections()
+        self.registry.register(self.store_figures)
         self.registry.register(Liveness(daemon))
+        self.registry.register(self.connections)
+
+    def timed_out(self, phase: str) -> None:
+        self.expired.labels(phase).inc()
 
     def routes(self) -> list[BaseRoute]:
         async def metrics(request: Request) -> Response:
@@ -123,8 +209,7 @@ class Metrics:
             if scheme.lower() != "bearer" or not token_matches(expected, given.strip()):
                 return Response("a bearer token is needed\n", 401, media_type="text/plain",
                                 headers={"www-authenticate": 'Bearer realm="mailflow"'})
-            # read in a thread: the store figures wait for the store, never the event loop
-            text = await asyncio.to_thread(generate_latest, self.registry)
+            text = generate_latest(self.registry)  # cached and in-memory figures: no store access
             return Response(text, media_type=CONTENT_TYPE_LATEST)
 
         return [Route("/metrics", metrics, methods=["GET"])]

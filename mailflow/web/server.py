@@ -4,9 +4,11 @@ serves; `stop()` stops taking requests, answers those in hand, then stops the gr
 The listening socket is bound here, not by uvicorn (which would `sys.exit` on a port in use):
 an address that cannot be bound is logged, shown by the daemon's health, and tried again every
 `RETRY_SECONDS`, while the mailbox side keeps running. uvicorn's own signal handlers are left
-out: the daemon owns SIGTERM, SIGINT and SIGHUP. With `[career_relay] handover_url`, the edge
-also runs the hand-overs to the partner (`relay.handover`: every second, durable jobs), beside
-the callbacks that queue them.
+out: the daemon owns SIGTERM, SIGINT and SIGHUP. Connections are taken by the edge's own accept
+loop (`acceptor`: a limit that leaves the mail path its file descriptors, the slowest closed
+first), each one uvicorn's h11 protocol with header and body deadlines (`timeouts`). With
+`[career_relay] handover_url`, the edge also runs the hand-overs to the partner
+(`relay.handover`: every second, durable jobs), beside the callbacks that queue them.
 """
 
 from __future__ import annotations
@@ -15,18 +17,20 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.applications import Starlette
 
 from mailflow.relay.handover import Handovers
+from mailflow.web.acceptor import Acceptor, ConnectionGate, connection_limit, open_file_limit
 from mailflow.web.app import Edge, build_app
 from mailflow.web.metrics import Metrics, Outcomes
 from mailflow.web.ratelimit import RateLimiter
 from mailflow.web.referral_link import referral_routes
 from mailflow.web.relay_link import PublicRateLimit, relay_routes
+from mailflow.web.timeouts import Deadlines, TimedH11Protocol
 
 if TYPE_CHECKING:
     from mailflow.web.host import Host
@@ -38,9 +42,38 @@ GRACE_SECONDS = 5
 
 
 class EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own listening server: `acceptor.Acceptor` takes the connections,
+    each one a `TimedH11Protocol`, at most `limit` at a time."""
+
+    def __init__(self, config: uvicorn.Config, deadlines: Deadlines, limit: int,
+                 listen: str, accepting: Callable[[ConnectionGate], None]) -> None:
+        super().__init__(config)
+        self.deadlines = deadlines
+        self.limit = limit
+        self.listen = listen
+        self.accepting = accepting
+        self.acceptor: Acceptor | None = None
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield  # the daemon handles signals and sets should_exit
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[])  # no asyncio server of its own
+        if sockets:
+            self.acceptor = Acceptor(sockets[0], self._connection, self.limit, self.listen)
+            self.acceptor.start()
+            self.accepting(self.acceptor.gate)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.acceptor is not None:
+            self.acceptor.stop()  # no new connections from here on
+        await super().shutdown(sockets=sockets)
+
+    def _connection(self, gate: ConnectionGate) -> TimedH11Protocol:
+        return TimedH11Protocol(config=self.config, server_state=self.server_state,
+                                app_state=self.lifespan.state, deadlines=self.deadlines,
+                                gate=gate)
 
 
 def host_port(listen: str) -> tuple[str, int]:
@@ -85,10 +118,13 @@ class WebEdge:
         # profiles handed to the partner after `registered` ([career_relay] handover_url)
         self.handovers = Handovers(daemon.store, daemon.clock, daemon.config, daemon.lane)
         self._handing_over: asyncio.Task[None] | None = None
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Bind and serve in the background; returns once listening (or once refused)."""
         self._task = asyncio.create_task(self._run(self._bind_now()))
+        self._refreshing = asyncio.create_task(
+            self.metrics.store_figures.keep_fresh(self._stopping))
         if self.handovers.url:
             self._handing_over = asyncio.create_task(self.handovers.run(self._stopping))
 
@@ -112,17 +148,22 @@ class WebEdge:
                 await asyncio.wait_for(self._stopping.wait(), RETRY_SECONDS)
                 return
             sock = self._bind_now()
+        web = self.daemon.config.web
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
-                                lifespan="off", access_log=False, log_config=None,
+                                lifespan="off", access_log=False, log_config=None, http="h11",
                                 proxy_headers=bool(self.daemon.config.web.trusted_proxies),
                                 forwarded_allow_ips=self.daemon.config.web.trusted_proxies or None,
                                 server_header=False, ws="none",
                                 timeout_graceful_shutdown=GRACE_SECONDS)
-        self.server = EmbeddedServer(config)
+        limit = connection_limit(web.max_connections, open_file_limit())
+        deadlines = Deadlines(web.header_timeout_seconds, web.body_timeout_seconds,
+                              expired=self.metrics.timed_out)
+        self.server = EmbeddedServer(config, deadlines, limit, web.listen,
+                                     accepting=self.metrics.connections.watch)
         if self._stopping.is_set():  # stopped before this task first ran
             sock.close()
             return
-        log.info("web: listening on %s", self.daemon.config.web.listen)
+        log.info("web: listening on %s (at most %d connections)", web.listen, limit)
         try:
             await self.server.serve(sockets=[sock])
         except Exception:
@@ -139,4 +180,6 @@ class WebEdge:
             await asyncio.gather(self._task, return_exceptions=True)
         if self._handing_over is not None:  # the round in hand finishes: the store stays open
             await asyncio.gather(self._handing_over, return_exceptions=True)
+        if self._refreshing is not None:
+            await asyncio.gather(self._refreshing, return_exceptions=True)
         await self.edge.commits.close()
