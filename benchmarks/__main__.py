@@ -51,6 +51,7 @@ SUITE = (
     Bench("links", ("--requests", "3000", "--rounds", "1"),
           ("--requests", "60", "--rounds", "1", "--links", "10", "--concurrency", "10")),
     Bench("draft_rewrite", ("--drafts", "30"), ("--drafts", "2")),
+    Bench("mail_size", ("--sizes-mb", "1,30,43"), ("--sizes-mb", "1,8", "--limit-mb", "2")),
 )
 
 

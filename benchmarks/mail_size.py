@@ -28,7 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from figures import Figure, emit  # noqa: E402
 from harness import daemon_process, wait_until, write_config  # noqa: E402
 from servers import Dovecot, ImapAccount  # noqa: E402
 
@@ -111,6 +113,11 @@ def main() -> None:
     print("|---:|---:|---:|---:|---|")
     for size_mb, mail_mb, before, peak, result in rows:
         print(f"| {size_mb:g} | {mail_mb:.1f} | {before:.0f} | {peak:.0f} | {result} |")
+    emit(*(Figure("mail_size", f"peak RSS, a {mail_mb:.1f} MiB mail ({result.split(':')[0]})",
+                  peak, "MiB",
+                  "RSS before it", before, (peak - before) / mail_mb,
+                  0.25 if "quarantined" in result else None, "<=")
+           for _size_mb, mail_mb, before, peak, result in rows))
     if not args.dir:
         shutil.rmtree(root, ignore_errors=True)
 
