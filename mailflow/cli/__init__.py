@@ -63,6 +63,7 @@ def _register() -> None:
         outbox,
         outcomes,
         privacy,
+        profile,
         provisions,
         quarantine,
         report,
@@ -72,8 +73,8 @@ def _register() -> None:
     )
 
     for module in (auth, backfill, candidates, check, consent, demo, explain, export, importing,
-                   init, ledger, outbox, outcomes, privacy, provisions, quarantine, report,
-                   rewrite, rules, run):
+                   init, ledger, outbox, outcomes, privacy, profile, provisions, quarantine,
+                   report, rewrite, rules, run):
         module.register(cli)
 
 

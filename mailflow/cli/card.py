@@ -34,7 +34,9 @@ EVENTS = {"candidate_created": "added to the pool", "applied": "applied",
           "relay_registered": "registered at Career Relay",
           "relay_introduced": "introduced by Career Relay",
           "relay_hired": "hired elsewhere through Career Relay",
-          "relay_withdrawn": "withdrew from Career Relay"}
+          "relay_withdrawn": "withdrew from Career Relay",
+          "profile": "skills and career read", "corrected": "corrected by HR",
+          "document_unreadable": "a document could not be read"}
 LABEL_WIDTH = 16
 
 

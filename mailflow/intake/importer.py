@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from mailflow.clock import Clock
 from mailflow.errors import Problem, ProblemsError, UsageError
-from mailflow.intake import import_columns as cells
+from mailflow.intake import import_columns as columns
 from mailflow.intake.import_columns import (  # noqa: F401 (the columns, as they were known here)
     ALIASES,
     COLUMNS,
@@ -47,6 +47,7 @@ from mailflow.pool.talent import TalentPool
 from mailflow.profile.dictionary import SkillDictionary
 from mailflow.settings.config import PURPOSES
 from mailflow.store.base import INDEXES, LOGS, Doc, Store, index_values
+
 
 @dataclass(frozen=True)
 class RowProblem:
@@ -156,21 +157,21 @@ def read_row(line: int, values: dict[str, str], zone: ZoneInfo,
             return None
 
     name = one_line(unicodedata.normalize("NFKC", values.get("name", "")))
-    email = check("email", cells.email)
-    phone = check("phone", cells.phone)
+    email = check("email", columns.email)
+    phone = check("phone", columns.phone)
     if not name and not values.get("email"):
         problems.append(RowProblem(line, "name", "name and email are both empty; one is needed"))
     elif not values.get("email") and not values.get("phone"):
         problems.append(RowProblem(line, "email", "empty, and no phone either: nothing to "
                                                   "recognise the person by"))
-    status = check("status", cells.status)
+    status = check("status", columns.status)
     row_values = {
-        "applied_at": check("applied_at", lambda v: cells.date(v, zone)),
-        "rejected_at": check("rejected_at", lambda v: cells.date(v, zone)),
-        "rescout_ok": check("rescout_ok", cells.yes_no),
-        "granted": check("consent", lambda v: cells.purposes(v, purposes)),
-        "withdrawn": check("consent_withdrawn", lambda v: cells.purposes(v, purposes)),
-        "birth_date": check("birth_date", cells.birth_date),
+        "applied_at": check("applied_at", lambda v: columns.date(v, zone)),
+        "rejected_at": check("rejected_at", lambda v: columns.date(v, zone)),
+        "rescout_ok": check("rescout_ok", columns.yes_no),
+        "granted": check("consent", lambda v: columns.purposes(v, purposes)),
+        "withdrawn": check("consent_withdrawn", lambda v: columns.purposes(v, purposes)),
+        "birth_date": check("birth_date", columns.birth_date),
     }
     both = set(row_values["granted"] or ()) & set(row_values["withdrawn"] or ())
     if both:
@@ -182,9 +183,10 @@ def read_row(line: int, values: dict[str, str], zone: ZoneInfo,
         line=line, name=name, email=email, phones=(phone,) if phone else (),
         source=values.get("source", ""), position=values.get("position", ""),
         status=status, rejection_reason=values.get("rejection_reason", ""),
-        tags=tuple(t.strip() for t in cells.LIST_SPLIT.split(values.get("tags", "")) if t.strip()),
-        skills=cells.split_list(values.get("skills", "")),
-        qualifications=cells.split_list(values.get("qualifications", "")),
+        tags=tuple(t.strip() for t in columns.LIST_SPLIT.split(values.get("tags", ""))
+                   if t.strip()),
+        skills=columns.split_list(values.get("skills", "")),
+        qualifications=columns.split_list(values.get("qualifications", "")),
         career=values.get("career", ""), desired_role=values.get("desired_role", ""),
         interviewer=values.get("interviewer", ""),
         rating=unicodedata.normalize("NFKC", values.get("rating", "")).strip(),

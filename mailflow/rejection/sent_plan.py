@@ -6,8 +6,8 @@ already carries an invitation, to a known candidate whose rejection is not yet t
 recorded, and, with `[rejection] invite_after_direct_send` and an outbox, followed by a separate
 invitation. Any other mail may move its To/Cc candidates to a stage (`rules/stages.toml`, or a
 `#mailflow stage=…` line, which always counts in Sent) and have their profile set by HR (a
-`#mailflow skills=… qualifications=… career=… desired_role=…` line). `SentMail` carries the plan out;
-`mailflow explain --folder sent` prints it.
+`#mailflow skills=… qualifications=… career=… desired_role=…` line). `SentMail` carries the
+plan out; `mailflow explain --folder sent` prints it.
 """
 
 from __future__ import annotations
