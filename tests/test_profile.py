@@ -136,7 +136,7 @@ def test_resumes_in_pdf_docx_and_xlsx_yield_skills_with_their_provenance(
     assert said["skills", "Excel", "mail"]["years"] is None
     assert said["skills", "Excel", "attachment:履歴書.xlsx"]["years"] == 4.0
     assert said["qualifications", "TOEIC", "attachment:職務経歴書.pdf"]["score"] == 800
-    assert said["qualifications", "日商簿記2級", "attachment:履歴書.xlsx"]["matched"] == "簿記検定2級"
+    assert said["qualifications", "日商簿記2級", "attachment:履歴書.xlsx"]["matched"] == "日商簿記検定2級"
     assert said["qualifications", "普通自動車第一種運転免許", "attachment:履歴書.xlsx"][
         "matched"] == "普通免許"
     assert all(p["at"] == NOW for p in stored["provenance"])

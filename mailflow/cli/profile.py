@@ -29,7 +29,7 @@ from mailflow.profile.gaps import pool_gaps
 @candidate.command("set")
 @config_option
 @click.argument("ref", metavar="ID|EMAIL")
-@click.argument("field", type=click.Choice(corrections.FIELDS))
+@click.argument("field", metavar="FIELD", type=click.Choice(corrections.FIELDS))
 @click.argument("value")
 def set_(config_path: Path | None, ref: str, field: str, value: str) -> None:
     """Correct a field (lists comma-separated); HR's value wins over what mails say."""
