@@ -31,6 +31,7 @@ from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 from mailflow.store import open_store
 
 SKILLS = load_skills(SHIPPED_RULES)
+SKILLS_TOML_SHIPPED = (SHIPPED_RULES / "skills.toml").read_text(encoding="utf-8")
 NOW = "2026-03-01T00:00:00.000000Z"
 
 PDF_LINES = ["職務経歴書", "氏名　山田 太郎", "希望職種：バックエンドエンジニア",

@@ -3,7 +3,7 @@ candidate's id and the reason (pure, over the candidates).
 
 A record is listed for missing contact (no email and no phone), missing source, missing role (no
 desired role and no application naming a position), and as a suspected duplicate of another when
-both have the same normalised name and the same birth date, or the same normalised name and a
+both have the same name (normalised, spaces and case ignored) and either the same birth date or a
 phone in common. Duplicates are found by grouping, one pass over the pool.
 """
 
@@ -47,7 +47,7 @@ def pool_gaps(candidates: Iterable[Candidate]) -> list[Gap]:
     groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for candidate in candidates:
         gaps += _own_gaps(candidate)
-        name = candidate["name_normalized"]
+        name = candidate["name_normalized"].replace(" ", "").lower()  # 佐藤 花子 is 佐藤花子
         if not name:
             continue
         if candidate.get("birth_date"):
