@@ -3,8 +3,9 @@
 `skills` and `qualifications` stay lists of canonical names (what other parts read); every value
 found also adds a `Provenance` entry (field, value, source, matched text, years, when), once per
 field, value and source. HR's word wins: a field HR set (an entry with source "hr") is no longer
-changed by what mails, résumés or imports say, and `career` and `desired_role` are only filled
-while empty. `by_value` is the `candidate show --json` view: each value with its provenance.
+changed by what mails, résumés or imports say. `career` is only filled while empty, and so is
+`desired_role`, except that a stated 希望職種 replaces the default taken from the position applied
+for; the first source that states one keeps it. `by_value` is the `candidate show --json` view: each value with its provenance.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ HR = "hr"
 def hr_owns(candidate: Candidate, field: str) -> bool:
     return any(p["field"] == field and p["source"] == HR
                for p in candidate.get("provenance", []))
+
+
+def _open(candidate: Candidate, field: str) -> bool:
+    """Whether a text field may take a value found: it is empty, or it is the desired role
+    defaulted from the position applied for (no source stated it)."""
+    value = candidate[field]  # type: ignore[literal-required]
+    return not value or (field == "desired_role" and not any(
+        p["field"] == field and p["value"] == value for p in candidate.get("provenance", [])))
 
 
 def entry(found: Found, source: str, at: str) -> Provenance:
@@ -48,7 +57,7 @@ def add_found(candidate: Candidate, found: Iterable[Found], source: str, at: str
             if item.value not in values:
                 values.append(item.value)
         elif item.field in TEXT_FIELDS:
-            if candidate[item.field]:  # type: ignore[literal-required]
+            if not _open(candidate, item.field):
                 continue
             candidate[item.field] = item.value  # type: ignore[literal-required]
         else:
