@@ -113,7 +113,8 @@ def pool(tmp_path: Path) -> TalentPool:
 def test_resumes_in_pdf_docx_and_xlsx_yield_skills_with_their_provenance(
         pool: TalentPool) -> None:
     raw = application("応募いたします。Excelは日常的に使っています。",
-                      [("職務経歴書.pdf", PDF, pdf_resume()), ("職務経歴書.docx", DOCX, docx_resume()),
+                      [("職務経歴書.pdf", PDF, pdf_resume()),
+                       ("職務経歴書.docx", DOCX, docx_resume()),
                        ("履歴書.xlsx", XLSX, xlsx_resume())])
     readings = read_mail(parse_mail(raw), SKILLS)
     assert [r.source for r in readings] == ["mail", "attachment:職務経歴書.pdf",
@@ -137,7 +138,8 @@ def test_resumes_in_pdf_docx_and_xlsx_yield_skills_with_their_provenance(
     assert said["skills", "Excel", "mail"]["years"] is None
     assert said["skills", "Excel", "attachment:履歴書.xlsx"]["years"] == 4.0
     assert said["qualifications", "TOEIC", "attachment:職務経歴書.pdf"]["score"] == 800
-    assert said["qualifications", "日商簿記2級", "attachment:履歴書.xlsx"]["matched"] == "日商簿記検定2級"
+    boki = said["qualifications", "日商簿記2級", "attachment:履歴書.xlsx"]
+    assert boki["matched"] == "日商簿記検定2級"
     assert said["qualifications", "普通自動車第一種運転免許", "attachment:履歴書.xlsx"][
         "matched"] == "普通免許"
     assert all(p["at"] == NOW for p in stored["provenance"])

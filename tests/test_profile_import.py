@@ -1,5 +1,5 @@
-"""Issue 20 part 1: the import takes スキル, 資格, 職歴, 面接担当者, 評価, 希望職種 and 生年月日, and
-its counts say what happened (four unchanged rows again: `0 merged, 4 unchanged`)."""
+"""Issue 20 part 1: the import takes スキル, 資格, 職歴, 面接担当者, 評価, 希望職種 and 生年月日,
+and its counts say what happened (four unchanged rows again: `0 merged, 4 unchanged`)."""
 
 from __future__ import annotations
 

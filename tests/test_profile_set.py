@@ -56,7 +56,8 @@ def _show(config: Path) -> dict:
 
 
 def test_candidate_set_changes_the_record_and_hr_wins(site: Path) -> None:
-    done = _mailflow(site, "candidate", "set", "taro@example.net", "skills", "python, ｊａｖａ、Rust")
+    done = _mailflow(site, "candidate", "set", "taro@example.net", "skills",
+                     "python, ｊａｖａ、Rust")
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith(": skills = Python, Java, Rust (source hr)\n")
     assert _mailflow(site, "candidate", "set", "taro@example.net", "desired_role",
@@ -65,7 +66,8 @@ def test_candidate_set_changes_the_record_and_hr_wins(site: Path) -> None:
                      "080-1111-2222").returncode == 0
     record = _show(site)
     assert record["skills"] == ["Python", "Java", "Rust"]  # canonical names, HR's order
-    assert record["desired_role"] == "バックエンドエンジニア" and record["phones"] == ["08011112222"]
+    assert record["desired_role"] == "バックエンドエンジニア"
+    assert record["phones"] == ["08011112222"]
     skills = record["profile"]["skills"]
     assert [(s["value"], [p["source"] for p in s["provenance"]]) for s in skills] == [
         ("Python", ["hr"]), ("Java", ["hr"]), ("Rust", ["hr"])]  # the mail's entry replaced

@@ -5,7 +5,8 @@ found also adds a `Provenance` entry (field, value, source, matched text, years,
 field, value and source. HR's word wins: a field HR set (an entry with source "hr") is no longer
 changed by what mails, résumés or imports say. `career` is only filled while empty, and so is
 `desired_role`, except that a stated 希望職種 replaces the default taken from the position applied
-for; the first source that states one keeps it. `by_value` is the `candidate show --json` view: each value with its provenance.
+for; the first source that states one keeps it. `by_value` is the `candidate show --json` view:
+each value with its provenance.
 """
 
 from __future__ import annotations
