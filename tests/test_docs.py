@@ -35,6 +35,7 @@ from mailflow.followups import vocabulary
 from mailflow.followups.templates import template_environment, template_problems
 from mailflow.intake import sources, stages
 from mailflow.mail.rewrite import render
+from mailflow.profile import dictionary as skills_rules
 from mailflow.rejection.recognise import rules as rejection_rules
 from mailflow.settings.config import Config, Mailbox, Section, load_config
 from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
@@ -49,6 +50,7 @@ RULE_FILES: dict[str, type[BaseModel]] = {
     stages.FILE: stages.StageRules,
     rejection_rules.FILE: rejection_rules.RejectionFile,
     followup_rules.FILE: followup_rules.FollowupsFile,
+    skills_rules.FILE: skills_rules.SkillsFile,
 }
 SHARED_OPTIONS = {"--config", "--help", "--version"}  # documented once, for every command
 
