@@ -183,7 +183,7 @@ def test_years_of_experience_are_read(text: str, years: float | None) -> None:
 
 def test_toeic_keeps_its_score() -> None:
     toeic = terms("TOEIC L&R 850点取得", SKILLS)[0]
-    assert (toeic.value, toeic.score) == ("TOEIC", 850)
+    assert (toeic.value, toeic.score, toeic.matched) == ("TOEIC", 850, "TOEIC L&R 850点")
 
 
 def test_hr_owned_field_is_not_changed_by_extraction() -> None:

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,14 +57,38 @@ class Term:
     score: bool
 
 
-def _edge(spelling: str) -> tuple[str, str]:
-    """The look-behind and look-ahead that make a Latin spelling a whole word."""
+_WORD = "[a-z0-9+#]"
+_END = ""  # the trie's key for "a spelling ends here"
+
+
+def _after(spelling: str) -> str:
+    """The look-ahead that ends a Latin spelling as a whole word (a one-letter one: before no
+    letter of any script)."""
     if len(spelling) == 1 and spelling.isascii() and spelling.isalpha():
-        return r"(?<!\w)", r"(?!\w)"
-    word = r"[a-z0-9+#]"
-    before = rf"(?<!{word})" if re.match(r"[a-z0-9]", spelling) else ""
-    after = rf"(?!{word})" if re.search(r"[a-z0-9+#]$", spelling) else ""
-    return before, after
+        return r"(?!\w)"
+    return f"(?!{_WORD})" if re.search(f"{_WORD}$", spelling) else ""
+
+
+def _trie_pattern(spellings: list[str]) -> str:
+    """One regular expression for all the spellings, as a trie (shared beginnings written once:
+    far faster than an alternation of 300 words), longest first at each branch."""
+    root: dict[str, Any] = {}
+    for spelling in spellings:
+        node = root
+        for char in spelling:
+            node = node.setdefault(char, {})
+        node[_END] = _after(spelling)
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = [(r"\s?" if char == " " else re.escape(char)) + emit(child)
+                    for char, child in sorted(node.items()) if char != _END]
+        if _END in node:
+            branches.append(node[_END])
+        if len(branches) == 1:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ")"
+
+    return emit(root) if root else r"(?!)"
 
 
 class SkillDictionary:
@@ -78,11 +102,9 @@ class SkillDictionary:
                     self.terms.setdefault(fold(spelling).strip(),
                                           Term(kind, entry.name, entry.score))  # type: ignore[arg-type]
         self.compact = {spelling.replace(" ", ""): term for spelling, term in self.terms.items()}
-        alternatives = []
-        for spelling in sorted(self.terms, key=len, reverse=True):
-            before, after = _edge(spelling)
-            alternatives.append(before + re.escape(spelling).replace(r"\ ", r"\s?") + after)
-        self.pattern = re.compile("|".join(alternatives) or r"(?!)")
+        latin = [s for s in self.terms if re.match("[a-z0-9]", s)]
+        other = [s for s in self.terms if not re.match("[a-z0-9]", s)]
+        self.pattern = re.compile(f"(?<!{_WORD}){_trie_pattern(latin)}|{_trie_pattern(other)}")
 
     def canonical(self, text: str) -> Term | None:
         """The entry a whole value names (`java` → Java, `Spring  Boot` → Spring), if any."""

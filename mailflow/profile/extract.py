@@ -64,9 +64,10 @@ def _years(after: str) -> tuple[float | None, int]:
     return number, match.end()
 
 
-def _score(after: str) -> int | None:
+def _score(after: str) -> tuple[int | None, int]:
+    """The score stated at the start of `after`, and how many characters said it."""
     match = _SCORE.match(after)
-    return int(match.group(1)) if match else None
+    return (int(match.group(1)), match.end()) if match else (None, 0)
 
 
 def terms(text: str, dictionary: SkillDictionary) -> list[Found]:
@@ -82,7 +83,10 @@ def terms(text: str, dictionary: SkillDictionary) -> list[Found]:
         if term is None or _NOT_HELD.match(after):
             continue
         years, said = _years(after) if term.kind == "skills" else (None, 0)
-        score = _score(after) if term.score else None
+        if term.score:
+            score, said = _score(after)
+        else:
+            score = None
         key = (term.kind, term.name)
         before = found.get(key)
         matched = shown[match.start():match.end() + said].strip()
