@@ -14,6 +14,9 @@ from harness import MAILFLOW, PASSWORD_ENV
 from test_profile import NOW, _site
 
 from mailflow.clock import FrozenClock, parse_iso
+from mailflow.intake.classify import Mailbox
+from mailflow.intake.plan import Trust, plan_inbox
+from mailflow.intake.sources import load_sources
 from mailflow.mail.parse import parse_mail
 from mailflow.mailbox.pipeline import Incoming
 from mailflow.pool import audit
@@ -134,3 +137,41 @@ def test_a_mailflow_skills_line_in_sent_mail_sets_the_profile(site: Path) -> Non
         assert after == [] and candidate["skills"] == ["Java", "Python"]  # HR's list stays
     finally:
         store.close()
+
+
+class _OnePerson:
+    """The pool as the INBOX plan sees it: one candidate, known by the thread <a1@example.net>."""
+
+    def __init__(self) -> None:
+        self.candidate = {"id": "c_1", "status": "applied"}
+
+    def by_thread(self, message_ids: list[str]) -> dict | None:
+        return self.candidate if "<a1@example.net>" in message_ids else None
+
+    def match(self, applicant: Applicant) -> tuple[dict | None, str]:
+        return None, ""
+
+
+def _inbox_mail(sender: str, results: str) -> bytes:
+    return (f"From: {sender}\r\nTo: jobs@example.co.jp\r\n{results}"
+            "Subject: Re: application\r\nMessage-ID: <n1@example.co.jp>\r\n"
+            "In-Reply-To: <a1@example.net>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            "#mailflow skills=ｊａｖａ desired_role=SE\r\nよろしくお願いします。\r\n").encode()
+
+
+def test_a_mailflow_skills_line_in_inbox_counts_only_when_the_company_wrote_it() -> None:
+    trust = Trust("jobs@example.co.jp", ("example.co.jp",), ("mx.example.co.jp",))
+    rules, mailbox = load_sources(SHIPPED_RULES), Mailbox("jobs@example.co.jp", ("example.co.jp",))
+    skills = load_skills(SHIPPED_RULES)
+    signed = "Authentication-Results: mx.example.co.jp; dmarc=pass header.from=example.co.jp\r\n"
+    company = plan_inbox(parse_mail(_inbox_mail("hr@example.co.jp", signed)), _OnePerson(),
+                         rules, mailbox, trust, skills)
+    assert company.corrections == (("skills", ["Java"], "ｊａｖａ"), ("desired_role", ["SE"], "SE"))
+    assert "set skills (#mailflow line, source hr)" in company.effects
+    forged = plan_inbox(parse_mail(_inbox_mail("hr@example.co.jp", "")), _OnePerson(), rules,
+                        mailbox, trust, skills)  # From the company, but nobody vouches for it
+    assert forged.corrections == ()
+    applicant = plan_inbox(parse_mail(_inbox_mail("taro@example.net", signed)), _OnePerson(),
+                           rules, mailbox, trust, skills)
+    assert applicant.corrections == ()
