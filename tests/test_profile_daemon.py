@@ -1,13 +1,14 @@
 """Issue 20 part 1, end to end: the daemon against a real Dovecot takes an application with a
 Word résumé and ends with its skills on the candidate; HR's `#mailflow skills=` line in a mail
-sent from the recruiting mailbox then replaces them."""
+sent from the recruiting mailbox then replaces them, and `candidate set` goes through the daemon."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
-from harness import PASSWORD_ENV, DaemonThread, wait_until, write_config
+from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, env_for, wait_until, write_config
 from servers import Dovecot, ImapAccount
 from test_profile import DOCX, application, docx_resume
 
@@ -46,3 +47,10 @@ def test_an_application_with_a_docx_resume_ends_with_its_skills(
                                what="HR's skills from the Sent mail")
         assert [p["source"] for p in corrected["provenance"] if p["field"] == "skills"] == [
             "hr", "hr"]
+        # `candidate set` while the daemon runs: carried out by it, through the control channel
+        done = subprocess.run([*MAILFLOW, "candidate", "set", "taro@example.net",
+                               "qualifications", "簿記2級", "-c", str(config)],
+                              capture_output=True, text=True, timeout=60,
+                              env=env_for(imap_account))
+        assert done.returncode == 0, done.stderr
+        assert _candidate(running, "taro@example.net")["qualifications"] == ["日商簿記2級"]
