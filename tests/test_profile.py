@@ -208,7 +208,8 @@ def test_a_broken_pdf_is_noted_and_the_rest_is_read(pool: TalentPool) -> None:
     record_profile(pool, candidate, readings)
     assert candidate["skills"] == ["Python"]
     noted = [e["data"] for e in pool.timeline("c_2") if e["type"] == "document_unreadable"]
-    assert [n["source"] for n in noted] == ["attachment:履歴書.pdf", "attachment:zip.docx"]
+    assert [n["sha256"] for n in noted] == [readings[1].sha256, readings[2].sha256]
+    assert noted[0]["reason"].startswith("not readable as PDF")
 
 
 def test_reading_stops_at_the_time_and_size_bounds() -> None:

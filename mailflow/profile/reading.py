@@ -3,8 +3,8 @@ attached (source "attachment:<file name>"), through the dictionary, into the can
 with provenance, and one `profile` event on the timeline saying which fields changed from where.
 
 A document that cannot be read (broken, too large, too slow) is noted — an event
-`document_unreadable` with the reason, and a log line naming only its hash — and the intake goes
-on; a format résumés are not read from (images, archives …) is passed over in silence.
+`document_unreadable` with its hash and the reason, and a log line naming only the hash — and
+the intake goes on; a format résumés are not read from (images, archives …) is passed over in silence.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ def record_profile(pool: TalentPool, candidate: Candidate, readings: list[Readin
         if reading.problem:
             log.warning("candidate %s: document %s: %s", candidate["id"], reading.sha256[:12],
                         reading.problem)
-            pool.event(candidate["id"], "document_unreadable", source=reading.source,
-                       sha256=reading.sha256, reason=reading.problem)
+            # the document by its hash (`documents`): a file name can name the person
+            pool.event(candidate["id"], "document_unreadable", sha256=reading.sha256,
+                       reason=reading.problem)
     if changed:
         pool.save(candidate)
         pool.event(candidate["id"], "profile", fields=changed)
