@@ -4,7 +4,8 @@ with provenance, and one `profile` event on the timeline saying which fields cha
 
 A document that cannot be read (broken, too large, too slow) is noted — an event
 `document_unreadable` with its hash and the reason, and a log line naming only the hash — and
-the intake goes on; a format résumés are not read from (images, archives …) is passed over in silence.
+the intake goes on; a format résumés are not read from (images, archives …) is passed over in
+silence.
 """
 
 from __future__ import annotations
