@@ -36,6 +36,7 @@ from mailflow.followups.templates import template_environment, template_problems
 from mailflow.intake import sources, stages
 from mailflow.mail.rewrite import render
 from mailflow.openings import rules as opening_rules
+from mailflow.profile import dictionary as skills_rules
 from mailflow.rejection.recognise import rules as rejection_rules
 from mailflow.settings.config import Config, Mailbox, Section, load_config
 from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
@@ -51,6 +52,7 @@ RULE_FILES: dict[str, type[BaseModel]] = {
     rejection_rules.FILE: rejection_rules.RejectionFile,
     followup_rules.FILE: followup_rules.FollowupsFile,
     opening_rules.FILE: opening_rules.OpeningsFile,
+    skills_rules.FILE: skills_rules.SkillsFile,
 }
 OPENING_SHORTLIST = "opening_shortlist.txt.j2"  # HR's shortlist: tests/test_openings.py renders it
 SHARED_OPTIONS = {"--config", "--help", "--version"}  # documented once, for every command

@@ -38,7 +38,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "auth": (("auth",), "OAuth 2.0 for Google Workspace and Microsoft 365."),
     "backfill": (("backfill",),
                  "Take in FOLDER's history (resumable; each message is handled once)."),
-    "candidate": (("candidates", "outcomes"), "One candidate: show the record and its timeline."),
+    "candidate": (("candidates", "outcomes", "profile"),
+                  "One candidate: show the record and its timeline."),
     "candidates": (("candidates",), "The talent pool."),
     "check": (("check",), "Validate config, rules and templates, and that every secret is set."),
     "consent": (("consent",), "Record a candidate's consent or withdrawal for one purpose."),
@@ -59,6 +60,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "opening": (("opening",), "Openings: positions to find past candidates for."),
     "outbox": (("outbox",), "Outgoing mail and its states (unknown and failed ones first: they "
                "wait for you)."),
+    "pool": (("profile",), "The talent pool as a whole."),
     "provisions": (("provisions",), "Records of provision of personal data to Career Relay."),
     "purge": (("privacy",), "Remove what is past its retention period (candidates, attachments, "
               "quarantine, bodies)."),

@@ -27,6 +27,7 @@ from mailflow.clock import SystemClock
 from mailflow.errors import MailflowError
 from mailflow.followups.vocabulary import STATUSES
 from mailflow.pool.talent import TalentPool, public
+from mailflow.profile.provenance import by_value
 
 HEADERS = ("ID", "STATUS", "RELAY", "SOURCE", "NAME", "POSITION", "EMAIL")
 LIMITS = (None, None, None, 12, 20, 24, None)  # cells; the emails are never cut
@@ -99,6 +100,7 @@ def show(config_path: Path | None, as_json: bool, ref: str) -> None:
                   "consents": found.get("consents", {}), "hires": found.get("hires", []),
                   "reapply_intent": found.get("reapply_intent"),
                   "rule_tags": found.get("rule_tags", []),
+                  "profile": by_value(found), "provenance": found.get("provenance", []),
                   "timeline": [{"type": e["type"], "at": e["at"], **e.get("data", {})}
                                for e in pool.timeline(found["id"])]}
     finally:

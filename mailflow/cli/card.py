@@ -36,7 +36,9 @@ EVENTS = {"candidate_created": "added to the pool", "applied": "applied",
           "relay_hired": "hired elsewhere through Career Relay",
           "relay_withdrawn": "withdrew from Career Relay",
           "tags": "tags by rules/tags.toml", "tag": "tag by HR",
-          "reapply_intent": "re-application intent"}
+          "reapply_intent": "re-application intent",
+          "profile": "skills and career read", "corrected": "corrected by HR",
+          "document_unreadable": "a document could not be read"}
 LABEL_WIDTH = 16
 
 

@@ -18,6 +18,7 @@ from mailflow.cli.options import (
 )
 from mailflow.clock import SystemClock
 from mailflow.intake.importer import RowProblem, import_file
+from mailflow.profile.dictionary import load_skills
 
 
 @click.command("import")
@@ -30,17 +31,19 @@ def import_(config_path: Path | None, as_json: bool, dry_run: bool, csv_file: Pa
     """Import a candidate list (CSV: UTF-8 or CP932, header row required)."""
     config = load(config_path)
     path = csv_file.resolve()
+    skills = load_skills(config.rules_dir)
     if dry_run:  # writes nothing: a reader's view is enough (empty before the first import)
         store = read_store(config)
         try:
             report = import_file(store, SystemClock(), config.zone, path, dry_run=True,
-                                 purposes=config.privacy.purposes)
+                                 purposes=config.privacy.purposes, dictionary=skills)
         finally:
             store.close()
     else:
         report = carry_out(config, "import.csv", {"path": str(path), "dry_run": False},
                            lambda d: import_file(d.store, d.clock, config.zone, path,
-                                                 purposes=config.privacy.purposes))
+                                                 purposes=config.privacy.purposes,
+                                                 dictionary=skills))
     refused = report["refused"]
     if as_json:
         print_json(report)

@@ -30,6 +30,12 @@ def _stages(config: Config) -> list[Problem]:
     return stages.check(config.rules_dir)
 
 
+def _skills(config: Config) -> list[Problem]:
+    from mailflow.profile import dictionary
+
+    return dictionary.check(config.rules_dir)
+
+
 def _rejection(config: Config) -> list[Problem]:
     from mailflow.rejection import recognise as rejection
 
@@ -67,8 +73,8 @@ def _tags(config: Config) -> list[Problem]:
 
 
 # Checkers of rule files and templates: config -> problems.
-STATIC_CHECKS: list[Callable[[Config], list[Problem]]] = [_sources, _stages, _rejection,
-                                                          _templates, _followups,
+STATIC_CHECKS: list[Callable[[Config], list[Problem]]] = [_sources, _stages, _skills,
+                                                          _rejection, _templates, _followups,
                                                           _followup_templates, _openings, _tags]
 
 

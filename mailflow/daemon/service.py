@@ -37,6 +37,8 @@ from mailflow.outgoing.records import PublicOutboxItem
 from mailflow.pool.tagging import reload_tags, tagging_store
 from mailflow.privacy.at_rest import check_data_dir
 from mailflow.privacy.desk import PrivacyDesk
+from mailflow.profile import corrections
+from mailflow.profile.dictionary import load_skills
 from mailflow.rejection.reviews import ReviewDesk
 from mailflow.settings.config import Config
 from mailflow.store import configured_store
@@ -165,7 +167,10 @@ class Daemon:
             "intent.record": self._record_intent,
             "import.csv": lambda args: import_file(
                 self.store, self.clock, self.config.zone, str(args["path"]),
-                bool(args.get("dry_run")), purposes=self.config.privacy.purposes),
+                bool(args.get("dry_run")), purposes=self.config.privacy.purposes,
+                dictionary=load_skills(self.config.rules_dir)),
+            "candidate.set": lambda args: corrections.set_field(
+                self.store, self.clock, args, load_skills(self.config.rules_dir), self.lane),
             "backfill.start": lambda args: self.backfills.start(
                 str(args["folder"]), date.fromisoformat(args["since"]) if args.get("since")
                 else None),

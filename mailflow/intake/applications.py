@@ -21,6 +21,9 @@ from mailflow.outgoing.outbox import Outbox
 from mailflow.pool.records import Candidate
 from mailflow.pool.referrals import referrer_of
 from mailflow.pool.talent import TalentPool
+from mailflow.profile.corrections import apply_hr
+from mailflow.profile.dictionary import SkillDictionary, load_skills
+from mailflow.profile.reading import read_mail, record_profile
 from mailflow.settings.config import Config
 
 log = logging.getLogger("mailflow.intake")
@@ -41,19 +44,22 @@ class Applications:
         self.outbox = outbox
         self.rules_dir: Path = config.rules_dir
         self.rules: SourceRules = load_sources(self.rules_dir)
+        self.skills: SkillDictionary = load_skills(self.rules_dir)
         self.mailbox = Mailbox(config.mailbox.address, tuple(config.company.domains))
         self.trust = Trust(config.mailbox.address, tuple(config.company.domains),
                            tuple(config.mailbox.trusted_authserv_ids))
         self.shelf = DocumentShelf(config.data_dir, config.store.keep_attachments)
 
     def reload(self) -> None:
-        self.rules = load_sources(self.rules_dir)  # raises on a broken file: old rules stay
+        # raises on a broken file: the old rules stay
+        rules, skills = load_sources(self.rules_dir), load_skills(self.rules_dir)
+        self.rules, self.skills = rules, skills
 
     def plan(self, mail: Mail) -> InboxPlan:
         """What this mail will do, and why (pure but for reading the pool)."""
         return plan_inbox(mail, self.pool, self.rules, self.mailbox, self.trust,
                           lambda code: referrer_of(self.pool.store, code),
-                          self.config.referral.code_param)
+                          self.config.referral.code_param, self.skills)
 
     def handle(self, message: Incoming) -> None:
         mail = parse_mail(message.raw)
@@ -75,6 +81,8 @@ class Applications:
         else:
             candidate = self._apply(plan, mail, message)
         self._stage(plan.stage, mail, candidate)
+        for field, values, said in plan.corrections:
+            apply_hr(self.pool, candidate, field, values, said, "#mailflow line")
 
     def _apply(self, plan: InboxPlan, mail: Mail, message: Incoming) -> Candidate:
         assert plan.applicant is not None
@@ -91,6 +99,7 @@ class Applications:
                      for a in mail.attachments if not a.inline]
         if documents:
             self.pool.add_documents(candidate, documents)
+        record_profile(self.pool, candidate, read_mail(mail, self.skills))
         return candidate
 
     def _referred(self, candidate: Candidate, referrer: str, channel: str) -> None:

@@ -1,5 +1,8 @@
 """`mailflow import FILE.csv`: the candidate list a company kept before mailflow.
 
+The columns and how a cell is read: `import_columns`; the profile and selection columns into
+the record: `import_profile`.
+
 Two parts. Reading is pure: bytes → text (UTF-8 with or without BOM, else CP932) → the header's
 columns (English names or Japanese aliases) → one `ImportRow` per usable row and one
 `RowProblem` per thing wrong with the others (all of them, each naming its line and column).
@@ -17,63 +20,33 @@ from __future__ import annotations
 import copy
 import csv
 import io
-import re
 import unicodedata
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mailflow.clock import Clock, iso
+from mailflow.clock import Clock
 from mailflow.errors import Problem, ProblemsError, UsageError
+from mailflow.intake import import_columns as columns
+from mailflow.intake.import_columns import (  # noqa: F401 (the columns, as they were known here)
+    ALIASES,
+    COLUMNS,
+    ENCODINGS,
+    NON_WORD,
+    NOT_TEXT,
+    STATUSES,
+    YES_NO,
+)
+from mailflow.intake.import_profile import profile_of
 from mailflow.mail.parse.headers import one_line
-from mailflow.mail.people import normalise_email, normalise_phone
 from mailflow.pool.records import ImportRow
 from mailflow.pool.talent import TalentPool
+from mailflow.profile.dictionary import SkillDictionary
 from mailflow.settings.config import PURPOSES
 from mailflow.store.base import INDEXES, LOGS, Doc, Store, index_values
-
-COLUMNS = ("name", "email", "phone", "source", "position", "applied_at", "status",
-           "rejected_at", "rejection_reason", "rescout_ok", "tags", "consent",
-           "consent_withdrawn")
-
-ALIASES: dict[str, str] = {
-    **{column: column for column in COLUMNS},
-    "氏名": "name", "名前": "name", "mail": "email", "e_mail": "email", "メール": "email",
-    "メールアドレス": "email", "tel": "phone", "電話": "phone", "電話番号": "phone",
-    "応募経路": "source", "媒体": "source", "職種": "position", "応募職種": "position",
-    "応募日": "applied_at", "ステータス": "status", "状態": "status", "不採用日": "rejected_at",
-    "不採用理由": "rejection_reason", "再応募可": "rescout_ok", "再スカウト可": "rescout_ok",
-    "タグ": "tags", "同意": "consent", "同意した目的": "consent", "同意撤回": "consent_withdrawn",
-    "不同意": "consent_withdrawn",
-}
-
-STATUSES: dict[str, str] = {
-    **{s: s for s in ("applied", "screening", "interviewing", "offered", "hired", "rejected",
-                      "withdrawn")},
-    "応募": "applied", "応募済": "applied", "選考中": "screening", "書類選考": "screening",
-    "面接": "interviewing", "面接中": "interviewing", "内定": "offered", "採用": "hired",
-    "不採用": "rejected", "辞退": "withdrawn",
-}
-
-YES_NO: dict[str, bool] = {
-    "yes": True, "no": False, "true": True, "false": False, "1": True, "0": False,
-    "y": True, "n": False, "可": True, "不可": False, "○": True, "〇": True, "◯": True,
-    "×": False, "✕": False, "x": False,
-}
-
-ENCODINGS = ("utf-8-sig", "cp932")
-_DATE = re.compile(r"(\d{4})(?:-|/|年)(\d{1,2})(?:-|/|月)(\d{1,2})日?"
-                   r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
-_EMAIL = re.compile(r"[^@\s,;<>()]+@[^@\s,;<>()]+\.[^@\s,;<>()]+")
-_TAG_SPLIT = re.compile(r"[;,、，；]")
-_NON_WORD = re.compile(r"[\s\-]+")
-# control characters, and what Python's cp932 makes of bytes CP932 leaves unassigned (UTF-16 …)
-_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\uf8f0-\uf8f3]")
-
 
 
 @dataclass(frozen=True)
@@ -105,7 +78,7 @@ def decode(data: bytes, path: str) -> tuple[str, str]:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if not _NOT_TEXT.search(text):
+        if not NOT_TEXT.search(text):
             return text, encoding
     raise UsageError(f"{path}: neither UTF-8 nor CP932 (Shift_JIS) text; "
                      "save it from Excel as \"CSV UTF-8\" or \"CSV\"")
@@ -116,7 +89,7 @@ def header_columns(header: Sequence[str], path: str) -> tuple[list[str | None], 
     fields: list[str | None] = []
     problems: list[Problem] = []
     for cell in header:
-        key = _NON_WORD.sub("_", unicodedata.normalize("NFKC", cell).strip().lower())
+        key = NON_WORD.sub("_", unicodedata.normalize("NFKC", cell).strip().lower())
         column = ALIASES.get(key) or ALIASES.get(key.replace("_", ""))
         if column is not None and column in fields:
             problems.append(Problem(path, 1, f"column {column} appears twice ({cell!r})"))
@@ -184,20 +157,21 @@ def read_row(line: int, values: dict[str, str], zone: ZoneInfo,
             return None
 
     name = one_line(unicodedata.normalize("NFKC", values.get("name", "")))
-    email = check("email", _email)
-    phone = check("phone", _phone)
+    email = check("email", columns.email)
+    phone = check("phone", columns.phone)
     if not name and not values.get("email"):
         problems.append(RowProblem(line, "name", "name and email are both empty; one is needed"))
     elif not values.get("email") and not values.get("phone"):
         problems.append(RowProblem(line, "email", "empty, and no phone either: nothing to "
                                                   "recognise the person by"))
-    status = check("status", _status)
+    status = check("status", columns.status)
     row_values = {
-        "applied_at": check("applied_at", lambda v: _date(v, zone)),
-        "rejected_at": check("rejected_at", lambda v: _date(v, zone)),
-        "rescout_ok": check("rescout_ok", _yes_no),
-        "granted": check("consent", lambda v: _purposes(v, purposes)),
-        "withdrawn": check("consent_withdrawn", lambda v: _purposes(v, purposes)),
+        "applied_at": check("applied_at", lambda v: columns.date(v, zone)),
+        "rejected_at": check("rejected_at", lambda v: columns.date(v, zone)),
+        "rescout_ok": check("rescout_ok", columns.yes_no),
+        "granted": check("consent", lambda v: columns.purposes(v, purposes)),
+        "withdrawn": check("consent_withdrawn", lambda v: columns.purposes(v, purposes)),
+        "birth_date": check("birth_date", columns.birth_date),
     }
     both = set(row_values["granted"] or ()) & set(row_values["withdrawn"] or ())
     if both:
@@ -209,69 +183,15 @@ def read_row(line: int, values: dict[str, str], zone: ZoneInfo,
         line=line, name=name, email=email, phones=(phone,) if phone else (),
         source=values.get("source", ""), position=values.get("position", ""),
         status=status, rejection_reason=values.get("rejection_reason", ""),
-        tags=tuple(t.strip() for t in _TAG_SPLIT.split(values.get("tags", "")) if t.strip()),
+        tags=tuple(t.strip() for t in columns.LIST_SPLIT.split(values.get("tags", ""))
+                   if t.strip()),
+        skills=columns.split_list(values.get("skills", "")),
+        qualifications=columns.split_list(values.get("qualifications", "")),
+        career=values.get("career", ""), desired_role=values.get("desired_role", ""),
+        interviewer=values.get("interviewer", ""),
+        rating=unicodedata.normalize("NFKC", values.get("rating", "")).strip(),
         **row_values,
     ), []
-
-
-def _email(value: str) -> str:
-    email = normalise_email(value)
-    if email and not _EMAIL.fullmatch(email):
-        raise ValueError(f"not an email address: {value!r}")
-    return email
-
-
-def _phone(value: str) -> str | None:
-    if not value:
-        return None
-    phone = normalise_phone(value)
-    if phone is None:
-        raise ValueError(f"not a Japanese phone number: {value!r}")
-    return phone
-
-
-def _status(value: str) -> str | None:
-    if not value:
-        return None
-    status = STATUSES.get(unicodedata.normalize("NFKC", value).strip().lower())
-    if status is None:
-        known = ", ".join(dict.fromkeys(STATUSES.values()))
-        raise ValueError(f"unknown status {value!r}; known: {known} (or 応募, 選考中, 面接, "
-                         "内定, 採用, 不採用, 辞退)")
-    return status
-
-
-def _date(value: str, zone: ZoneInfo) -> str | None:
-    if not value:
-        return None
-    match = _DATE.fullmatch(unicodedata.normalize("NFKC", value).strip())
-    try:
-        if match is None:
-            raise ValueError
-        y, m, d, hh, mm, ss = (int(g) if g else 0 for g in match.groups())
-        return iso(datetime(y, m, d, hh, mm, ss, tzinfo=zone))
-    except ValueError:
-        raise ValueError(f"not a date: {value!r}; expected YYYY-MM-DD, YYYY/MM/DD or "
-                         "YYYY年M月D日") from None
-
-
-def _purposes(value: str, known: tuple[str, ...]) -> tuple[str, ...]:
-    named = tuple(dict.fromkeys(p.strip() for p in _TAG_SPLIT.split(
-        unicodedata.normalize("NFKC", value)) if p.strip()))
-    for purpose in named:
-        if purpose not in known:
-            raise ValueError(f"unknown purpose {purpose!r}; known: {', '.join(known)}")
-    return named
-
-
-def _yes_no(value: str) -> bool | None:
-    if not value:
-        return None
-    answer = YES_NO.get(unicodedata.normalize("NFKC", value).strip().lower())
-    if answer is None:
-        raise ValueError(f"not yes or no: {value!r}; expected yes/no, true/false, 1/0, 可/不可, "
-                         "○/×")
-    return answer
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -287,7 +207,7 @@ class ImportReport:
     ignored_columns: list[str] = field(default_factory=list)
 
     def as_json(self) -> Doc:
-        return {"imported": self.created + self.merged, "merged": self.merged,
+        return {"imported": self.created + self.merged + self.unchanged, "merged": self.merged,
                 "created": self.created, "unchanged": self.unchanged,
                 "refused": [{"row": p.line, "column": p.column, "message": p.message}
                             for p in self.refused],
@@ -371,8 +291,9 @@ class Scratch:
 
 
 def import_sheet(pool: TalentPool, sheet: Sheet, origin: str, dry_run: bool = False,
-                 batch: int = 200) -> ImportReport:
-    """Take the sheet's rows into the pool (or only count what would happen, on a dry run)."""
+                 batch: int = 200, dictionary: SkillDictionary | None = None) -> ImportReport:
+    """Take the sheet's rows into the pool (or only count what would happen, on a dry run);
+    "merged" counts the rows that changed a record, "unchanged" those that did not."""
     report = ImportReport(dry_run, refused=list(sheet.refused), encoding=sheet.encoding,
                           ignored_columns=list(sheet.ignored_columns))
     if dry_run:  # the same steps on a scratch copy: the counts are the real run's
@@ -380,19 +301,20 @@ def import_sheet(pool: TalentPool, sheet: Sheet, origin: str, dry_run: bool = Fa
     for chunk in _chunks(sheet.rows, batch):
         with pool.store.transaction():
             for row in chunk:
-                _candidate, outcome = pool.import_row(row, origin)
-                if outcome == "created":
-                    report.created += 1
-                else:
-                    report.merged += 1
-                    report.unchanged += outcome == "unchanged"
+                _candidate, outcome = pool.import_row(row, origin,
+                                                      profile_of(row, dictionary, pool.now()))
+                report.created += outcome == "created"
+                report.merged += outcome == "merged"
+                report.unchanged += outcome == "unchanged"
     return report
 
 
 def import_file(store: Store, clock: Clock, zone: ZoneInfo, path: str | Path,
-                dry_run: bool = False, purposes: Collection[str] = tuple(PURPOSES)) -> Doc:
+                dry_run: bool = False, purposes: Collection[str] = tuple(PURPOSES),
+                dictionary: SkillDictionary | None = None) -> Doc:
     """The `import.csv` command (the daemon's control channel, or the CLI under the lock);
-    `purposes`: the config's declared purposes of use (`config.privacy.purposes`)."""
+    `purposes`: the config's declared purposes of use (`config.privacy.purposes`);
+    `dictionary`: `skills.toml`, for the canonical names of the skills and qualifications."""
     path = Path(path)
     try:
         with path.open("rb") as file:  # never more than the limit in memory (/dev/zero …)
@@ -405,7 +327,8 @@ def import_file(store: Store, clock: Clock, zone: ZoneInfo, path: str | Path,
     text, encoding = decode(data, str(path))
     sheet = read_sheet(text, zone, str(path), purposes)
     sheet.encoding = encoding
-    return import_sheet(TalentPool(store, clock), sheet, path.name, dry_run).as_json()
+    return import_sheet(TalentPool(store, clock), sheet, path.name, dry_run,
+                        dictionary=dictionary).as_json()
 
 
 def _chunks(rows: list[ImportRow], size: int) -> Iterator[list[ImportRow]]:

@@ -4,11 +4,12 @@ First match wins: a reply in a known candidate's thread is recorded on them (and
 listeners — the follow-ups — are told); otherwise the classifier decides whether it is an
 application (which source rule, which applicant) or not (which filter or rule, why); an
 application is matched to the pool (same email, same phone, or a new candidate), a rejected
-candidate applying again tells HR, attachments are kept as documents, and an application
-quoting a known referral code (`intake.referral`) comes from source `referral`, its referrer
-recorded. A `#mailflow stage=…` line
-is recorded only when the company wrote the mail (`authorship`); otherwise it is ignored, and
-said so. `Applications` carries the plan out; `mailflow explain` prints it.
+candidate applying again tells HR, attachments are kept as documents and the body and résumés
+read for the profile (`profile.reading`), and an application quoting a known referral code
+(`intake.referral`) comes from source `referral`, its referrer recorded. A `#mailflow stage=…`
+line, and HR's `#mailflow skills=…` profile fields, count only when the company wrote the mail
+(`authorship`); otherwise they are ignored, and said so. `Applications` carries the plan out;
+`mailflow explain` prints it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from mailflow.intake.sources import SourceRules
 from mailflow.intake.stages import marker_fields
 from mailflow.mail.parse import Mail
 from mailflow.pool.records import Applicant, Candidate
+from mailflow.profile.corrections import line_corrections
+from mailflow.profile.dictionary import SkillDictionary
 
 
 class PoolView(Protocol):
@@ -69,6 +72,8 @@ class InboxPlan:
     stage: StageLine | None = None
     effects: tuple[str, ...] = field(default_factory=tuple)
     referrer: str | None = None  # the id of the candidate whose referral code it quotes
+    # HR's `#mailflow skills=…` line (the company wrote the mail): (field, values, as written)
+    corrections: tuple[tuple[str, list[str], str], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         applicant = self.applicant
@@ -85,6 +90,7 @@ class InboxPlan:
             "stage": None if self.stage is None else {
                 "stage": self.stage.stage, "counts": self.stage.counts, "why": self.stage.why},
             "effects": list(self.effects),
+            "corrections": [{"field": f, "value": v} for f, v, _said in self.corrections],
         }
 
 
@@ -119,19 +125,34 @@ def _referrer(mail: Mail, referrers: Referrers | None, param: str,
     return None
 
 
+
+
+def _corrections(mail: Mail, trust: Trust, dictionary: SkillDictionary | None
+                 ) -> tuple[tuple[str, list[str], str], ...]:
+    """HR's profile fields on a `#mailflow` line, when the company wrote the mail."""
+    said = line_corrections(marker_fields(mail), dictionary)
+    if not said or not company_wrote(mail, "inbox", trust.address, trust.domains,
+                                     trust.authserv_ids).company:
+        return ()
+    return tuple(said)
+
+
 def plan_inbox(mail: Mail, pool: PoolView, rules: SourceRules, mailbox: Mailbox,
-               trust: Trust, referrers: Referrers | None = None,
-               code_param: str = "ref") -> InboxPlan:
+               trust: Trust, referrers: Referrers | None = None, code_param: str = "ref",
+               dictionary: SkillDictionary | None = None) -> InboxPlan:
     """The plan for one INBOX mail (see the module's docstring)."""
     thread = tuple(i for i in (mail.in_reply_to, *mail.references) if i)
     known = pool.by_thread(list(thread)) if thread else None
     line = _stage_line(mail, trust)
+    corrections = _corrections(mail, trust, dictionary)
     if known is not None:
         effects = [f"record the reply on candidate {known['id']}",
                    "tell the reply listeners (follow-ups stop when it answers one)",
-                   *_stage_effect(line)]
+                   *_stage_effect(line),
+                   *(f"set {f} (#mailflow line, source hr)" for f, _v, _s in corrections)]
         return InboxPlan("reply", "thread", f"a reply in the thread of candidate {known['id']}",
-                         thread, known, stage=line, effects=tuple(effects))
+                         thread, known, stage=line, effects=tuple(effects),
+                         corrections=corrections)
     decision = classify_inbound(mail, rules, mailbox)
     applicant = decision.applicant
     if applicant is None:
@@ -151,6 +172,10 @@ def plan_inbox(mail: Mail, pool: PoolView, rules: SourceRules, mailbox: Mailbox,
         effects.append(f"source referral: referred by candidate {referrer}")
     if documents:
         effects.append(f"keep {documents} document(s)")
+    effects.append("read skills, qualifications, career and desired role from the body"
+                   + (" and the résumés" if documents else ""))
     effects += _stage_effect(line)
+    effects += [f"set {f} (#mailflow line, source hr)" for f, _v, _s in corrections]
     return InboxPlan("application", decision.rule, decision.reason, thread, before, why,
-                     applicant, reapplication, documents, line, tuple(effects), referrer)
+                     applicant, reapplication, documents, line, tuple(effects),
+                     referrer=referrer, corrections=corrections)

@@ -107,6 +107,21 @@ class Intent(TypedDict):
     evidence: NotRequired[str]  # a request id, the reply's Message-ID, who ran the command
 
 
+class Provenance(TypedDict):
+    """Where one profile value came from (`mailflow.profile`): the field ("skills",
+    "qualifications", "career", "desired_role"), the canonical value, the source ("mail",
+    "attachment:<file name>", "import", "hr"), the text as written, the years of experience
+    stated with it (else None) and when it was recorded."""
+
+    field: str
+    value: str
+    source: str
+    matched: str
+    years: float | None
+    at: str
+    score: NotRequired[int]  # a qualification's score written with it (TOEIC 800点)
+
+
 class Candidate(TypedDict):
     """A person in the talent pool (kind "candidates"; `talent.new_candidate` makes one)."""
 
@@ -144,6 +159,8 @@ class Candidate(TypedDict):
     reapply_intent: NotRequired[Intent]  # once the candidate said it
     rule_tags: NotRequired[list[str]]  # those of `tags` that rules/tags.toml gives (pool.tags)
     tags_withheld: NotRequired[list[str]]  # rule tags HR removed: rules do not give them again
+    provenance: NotRequired[list[Provenance]]  # where each profile value came from
+    birth_date: NotRequired[str]  # YYYY-MM-DD, from the import (生年月日)
 
 
 class TimelineEvent(TypedDict):
@@ -203,6 +220,13 @@ class ImportRow:
     tags: tuple[str, ...]
     granted: tuple[str, ...] = ()  # purposes of use the row says the person consented to
     withdrawn: tuple[str, ...] = ()  # … and those they withdrew
+    skills: tuple[str, ...] = ()  # the profile columns, as written (`intake.import_profile`)
+    qualifications: tuple[str, ...] = ()
+    career: str = ""
+    desired_role: str = ""
+    interviewer: str = ""  # 面接担当者 and 評価: a step of the selection (`selection`)
+    rating: str = ""
+    birth_date: str | None = None
 
     @property
     def applicant(self) -> Applicant:
@@ -213,6 +237,16 @@ class ImportRow:
     def channel(self) -> str:
         """Where the person came from: the source column, else "import"."""
         return self.source or "import"
+
+    @property
+    def selection(self) -> Stage | None:
+        """The interviewer and rating the row names, as a stage of the selection: "面接" when
+        an interviewer is named, else "選考"; at the rejection date, else the application's."""
+        if not self.interviewer and not self.rating:
+            return None
+        return {"stage": "面接" if self.interviewer else "選考", "interviewer": self.interviewer,
+                "rating": self.rating, "at": self.rejected_at or self.applied_at or "",
+                "note": "", "source": "import"}
 
     @property
     def application(self) -> Application:
@@ -237,3 +271,7 @@ class ImportRow:
             candidate["applications"].append(self.application)
         if candidate["rescout_ok"] is None and self.status == "rejected":
             candidate["rescout_ok"] = self.rescout_ok
+        if self.birth_date and not candidate.get("birth_date"):
+            candidate["birth_date"] = self.birth_date
+        if self.selection is not None and self.selection not in candidate["stages"]:
+            candidate["stages"].append(self.selection)

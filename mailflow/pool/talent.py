@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mailflow.clock import Clock, iso
@@ -268,14 +268,19 @@ class TalentPool:
         self.save(candidate)
         self.event(candidate["id"], "replied", message_id=message_id)
 
-    def import_row(self, row: ImportRow, origin: str) -> tuple[Candidate, str]:
+    def import_row(self, row: ImportRow, origin: str,
+                   profile: Callable[[Candidate], object] | None = None
+                   ) -> tuple[Candidate, str]:
         """A row of a list kept before mailflow: a new candidate, or the gaps of the one it
-        matches filled (values already there are kept). "created", "merged" or "unchanged"."""
+        matches filled (values already there are kept). "created", "merged" (the record
+        changed) or "unchanged". `profile`: what the row's profile columns do to the record."""
         candidate, why = self.match(row.applicant)
         if candidate is None:
             candidate = new_candidate("c_" + secrets.token_hex(8), self.now())
             candidate["status"] = row.status or "applied"
         before = copy.deepcopy(candidate)
+        if profile is not None:
+            profile(candidate)
         row.fill(candidate)
         rejected = row.status == "rejected" and candidate["rejection"] is None
         if rejected:
@@ -287,7 +292,7 @@ class TalentPool:
         for purpose, granted in said:  # a list kept before never overrides the person's word
             consent.record(candidate, purpose, granted, self.now(), consent.IMPORT,
                            f"import {origin} line {row.line}")
-        if why and candidate == before:
+        if why and _same(candidate, before):
             return candidate, "unchanged"
         if why:
             candidate["merges"].append({"at": self.now(), "reason": why})
@@ -305,6 +310,13 @@ class TalentPool:
             self.event(candidate["id"], "consent", purpose=purpose,
                        **candidate["consents"][purpose])
         return candidate, "merged" if why else "created"
+
+
+def _same(candidate: Candidate, before: Candidate) -> bool:
+    """Nothing but the time a profile value was noted differs (a re-import changes nothing)."""
+    def plain(c: Candidate) -> dict[str, Any]:
+        return {**c, "provenance": [{**p, "at": ""} for p in c.get("provenance", [])]}
+    return plain(candidate) == plain(before)
 
 
 def _merge_details(candidate: Candidate, applicant: Applicant) -> None:

@@ -17,6 +17,8 @@ from mailflow.mailbox.pipeline import Incoming
 from mailflow.outgoing.outbox import Outbox
 from mailflow.pool.records import Candidate
 from mailflow.pool.talent import TalentPool
+from mailflow.profile.corrections import apply_hr
+from mailflow.profile.dictionary import SkillDictionary, load_skills
 from mailflow.rejection.invitation_mail import invitation_mail
 from mailflow.rejection.recognise import Decision, HrNote
 from mailflow.rejection.rewriting import RewriteSettings
@@ -42,12 +44,14 @@ class SentMail:
         self.outbox = outbox
         self.rules_dir: Path = config.rules_dir
         self.rules: StageRules = load_stages(self.rules_dir)
+        self.skills: SkillDictionary = load_skills(self.rules_dir)
         self.rewrite = RewriteSettings.from_config(config)
         self.relay = RelayDesk(pool.store, clock, config.web.public_url)
 
     def reload(self) -> None:
         rules, rewrite = load_stages(self.rules_dir), RewriteSettings.from_config(self.config)
-        self.rules, self.rewrite = rules, rewrite
+        skills = load_skills(self.rules_dir)
+        self.rules, self.rewrite, self.skills = rules, rewrite, skills
 
     def plan(self, mail: Mail) -> SentPlan:
         """What this sent mail will do, and why (pure but for reading the store)."""
@@ -55,7 +59,8 @@ class SentMail:
         return plan_sent(mail, self.rewrite.rules, self.rules, self.pool.by_email,
                          lambda message_id: bool(store.find("outbox", "message_id", message_id)),
                          self.config.web.public_url,
-                         self.config.rejection.invite_after_direct_send and self.outbox is not None)
+                         self.config.rejection.invite_after_direct_send and self.outbox is not None,
+                         self.skills)
 
     def handle(self, message: Incoming) -> None:
         mail = parse_mail(message.raw)
@@ -74,6 +79,12 @@ class SentMail:
                                        change.interviewer, change.rating, change.note)
                 log.info("%s: candidate %s -> stage %s (%s)", message.ref, candidate["id"],
                          change.stage, change.rule)
+        if plan.action == "stages":
+            for candidate in plan.staged:
+                for field, values, said in plan.corrections:
+                    apply_hr(self.pool, candidate, field, values, said, "#mailflow line")
+                    log.info("%s: candidate %s: %s set by a #mailflow line", message.ref,
+                             candidate["id"], field)
         elif plan.action == "record" and plan.candidate is not None:
             note = plan.decision.note
             self.pool.record_rejection(plan.candidate, note.reason, note.stage, note.rescout,
