@@ -142,6 +142,11 @@ def index_values(doc: Mapping[str, Any], field: str) -> list[str]:
     return [str(value)]
 
 
+def index_pairs(kind: str, doc: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(field, value) for every value the document is indexed under."""
+    return {(field, value) for field in INDEXES[kind] for value in index_values(doc, field)}
+
+
 def check_kind(kind: str, field: str | None = None) -> None:
     if kind not in INDEXES:
         raise KeyError(f"unknown kind {kind!r}; known: {', '.join(sorted(INDEXES))}")

@@ -26,36 +26,25 @@ server's (docs/operations.md says how to configure it).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from mailflow.errors import NoStore, StoreError
-from mailflow.store.base import (
-    ClosesOnExit,
-    Doc,
-    caller_key,
-    check_kind,
-    check_log_kind,
-    check_redactable_kind,
-    check_writable_kind,
-    encode,
-    log_key,
-    stored_key,
-)
-from mailflow.store.postgresql_schema import LOGS_CLASS, WRITER, has_schema, index_pairs, migrate
+from mailflow.store.base import Doc, caller_key, check_kind
+from mailflow.store.postgresql_schema import LOGS_CLASS, WRITER, has_schema, migrate
+from mailflow.store.tables import TableStore
 
 if TYPE_CHECKING:
     from mailflow.store.lock import WriterLock
 
-_PAGE = 256
 POOL_SIZE = 4
 
 
-class PostgresStore(ClosesOnExit):
+class PostgresStore(TableStore):
     """`Store` on a PostgreSQL database (one database or schema per company)."""
 
     def __init__(self, dsn: str, read_only: bool = False) -> None:
@@ -119,23 +108,22 @@ class PostgresStore(ClosesOnExit):
             raise StoreError(f"store {self.where} is open read-only; send changes through the "
                              "running daemon")
 
-    # --- documents -------------------------------------------------------------------------------
+    def _reading(self) -> AbstractContextManager[None]:
+        return self.transaction()  # a connection for the read
 
-    def put(self, kind: str, key: str, doc: Mapping[str, Any]) -> None:
-        check_writable_kind(kind)
-        self._writable()
-        text = encode(doc)
-        with self.transaction():
-            self._write(kind, stored_key(kind, key), text, doc)
+    # --- the table primitives (mailflow.store.tables) --------------------------------------------
 
-    def _write(self, kind: str, key: str, text: str, doc: Mapping[str, Any]) -> None:
-        old = self._get_raw(kind, key)
-        old_pairs = index_pairs(kind, json.loads(old)) if old is not None else set()
-        new_pairs = index_pairs(kind, doc)
+    def _get_raw(self, kind: str, key: str) -> str | None:
+        row = self._run("SELECT doc FROM mf_docs WHERE kind = %s AND key = %s",
+                        (kind, key)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _upsert(self, kind: str, key: str, text: str) -> None:
         self._run("INSERT INTO mf_docs(kind, key, doc) VALUES (%s, %s, %s) "
                   "ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc", (kind, key, text))
-        self._drop_index(kind, key, old_pairs - new_pairs)
-        self._add_index(kind, key, new_pairs - old_pairs)
+
+    def _remove(self, kind: str, key: str) -> None:
+        self._run("DELETE FROM mf_docs WHERE kind = %s AND key = %s", (kind, key))
 
     def _add_index(self, kind: str, key: str, pairs: set[tuple[str, str]]) -> None:
         if pairs and self._conn is not None:
@@ -151,28 +139,16 @@ class PostgresStore(ClosesOnExit):
                                 "value = %s AND key = %s",
                                 [(kind, f, v, key) for f, v in sorted(pairs)])
 
-    def _get_raw(self, kind: str, key: str) -> str | None:
-        row = self._run("SELECT doc FROM mf_docs WHERE kind = %s AND key = %s",
-                        (kind, key)).fetchone()
-        return None if row is None else str(row[0])
+    def _page(self, kind: str, last: str, op: str, size: int) -> list[tuple[str, str]]:
+        return self._run(f"SELECT key, doc FROM mf_docs WHERE kind = %s AND key {op} %s "
+                         "ORDER BY key LIMIT %s", (kind, last, size)).fetchall()
 
-    def get(self, kind: str, key: str) -> Doc | None:
-        check_kind(kind)
-        with self.transaction():
-            text = self._get_raw(kind, stored_key(kind, key))
-        return None if text is None else dict(json.loads(text))
-
-    def delete(self, kind: str, key: str) -> bool:
-        check_writable_kind(kind)
-        self._writable()
-        key = stored_key(kind, key)
-        with self.transaction():
-            old = self._get_raw(kind, key)
-            if old is None:
-                return False
-            self._run("DELETE FROM mf_docs WHERE kind = %s AND key = %s", (kind, key))
-            self._drop_index(kind, key, index_pairs(kind, json.loads(old)))
-        return True
+    def _last_seq(self, kind: str) -> int:
+        # several connections may append: one at a time per log, until this transaction ends
+        self._run("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema() || %s))",
+                  (LOGS_CLASS, kind))
+        row = self._run("SELECT MAX(key) FROM mf_docs WHERE kind = %s", (kind,)).fetchone()
+        return 0 if row is None or row[0] is None else int(row[0])
 
     # --- lookups ---------------------------------------------------------------------------------
 
@@ -202,33 +178,6 @@ class PostgresStore(ClosesOnExit):
             found[key] = json.loads(text)
         return list(found.values())
 
-    def scan(self, kind: str, after: str | None = None, limit: int | None = None) -> Iterator[Doc]:
-        check_kind(kind)
-        for _key, text in self._pages(kind, after, limit):
-            yield json.loads(text)
-
-    def items(self, kind: str) -> Iterator[tuple[str, Doc]]:
-        """(key, document) in key order, keys as callers name them (`store migrate`)."""
-        check_kind(kind)
-        for key, text in self._pages(kind, None, None):
-            yield caller_key(kind, key), json.loads(text)
-
-    def _pages(self, kind: str, after: str | None, limit: int | None) -> Iterator[tuple[str, str]]:
-        last = "" if after is None else stored_key(kind, after)
-        op = ">=" if after is None else ">"
-        remaining = limit
-        while remaining is None or remaining > 0:
-            page = _PAGE if remaining is None else min(_PAGE, remaining)
-            with self.transaction():
-                rows = self._run(f"SELECT key, doc FROM mf_docs WHERE kind = %s AND key {op} %s "
-                                 "ORDER BY key LIMIT %s", (kind, last, page)).fetchall()
-            yield from rows
-            if len(rows) < page:
-                return
-            last, op = rows[-1][0], ">"
-            if remaining is not None:
-                remaining -= len(rows)
-
     def count(self, kind: str) -> int:
         check_kind(kind)
         with self.transaction():
@@ -241,34 +190,6 @@ class PostgresStore(ClosesOnExit):
             rows = self._run("SELECT key FROM mf_idx WHERE kind = %s AND field = %s AND "
                              "value = %s ORDER BY key", (kind, field, str(value))).fetchall()
         return [caller_key(kind, key) for (key,) in rows]
-
-    # --- logs ------------------------------------------------------------------------------------
-
-    def append(self, kind: str, doc: Mapping[str, Any]) -> int:
-        check_log_kind(kind)
-        self._writable()
-        text = encode(doc)
-        with self.transaction():
-            self._run("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema() || %s))",
-                      (LOGS_CLASS, kind))
-            row = self._run("SELECT MAX(key) FROM mf_docs WHERE kind = %s", (kind,)).fetchone()
-            seq = 1 if row is None or row[0] is None else int(row[0]) + 1
-            self._write(kind, log_key(seq), text, doc)
-        return seq
-
-    def log(self, kind: str, after: int = 0) -> Iterator[tuple[int, Doc]]:
-        check_log_kind(kind)
-        for key, text in self._pages(kind, str(max(after, 0)), None):
-            yield int(key), json.loads(text)
-
-    def redact(self, kind: str, seq: int, doc: Mapping[str, Any]) -> None:
-        check_redactable_kind(kind)
-        self._writable()
-        key, text = log_key(int(seq)), encode(doc)
-        with self.transaction():
-            if self._get_raw(kind, key) is None:
-                raise KeyError(f"{kind} has no entry {seq}")
-            self._write(kind, key, text, doc)
 
     # --- at rest ---------------------------------------------------------------------------------
 

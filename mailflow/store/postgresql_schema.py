@@ -6,12 +6,11 @@ with the version reached and the index declaration in `mf_schema`. A changed dec
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 
-from mailflow.store.base import INDEXES, index_values
+from mailflow.store.base import INDEXES, index_pairs
 
 # advisory lock keys: the writer's (per schema, see `writer_key`), and the class of the logs'
 WRITER = "mailflow-writer"
@@ -35,11 +34,6 @@ CREATE TABLE mf_idx (
 CREATE INDEX mf_idx_by_key ON mf_idx (kind, key);
 """),
 )
-
-
-def index_pairs(kind: str, doc: Mapping[str, Any]) -> set[tuple[str, str]]:
-    """(field, value) for every value the document is indexed under."""
-    return {(field, value) for field in INDEXES[kind] for value in index_values(doc, field)}
 
 
 def signature() -> str:

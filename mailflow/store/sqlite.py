@@ -46,38 +46,23 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from mailflow.errors import NoStore, StoreError
-from mailflow.store.base import (
-    ClosesOnExit,
-    Doc,
-    caller_key,
-    check_kind,
-    check_log_kind,
-    check_redactable_kind,
-    check_writable_kind,
-    encode,
-    log_key,
-    owner_only,
-    read_only_error,
-    stored_key,
-)
-from mailflow.store.sqlite_schema import SCHEMA, add_index, drop_index, index_pairs, migrate
+from mailflow.store.base import Doc, caller_key, check_kind, owner_only, read_only_error
+from mailflow.store.sqlite_schema import SCHEMA, add_index, drop_index, migrate
+from mailflow.store.tables import TableStore
 
 if TYPE_CHECKING:
     from mailflow.store.lock import WriterLock
 
-_PAGE = 256  # rows fetched per query by scan/log: streams without holding a cursor open
-
-
 # --- the engine ----------------------------------------------------------------------------------
 
 
-class SqliteStore(ClosesOnExit):
+class SqliteStore(TableStore):
     """`Store` on one SQLite file (WAL, synchronous=FULL by default)."""
 
     def __init__(
@@ -202,27 +187,10 @@ class SqliteStore(ClosesOnExit):
         if self.read_only:
             raise read_only_error(self.path)
 
-    # --- documents ------------------------------------------------------------------------------
+    def _reading(self) -> AbstractContextManager[None]:
+        return nullcontext()  # one statement reads one snapshot
 
-    def put(self, kind: str, key: str, doc: Mapping[str, Any]) -> None:
-        check_writable_kind(kind)
-        self._writable()
-        key = stored_key(kind, key)
-        text = encode(doc)
-        with self.transaction():
-            self._write(kind, key, text, doc)
-
-    def _write(self, kind: str, key: str, text: str, doc: Mapping[str, Any]) -> None:
-        old = self._get_raw(kind, key)
-        old_pairs = index_pairs(kind, json.loads(old)) if old is not None else set()
-        new_pairs = index_pairs(kind, doc)
-        self._conn.execute(
-            "INSERT INTO docs(kind, key, doc) VALUES (?, ?, ?) "
-            "ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc",
-            (kind, key, text),
-        )
-        drop_index(self._conn, kind, key, old_pairs - new_pairs)
-        add_index(self._conn, kind, key, new_pairs - old_pairs)
+    # --- the table primitives (mailflow.store.tables) --------------------------------------------
 
     def _get_raw(self, kind: str, key: str) -> str | None:
         row = self._conn.execute(
@@ -230,22 +198,31 @@ class SqliteStore(ClosesOnExit):
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def get(self, kind: str, key: str) -> Doc | None:
-        check_kind(kind)
-        text = self._get_raw(kind, stored_key(kind, key))
-        return None if text is None else dict(json.loads(text))
+    def _upsert(self, kind: str, key: str, text: str) -> None:
+        self._conn.execute(
+            "INSERT INTO docs(kind, key, doc) VALUES (?, ?, ?) "
+            "ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc",
+            (kind, key, text),
+        )
 
-    def delete(self, kind: str, key: str) -> bool:
-        check_writable_kind(kind)
-        self._writable()
-        key = stored_key(kind, key)
-        with self.transaction():
-            old = self._get_raw(kind, key)
-            if old is None:
-                return False
-            self._conn.execute("DELETE FROM docs WHERE kind = ? AND key = ?", (kind, key))
-            drop_index(self._conn, kind, key, index_pairs(kind, json.loads(old)))
-        return True
+    def _remove(self, kind: str, key: str) -> None:
+        self._conn.execute("DELETE FROM docs WHERE kind = ? AND key = ?", (kind, key))
+
+    def _add_index(self, kind: str, key: str, pairs: set[tuple[str, str]]) -> None:
+        add_index(self._conn, kind, key, pairs)
+
+    def _drop_index(self, kind: str, key: str, pairs: set[tuple[str, str]]) -> None:
+        drop_index(self._conn, kind, key, pairs)
+
+    def _page(self, kind: str, last: str, op: str, size: int) -> list[tuple[str, str]]:
+        return self._conn.execute(
+            f"SELECT key, doc FROM docs WHERE kind = ? AND key {op} ? ORDER BY key LIMIT ?",
+            (kind, last, size),
+        ).fetchall()
+
+    def _last_seq(self, kind: str) -> int:
+        row = self._conn.execute("SELECT MAX(key) FROM docs WHERE kind = ?", (kind,)).fetchone()
+        return 0 if row[0] is None else int(row[0])
 
     # --- lookups --------------------------------------------------------------------------------
 
@@ -280,34 +257,6 @@ class SqliteStore(ClosesOnExit):
             cursor.close()
         return list(found.values())
 
-    def scan(self, kind: str, after: str | None = None, limit: int | None = None) -> Iterator[Doc]:
-        check_kind(kind)
-        for _key, text in self._pages(kind, after, limit):
-            yield json.loads(text)
-
-    def items(self, kind: str) -> Iterator[tuple[str, Doc]]:
-        """(key, document) in key order, keys as callers name them (`store migrate`)."""
-        check_kind(kind)
-        for key, text in self._pages(kind, None, None):
-            yield caller_key(kind, key), json.loads(text)
-
-    def _pages(self, kind: str, after: str | None, limit: int | None) -> Iterator[tuple[str, str]]:
-        last = "" if after is None else stored_key(kind, after)
-        op = ">=" if after is None else ">"
-        remaining = limit
-        while remaining is None or remaining > 0:
-            page = _PAGE if remaining is None else min(_PAGE, remaining)
-            rows = self._conn.execute(
-                f"SELECT key, doc FROM docs WHERE kind = ? AND key {op} ? ORDER BY key LIMIT ?",
-                (kind, last, page),
-            ).fetchall()
-            yield from rows
-            if len(rows) < page:
-                return
-            last, op = rows[-1][0], ">"
-            if remaining is not None:
-                remaining -= len(rows)
-
     def count(self, kind: str) -> int:
         check_kind(kind)
         row = self._conn.execute("SELECT COUNT(*) FROM docs WHERE kind = ?", (kind,)).fetchone()
@@ -320,32 +269,6 @@ class SqliteStore(ClosesOnExit):
             (kind, field, str(value)),
         ).fetchall()
         return [caller_key(kind, key) for (key,) in rows]
-
-    # --- logs -----------------------------------------------------------------------------------
-
-    def append(self, kind: str, doc: Mapping[str, Any]) -> int:
-        check_log_kind(kind)
-        self._writable()
-        text = encode(doc)
-        with self.transaction():
-            row = self._conn.execute("SELECT MAX(key) FROM docs WHERE kind = ?", (kind,)).fetchone()
-            seq = 1 if row[0] is None else int(row[0]) + 1
-            self._write(kind, log_key(seq), text, doc)
-        return seq
-
-    def log(self, kind: str, after: int = 0) -> Iterator[tuple[int, Doc]]:
-        check_log_kind(kind)
-        for key, text in self._pages(kind, str(max(after, 0)), None):
-            yield int(key), json.loads(text)
-
-    def redact(self, kind: str, seq: int, doc: Mapping[str, Any]) -> None:
-        check_redactable_kind(kind)
-        self._writable()
-        key, text = log_key(int(seq)), encode(doc)
-        with self.transaction():
-            if self._get_raw(kind, key) is None:
-                raise KeyError(f"{kind} has no entry {seq}")
-            self._write(kind, key, text, doc)
 
     # --- at rest --------------------------------------------------------------------------------
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from mailflow.errors import StoreError
-from mailflow.store.base import INDEXES, index_values
+from mailflow.store.base import INDEXES, index_pairs
 
 SCHEMA_VERSION = 1
 
@@ -45,11 +44,6 @@ CREATE TABLE IF NOT EXISTS meta (
 
 
 # --- index rows ----------------------------------------------------------------------------------
-
-
-def index_pairs(kind: str, doc: Mapping[str, Any]) -> set[tuple[str, str]]:
-    """(field, value) for every value the document is indexed under."""
-    return {(field, value) for field in INDEXES[kind] for value in index_values(doc, field)}
 
 
 def indexes_signature() -> str:
