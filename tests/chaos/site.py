@@ -81,6 +81,7 @@ class ChaosSite:
         self._log: IO[bytes] | None = None
         self.starts = 0
         self.kills = 0
+        self.env_extra: dict[str, str] = {}
 
     @property
     def proxies(self) -> tuple[ChaosProxy, ChaosProxy]:
@@ -118,7 +119,8 @@ quiet_seconds = 0
     # -- the daemon
 
     def env(self) -> dict[str, str]:
-        return {**env_for(self.account), CLOCK_FILE_ENV: str(self.clock.path)}
+        return {**env_for(self.account), CLOCK_FILE_ENV: str(self.clock.path),
+                **self.env_extra}
 
     def start_daemon(self) -> subprocess.Popen[bytes]:
         assert self.config is not None and self._log is not None
