@@ -8,15 +8,19 @@ import contextlib
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from harness import MAILFLOW, env_for, write_config
+from harness import MAILFLOW, env_for, wait_until, write_config
 from servers import Dovecot, ImapAccount, SmtpSink, free_port
 
 from mailflow.clock import CLOCK_FILE_ENV, iso
+from mailflow.settings.config import load_config
+from mailflow.starter import SHIPPED_RULES
+from mailflow.store import open_store
 
 from .proxy import ChaosProxy, Faults
 
@@ -29,17 +33,22 @@ class _Port:
 
 
 class MovingClock:
-    """Writes real time plus `offset` to a file every 50 ms (the daemon's FileClock reads it)."""
+    """Writes the time to a file every 50 ms (the daemon's FileClock reads it): real time,
+    `speed` times as fast from the start (the soak), plus `offset` (moved by `advance`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, speed: float = 1.0) -> None:
         self.path = path
+        self.speed = speed
         self.offset = timedelta()
+        self._began = datetime.now(UTC)
+        self._began_at = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.write()
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+        run = timedelta(seconds=(time.monotonic() - self._began_at) * self.speed)
+        return self._began + run + self.offset
 
     def write(self) -> None:
         temporary = self.path.with_suffix(".tmp")
@@ -64,14 +73,16 @@ class MovingClock:
 
 class ChaosSite:
     def __init__(self, root: Path, dovecot: Dovecot, account: ImapAccount, sink: SmtpSink,
-                 seed: int, faults: Faults, extra: str = "") -> None:
+                 seed: int, faults: Faults, extra: str = "", speed: float = 1.0,
+                 rules: Path | None = None) -> None:
         self.root = root
         self.dovecot = dovecot
         self.account = account
         self.sink = sink
         self.imap_proxy = ChaosProxy(dovecot.port, seed, faults, "imap")
         self.smtp_proxy = ChaosProxy(sink.port, seed + 1, faults, "smtp")
-        self.clock = MovingClock(root / "clock.txt")
+        self.clock = MovingClock(root / "clock.txt", speed)
+        self.rules = rules
         self.web_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.web_port}"
         self.config: Path | None = None
@@ -105,6 +116,10 @@ mode = "both"
 outbox_folder = "{OUTBOX_FOLDER}"
 quiet_seconds = 0
 """ + self.extra)
+        if self.rules is not None:  # the site's own rule files (the soak's follow-up)
+            text = self.config.read_text(encoding="utf-8")
+            self.config.write_text(text.replace(f'dir = "{SHIPPED_RULES}"',
+                                                f'dir = "{self.rules}"'), encoding="utf-8")
         self._log = self.log_path.open("ab")
         return self
 
@@ -158,3 +173,28 @@ quiet_seconds = 0
 
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def first_start(site: ChaosSite) -> None:
+    """A calm first start: the daemon takes only mail that arrives after it first saw INBOX
+    (history is `backfill`'s), so the load begins once INBOX and Sent have checkpoints."""
+    assert site.config is not None
+    data_dir = load_config(site.config).data_dir
+    for proxy in site.proxies:
+        proxy.calm()
+    site.start_daemon()
+
+    def checkpoints() -> int:
+        try:
+            store = open_store(data_dir, read_only=True)
+        except Exception:
+            return 0
+        try:
+            return store.count("checkpoints")
+        finally:
+            store.close()
+
+    wait_until(lambda: checkpoints() >= 2, timeout=60, what="the first checkpoints")
+    assert site.stop_daemon() == 0
+    for proxy in site.proxies:
+        proxy.rage()

@@ -24,8 +24,7 @@ from mailflow.settings.config import load_config
 from .load import Workload, seed_pool
 from .oracle import Oracle
 from .proxy import Faults
-from .site import ChaosSite
-from .test_kill_and_cut import first_start
+from .site import ChaosSite, first_start
 
 CALM = Faults(refuse=0, delay=0, stall=0, cut=0)
 LOUD = ("disk full", "No space left", "database or disk is full")

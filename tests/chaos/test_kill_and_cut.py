@@ -15,16 +15,16 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from harness import wait_until
 from servers import Dovecot, ImapAccount, SmtpSink
 
 from mailflow.settings.config import load_config
-from mailflow.store import open_store
 
 from .load import Workload, seed_pool
 from .oracle import Oracle, Verdict
 from .proxy import Faults
-from .site import ChaosSite
+from .site import ChaosSite, first_start
 
 FORMS = {
     # kills and cuts at least, Dovecot restarts, inputs, the feed's pace (s), the calm round's
@@ -38,31 +38,7 @@ FAULTS = {"short": Faults(refuse=0.05, delay=0.1, stall=0.01, cut=0.08),
           "full": Faults(refuse=0.04, delay=0.1, stall=0.005, cut=0.08)}
 
 
-def first_start(site: ChaosSite) -> None:
-    """A calm first start: the daemon takes only mail that arrives after it first saw INBOX
-    (history is `backfill`'s), so the load begins once INBOX and Sent have checkpoints."""
-    assert site.config is not None
-    data_dir = load_config(site.config).data_dir
-    for proxy in site.proxies:
-        proxy.calm()
-    site.start_daemon()
-
-    def checkpoints() -> int:
-        try:
-            store = open_store(data_dir, read_only=True)
-        except Exception:
-            return 0
-        try:
-            return store.count("checkpoints")
-        finally:
-            store.close()
-
-    wait_until(lambda: checkpoints() >= 2, timeout=60, what="the first checkpoints")
-    assert site.stop_daemon() == 0
-    for proxy in site.proxies:
-        proxy.rage()
-
-
+@pytest.mark.timeout(3600)  # the full form: about 20 min on a busy machine
 def test_kill9_and_a_bad_network_lose_nothing_and_double_nothing(
         tmp_path: Path, own_dovecot: Dovecot, own_account: ImapAccount, smtp_sink: SmtpSink,
         chaos_form: str, chaos_seed: int) -> None:
