@@ -74,6 +74,7 @@ class Inputs:
     callbacks_sent: set[str] = field(default_factory=set)
     clicks_acked: Counter[str] = field(default_factory=Counter)
     clicks_tried: Counter[str] = field(default_factory=Counter)
+    callback_answers: Counter[int] = field(default_factory=Counter)  # by HTTP status
     web_failures: int = 0
 
 
@@ -202,6 +203,7 @@ class Workload:
         except httpx.HTTPError:
             i.web_failures += 1
             return
+        i.callback_answers[answer.status_code] += 1
         if answer.status_code == 200:
             i.callbacks_acked.add(event_id)
 

@@ -132,11 +132,13 @@ def test_a_full_disk_stops_writes_loudly_once_and_resumes_without_loss(
 
     loud = [line for line in during if any(word in line for word in LOUD)]
     print(f"\ndisk full: /healthz {status} {said}; {len(loud)} error lines of {len(during)}; "
-          f"{verdict.summary()}")
+          f"callbacks answered {dict(load.inputs.callback_answers)}; {verdict.summary()}")
     assert alive, "the daemon died when the disk filled"
     assert status == 503 and "disk" in said, said
     assert 1 <= len(loud) <= 2, "\n".join(loud[:10])
     assert "Traceback" not in "\n".join(during)
     assert verdict.clean, verdict.summary()
+    answers = load.inputs.callback_answers
+    assert answers[503] >= 1 and set(answers) <= {200, 503}, answers  # "send it again"
     assert verdict.counts["applications in"] == totals["applications"]
     assert verified.returncode == 0, verified.stderr
