@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`. Both set everything up first.
 PY := .venv/bin
 
-.PHONY: install demo test lint bench bench-smoke
+.PHONY: install demo test lint bench bench-smoke chaos soak
 
 install:
 	bash .ci/install-deps
@@ -25,3 +25,11 @@ bench: install
 # each benchmark at a tiny size: they still run and report (also a test in `make test`)
 bench-smoke: install
 	$(PY)/python -m benchmarks --smoke
+
+# The long forms of tests/chaos (`make test` runs short ones): >= 200 kills and 200 cuts; an hour
+# of accelerated time. Each prints its counts or curves.
+chaos: install
+	$(PY)/pytest -q -s tests/chaos/test_kill_and_cut.py tests/chaos/test_disk_full.py --chaos=full
+
+soak: install
+	$(PY)/pytest -q -s tests/chaos/test_soak.py --soak=full

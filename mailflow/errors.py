@@ -55,6 +55,13 @@ class StoreError(MailflowError):
     """The store cannot be opened or is damaged."""
 
 
+class StoreFull(StoreError):
+    """The disk under the store is full: the write was rolled back. Said once, by the store
+    (`logged_once`): a catch-all that logs it again drops it (mailflow/logs.py)."""
+
+    logged_once = True
+
+
 class NoStore(StoreError):
     """No store yet: the daemon (or an import) has not created it. Read commands show an empty
     pool."""

@@ -61,8 +61,20 @@ def to_journal(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bool:
         return False
 
 
+def not_said_again(record: logging.LogRecord) -> bool:
+    """False for a record carrying an error that has its own one line already (`logged_once`,
+    e.g. a full disk): a catch-all's traceback of it would flood the log."""
+    error = record.exc_info[1] if record.exc_info else None
+    while error is not None:
+        if getattr(error, "logged_once", False):
+            return False
+        error = error.__cause__ or error.__context__
+    return True
+
+
 def setup(fmt: str = "plain", level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(not_said_again)
     if fmt == "json":
         handler.setFormatter(JsonLines())
     elif fmt == "journal" or to_journal(sys.stderr):

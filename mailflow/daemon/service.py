@@ -20,6 +20,7 @@ from mailflow.daemon.control import ControlServer
 from mailflow.daemon.folders import watched_folders
 from mailflow.daemon.monthly import MonthlyReport
 from mailflow.daemon.notify import Systemd
+from mailflow.errors import MailflowError
 from mailflow.followups.scheduler import FollowUpScheduler
 from mailflow.intake.importer import import_file
 from mailflow.kpi import outcomes
@@ -43,6 +44,7 @@ from mailflow.rejection.reviews import ReviewDesk
 from mailflow.settings.config import Config
 from mailflow.store import configured_store
 from mailflow.store.base import Store
+from mailflow.store.full import DiskWatch
 from mailflow.store.serial import SerialStore
 
 if TYPE_CHECKING:
@@ -70,7 +72,8 @@ class Daemon:
         self.clock = clock or default_clock()
         if store is None:
             check_data_dir(config.data_dir)  # others may not read candidates' data: refused
-        self.tagging = tagging_store(store or SerialStore(configured_store(config)),
+        self.disk = DiskWatch(str(config.data_dir))  # a full disk: unhealthy until space returns
+        self.tagging = tagging_store(store or SerialStore(configured_store(config), self.disk),
                                      config, self.clock)
         self.store: Store = self.tagging
         self.reloaders: list[Callable[[], None]] = [self._reload_tags]
@@ -92,6 +95,7 @@ class Daemon:
         self.health = Health()
         self._health_guard = threading.Lock()
         self.login = LoginGate(config.mailbox.auth_retry_seconds, on_change=self.check_health)
+        self.disk.on_change = self.check_health
         # one access token for every watched folder (auth = "oauth2")
         self.tokens = TokenSource(config.mailbox) if config.mailbox.auth == "oauth2" else None
         # a replay of a mail quarantined as too large fetches it again
@@ -376,7 +380,15 @@ class Daemon:
         limit = self.config.mailbox.silence_alarm_seconds
         while True:
             await asyncio.sleep(min(WATCHDOG_SECONDS, limit / 2))
+            if self.disk.full:
+                await asyncio.to_thread(self._probe_disk)
             self.check_health()
+
+    def _probe_disk(self) -> None:
+        """While the disk is full, one small write a round: health comes back with the space
+        even when nothing else writes."""
+        with contextlib.suppress(MailflowError):
+            self.store.put("settings", "disk_probe", {"at": iso(self.clock.now())})
 
     def check_health(self) -> None:
         """Health from what is wrong now: the watchdog's round, and at once when the IMAP
@@ -391,6 +403,8 @@ class Daemon:
                 others.append(f"outbox: {self.outbox.alert}")
             refused = self.login.refused
             reasons = [f"imap: {refused}", *others] if refused else others
+            if self.disk.full:  # said once by the store itself
+                reasons = [self.disk.full, *reasons]
             if others and self.health.healthy:
                 log.error("unhealthy: %s", "; ".join(others))
             elif not reasons and not self.health.healthy:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from imapclient.exceptions import IMAPClientError
 
+from mailflow.errors import StoreFull
 from mailflow.mailbox.handoff import Intake
 from mailflow.mailbox.imap import AuthenticationFailed, Mailbox, MailboxError
 from mailflow.mailbox.login import LoginGate
@@ -112,13 +113,14 @@ class FolderWatcher:
                 self.login.release()  # no verdict on the login: another folder may try
                 if self._stop.is_set():
                     break
-                if not isinstance(exc, MailboxError | OSError | IMAPClientError):
+                full = isinstance(exc, StoreFull)  # the store said so once: wait quietly
+                if not isinstance(exc, MailboxError | OSError | IMAPClientError | StoreFull):
                     log.exception("%s: unexpected error", self.role)
                 # a poke interrupts IDLE on purpose: reconnect at once
                 cap = self.settings.reconnect_max_seconds
-                delay = 0.0 if self.wake.is_set() else min(backoff, cap)
-                log.warning("%s: connection lost (%s); reconnecting in %.1fs",
-                            self.role, exc, delay)
+                delay = 0.0 if self.wake.is_set() and not full else min(backoff, cap)
+                (log.debug if full else log.warning)(
+                    "%s: connection lost (%s); reconnecting in %.1fs", self.role, exc, delay)
                 self._stop.wait(delay * random.uniform(0.8, 1.0))
                 backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
             finally:

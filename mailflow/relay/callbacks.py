@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mailflow.clock import Clock, iso, parse_iso
-from mailflow.errors import MailflowError
+from mailflow.errors import MailflowError, StoreFull
 from mailflow.pool import consent
 from mailflow.pool.records import Candidate, as_candidate
 from mailflow.pool.talent import TalentPool
@@ -191,24 +191,34 @@ class CareerRelayCallbacks:
     def record_batch(self, events: list[PartnerEvent]) -> list[Answer]:
         """Record verified events in one transaction; each answer holds once it commits."""
         answers = []
-        with self.lane, self.store.transaction():
-            for event in events:
-                try:
-                    with self.store.transaction():  # a savepoint: one failure undoes only it
-                        answers.append(self.record(event))
-                except LedgerError as exc:
-                    self._alarm(f"ledger: {exc}")
-                    answers.append(Answer(503, {"ok": False, "error": "ledger unavailable"}))
-                except MailflowError as exc:  # the ledger key missing
-                    self._alarm(f"callbacks: {exc}")
-                    answers.append(Answer(503, {"ok": False, "error": "ledger unavailable"}))
-                except Exception:
-                    log.exception("callback %s: not recorded", event.id)
-                    answers.append(Answer(500, {"ok": False, "error": "not recorded"}))
+        try:
+            with self.lane, self.store.transaction():
+                for event in events:
+                    answers.append(self._record_one(event))
+        except StoreFull:  # said once by the store; the partner sends them again
+            return [Answer(503, {"ok": False, "error": "disk full: not recorded, send it again"})
+                    for _event in events]
         if any(a.status == 200 for a in answers) and self.alert:
             log.info("callbacks recorded again")
             self.alert = ""
         return answers
+
+    def _record_one(self, event: PartnerEvent) -> Answer:
+        """One event in a savepoint: its failure undoes only it (a full disk, all of them)."""
+        try:
+            with self.store.transaction():
+                return self.record(event)
+        except StoreFull:
+            raise
+        except LedgerError as exc:
+            self._alarm(f"ledger: {exc}")
+            return Answer(503, {"ok": False, "error": "ledger unavailable"})
+        except MailflowError as exc:  # the ledger key missing
+            self._alarm(f"callbacks: {exc}")
+            return Answer(503, {"ok": False, "error": "ledger unavailable"})
+        except Exception:
+            log.exception("callback %s: not recorded", event.id)
+            return Answer(500, {"ok": False, "error": "not recorded"})
 
     def record(self, event: PartnerEvent) -> Answer:
         seen = self.store.get("callbacks", event.id)

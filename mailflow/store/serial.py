@@ -1,6 +1,7 @@
 """A store shared by the daemon's threads (watchers, web edge, control channel): every call, and
 every transaction as a whole, runs under one re-entrant lock, so one thread's transaction never
-sees or interleaves another's writes."""
+sees or interleaves another's writes. A write that finds the disk full raises `StoreFull` and
+tells the `DiskWatch` (full.py); the next write that goes through tells it space is back."""
 
 from __future__ import annotations
 
@@ -9,22 +10,56 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from mailflow import faults
+from mailflow.errors import StoreFull
 from mailflow.store.base import Doc, Store
+from mailflow.store.full import DiskWatch, disk_full
 
 
 class SerialStore:
-    def __init__(self, inner: Store) -> None:
+    def __init__(self, inner: Store, disk: DiskWatch | None = None) -> None:
         self.inner = inner
         self.read_only = inner.read_only
         self.lock = threading.RLock()
+        self.disk = disk or DiskWatch("the data directory")
+        self._depth = 0
+        self._wrote = False  # the outer transaction has written something
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.lock, self.inner.transaction():
+        with self.lock, self._writing():
+            self._depth += 1
+            try:
+                with self.inner.transaction():
+                    yield
+                    if self._depth == 1 and self._wrote:
+                        faults.disk_space()  # a test's full disk, at the commit
+            finally:
+                self._depth -= 1
+
+    @contextmanager
+    def _writing(self, writes: bool = False) -> Iterator[None]:
+        """Writes (a call, or an outer transaction's commit) told to the disk watch: a full
+        disk becomes `StoreFull`; a transaction that only read proves nothing."""
+        outer = self._depth == 0
+        if outer:
+            self._wrote = writes
+        elif writes:
+            self._wrote = True
+        try:
             yield
+        except StoreFull:
+            raise
+        except Exception as exc:
+            if disk_full(exc):
+                raise self.disk.failed(exc) from exc
+            raise
+        if outer and self._wrote:
+            self.disk.wrote()
 
     def put(self, kind: str, key: str, doc: Mapping[str, Any]) -> None:
-        with self.lock:
+        with self.lock, self._writing(writes=True):
+            faults.disk_space()
             self.inner.put(kind, key, doc)
 
     def get(self, kind: str, key: str) -> Doc | None:
@@ -32,7 +67,7 @@ class SerialStore:
             return self.inner.get(kind, key)
 
     def delete(self, kind: str, key: str) -> bool:
-        with self.lock:
+        with self.lock, self._writing(writes=True):
             return self.inner.delete(kind, key)
 
     def find(self, kind: str, field: str, value: str) -> list[Doc]:
@@ -49,7 +84,8 @@ class SerialStore:
             yield from self.inner.scan(kind, after, limit)
 
     def append(self, kind: str, doc: Mapping[str, Any]) -> int:
-        with self.lock:
+        with self.lock, self._writing(writes=True):
+            faults.disk_space()
             return self.inner.append(kind, doc)
 
     def log(self, kind: str, after: int = 0) -> Iterator[tuple[int, Doc]]:
@@ -66,7 +102,7 @@ class SerialStore:
             return self.inner.find_keys(kind, field, value)
 
     def redact(self, kind: str, seq: int, doc: Mapping[str, Any]) -> None:
-        with self.lock:
+        with self.lock, self._writing(writes=True):
             self.inner.redact(kind, seq, doc)
 
     def scrub(self) -> bool:
