@@ -11,19 +11,17 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mailflow.clock import Clock, default_clock, iso
+from mailflow.daemon.commands import control_handlers
 from mailflow.daemon.control import ControlServer
 from mailflow.daemon.folders import watched_folders
 from mailflow.daemon.monthly import MonthlyReport
 from mailflow.daemon.notify import Systemd
 from mailflow.errors import MailflowError
 from mailflow.followups.scheduler import FollowUpScheduler
-from mailflow.intake.importer import import_file
-from mailflow.kpi import outcomes
 from mailflow.mailbox.backfill import Backfill, BackfillRunner
 from mailflow.mailbox.handoff import Intake
 from mailflow.mailbox.imap import Mailbox
@@ -38,8 +36,6 @@ from mailflow.outgoing.records import PublicOutboxItem
 from mailflow.pool.tagging import reload_tags, tagging_store
 from mailflow.privacy.at_rest import check_data_dir
 from mailflow.privacy.desk import PrivacyDesk
-from mailflow.profile import corrections
-from mailflow.profile.dictionary import load_skills
 from mailflow.rejection.reviews import ReviewDesk
 from mailflow.settings.config import Config
 from mailflow.store import configured_store
@@ -160,39 +156,7 @@ class Daemon:
         return {**scanners, "drafts": desk.scan}
 
     def control_handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
-        return {
-            "ping": lambda args: "pong",
-            "quarantine.replay": lambda args: self._replay(str(args["id"])),
-            "rules.reload": lambda args: self._reload_telling_systemd(),
-            "rules.check": lambda args: self._rules_check(),
-            "rewrite.record": self._record_rewrite,
-            "consent.record": self._record_consent,
-            "tag.change": self._change_tag,
-            "intent.record": self._record_intent,
-            "import.csv": lambda args: import_file(
-                self.store, self.clock, self.config.zone, str(args["path"]),
-                bool(args.get("dry_run")), purposes=self.config.privacy.purposes,
-                dictionary=load_skills(self.config.rules_dir)),
-            "candidate.set": lambda args: corrections.set_field(
-                self.store, self.clock, args, load_skills(self.config.rules_dir), self.lane),
-            "backfill.start": lambda args: self.backfills.start(
-                str(args["folder"]), date.fromisoformat(args["since"]) if args.get("since")
-                else None),
-            "backfill.status": lambda args: self.backfills.status.get(str(args["folder"])),
-            "outbox.queue": lambda args: self.outbox.queue_command(args),
-            "outbox.resend": lambda args: self.outbox.resend(str(args["id"])),
-            "outbox.mark_sent": lambda args: self.outbox.mark_sent(str(args["id"])),
-            "ledger.redeem": lambda args: self.ledger.redeem(str(args["note"])),
-            "candidate.hire": lambda args: outcomes.hire(self.store, self.clock, self.ledger,
-                                                         args),
-            "candidate.left": lambda args: outcomes.left(self.store, self.clock, args, self.lane),
-            "audit.record": self._audit,
-            "privacy.erase": self.privacy.erase,
-            "privacy.purge": self.privacy.purge,
-            "opening.add": self.openings.add,
-            "opening.close": lambda args: self.openings.close(str(args["id"])),
-            "opening.model": lambda args: self.openings.model(),
-        }
+        return control_handlers(self)
 
     def _sync_openings(self) -> None:
         """openings.toml into the store; a new or changed opening ranked and HR told (once)."""
@@ -216,50 +180,17 @@ class Daemon:
 
         mark_undeliverable(self.store, self.clock, self.config, self.outbox, address, record)
 
-    def _audit(self, args: dict[str, Any]) -> int:
-        """An entry in the audit log for what a CLI command did on its own (an export)."""
-        from mailflow.pool import audit
-
-        with self.lane:
-            return audit.record(self.store, self.clock, str(args["actor"]),
-                                str(args["action"]), str(args.get("target", "")),
-                                dict(args.get("detail") or {}))
-
-    def _record_consent(self, args: dict[str, Any]) -> Any:
-        from mailflow.pool.talent import TalentPool
-
-        with self.lane:
-            return TalentPool(self.store, self.clock).record_consent(args)
-
-    def _change_tag(self, args: dict[str, Any]) -> Any:
-        from mailflow.pool.tagging import hr_tag
-
-        with self.lane:
-            return hr_tag(self.store, self.clock, args)
-
-    def _record_intent(self, args: dict[str, Any]) -> Any:
-        from mailflow.pool.intent import hr_intent
-
-        with self.lane:
-            return hr_intent(self.store, self.clock, args)
-
     def _reload_tags(self) -> None:
         """rules/tags.toml again (checked with the other files first); the pool re-tagged when
         the rules changed."""
         with self.lane:
             reload_tags(self.tagging, self.config)
 
-    def _record_rewrite(self, args: dict[str, Any]) -> Any:
-        from mailflow.rejection.rewriting import record_handler
-
-        with self.lane:
-            return record_handler(self.config, self.store, self.clock)(args)
-
     def carry_out(self, command: str, args: dict[str, Any]) -> Any:
         """One control-channel handler, called in this process (the admin pages, `web.host`)."""
         return self.control.handlers[command](args)
 
-    def _rules_check(self) -> dict[str, Any]:
+    def rules_check(self) -> dict[str, Any]:
         """The rules' last validation (at start or the last reload: the rules in force passed
         it, or a refused reload kept the old ones) and every problem of the files on disk now
         (what a reload would say)."""
@@ -268,7 +199,7 @@ class Daemon:
         return {"last": self.rules_validation,
                 "now": [str(problem) for problem in static_problems(self.config)]}
 
-    def _replay(self, item_id: str) -> dict[str, Any]:
+    def replay(self, item_id: str) -> dict[str, Any]:
         doc = self.intake.replay(item_id)
         return {key: value for key, value in doc.items() if key != "raw"}
 
@@ -363,7 +294,7 @@ class Daemon:
         for watcher in self.watchers:
             watcher.stop()
 
-    def _reload_telling_systemd(self) -> list[str]:
+    def reload_telling_systemd(self) -> list[str]:
         """`mailflow rules reload`: bracketed by RELOADING=1 … READY=1 like SIGHUP; a refusal is
         the command's answer."""
         with self.systemd.reloading():
