@@ -151,8 +151,9 @@ def _render(node: Leaf | Multipart, eol: str, style: str, out: list[Leaf],
     if isinstance(node, Leaf):
         out.append(node)
         if node.text is None:
+            param = _filename_param(node.filename or "", style, eol)
             head = [f"Content-Type: {node.content_type}",
-                    f"Content-Disposition: attachment; {_filename_param(node.filename or '', style, eol)}",
+                    f"Content-Disposition: attachment; {param}",
                     "Content-Transfer-Encoding: base64"]
             encoded = base64.b64encode(node.data).decode()
             body = [encoded[i:i + 76] for i in range(0, len(encoded), 76)]
