@@ -22,6 +22,9 @@ JAPANESE = st.sampled_from(_KANA + _KANJI + _ASCII + _WIDE)
 
 
 def fits(text: str, codec: str) -> bool:
+    """Whether `codec` holds `text` (ISO-2022-JP cannot hold its own ESC, SO and SI bytes)."""
+    if codec == "iso2022_jp" and any(c in text for c in "\x1b\x0e\x0f"):
+        return False
     try:
         text.encode(codec)
     except UnicodeEncodeError:
@@ -106,10 +109,10 @@ def _filename_param(name: str, style: str, eol: str) -> str:
         quoted = "".join(chr(b) if chr(b).isalnum() and b < 128 else f"%{b:02X}"
                          for b in name.encode("utf-8"))
         return f"filename*=UTF-8''{quoted}"
-    if style == "rfc2231-continued":
-        quoted = "".join(chr(b) if chr(b).isalnum() and b < 128 else f"%{b:02X}"
-                         for b in name.encode("utf-8"))
-        chunks = [quoted[i:i + 30] for i in range(0, len(quoted), 30)] or [""]
+    if style == "rfc2231-continued":  # a section may end inside a UTF-8 sequence, not a %XX
+        tokens = [chr(b) if chr(b).isalnum() and b < 128 else f"%{b:02X}"
+                  for b in name.encode("utf-8")]
+        chunks = ["".join(tokens[i:i + 10]) for i in range(0, len(tokens), 10)] or [""]
         return f";{eol} ".join(f"filename*{n}*={'UTF-8' + chr(39) * 2 if n == 0 else ''}{c}"
                                for n, c in enumerate(chunks))
     return f'filename="{encoded_word(name, "UTF-8", "utf-8", "B")}"'

@@ -41,6 +41,7 @@ from imapclient import IMAPClient
 LOOPBACK = "127.0.0.1"
 INSTALL_HINT = "run .ci/install-deps (it installs dovecot-imapd and neomutt)"
 SPECIAL_FOLDERS = {"Drafts": "\\Drafts", "Sent": "\\Sent", "Trash": "\\Trash"}
+SESSION_SECONDS = 300.0  # the IMAP timeout of the tests' own sessions (append, wipe, rebuild)
 MailFormat = Literal["sdbox", "maildir"]
 
 
@@ -514,7 +515,9 @@ class Dovecot:
 
     @contextlib.contextmanager
     def _session(self, user: str) -> Any:
-        client = self.client(user)
+        # the tests' own bulk work (10,000 messages expunged or appended at once) takes far
+        # longer than 10 s on a busy machine: a timeout here is a failed test, not a finding
+        client = self.client(user, timeout=SESSION_SECONDS)
         try:
             yield client
         finally:
