@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 from oauth_service import TokenService
 from postgres_server import Postgres
 from servers import (
@@ -26,6 +27,14 @@ from servers import (
 )
 
 _user_numbers = itertools.count(1)
+
+# Property-based tests (tests/test_properties_*.py): a few dozen examples each in `make test`
+# ("ci"), thousands by HYPOTHESIS_PROFILE=full; no deadline, so a busy machine fails nothing.
+settings.register_profile("ci", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("full", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # The secrets every configuration needs (`mailflow check` and `run` refuse to go on without
 # them), under their default variable names; configs from harness.write_config name their own

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from admin_site import HIRED_ON, PAGES, PEOPLE, QUARANTINED_EMAIL, Seeded, seed, token
 from harness import MAILFLOW, DaemonThread
-from servers import ImapAccount
+from servers import Dovecot, ImapAccount
 from test_callbacks import env, write_config  # noqa: F401  (fixture)
+from test_script_in_names import HOSTILE_NAME, add_hostile
 
 from mailflow.pool.talent import TalentPool
 from mailflow.web.admin.views import TILES
@@ -154,3 +155,34 @@ def test_the_dashboard_in_chromium(site: tuple[Seeded, dict[str, str]], page: An
     page.goto(f"{base}/admin/")
     assert page.url == f"{base}/admin/login"
     assert os.environ["MAILFLOW_ADMIN_TOKEN"] not in page.content()
+
+
+def test_no_script_runs_on_pages_showing_hostile_names(
+        site: tuple[Seeded, dict[str, str]], page: Any, dovecot: Dovecot,
+        imap_account: ImapAccount) -> None:
+    """Issue 21: candidates named `<script>…`, `"><img src=x onerror=…>` and `'><svg onload=…>`
+    (one of them arrived through the mailbox, with such a Subject, position and attachment
+    name) and a quarantine reason with markup: on every page that shows them, no dialog opens,
+    no handler runs and no element is made of them."""
+    seeded, _environment = site
+    ids = add_hostile(seeded, dovecot, imap_account)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.add_init_script("window.__ran = []; window.alert = (x) => window.__ran.push(String(x));")
+    login(page, seeded.base, token())
+    paths = [*PAGES, *(f"/admin/candidates/{i}" for i in ids)]
+    for path in paths:
+        answer = page.goto(f"{seeded.base}{path}")
+        assert answer is not None and answer.status == 200, path
+        page.wait_for_load_state("load")
+        assert page.evaluate("window.__ran") == [], path
+        assert page.locator("script, img, iframe, svg[onload]").count() == 0, path
+    page.goto(f"{seeded.base}/admin/candidates/{ids[0]}")
+    assert page.locator("#name").inner_text() == HOSTILE_NAME
+    shot(page, "candidate-hostile-name")
+    page.goto(f"{seeded.base}/admin/pool")
+    page.fill("input[name=term]", "onerror")
+    page.click("#search-button")
+    assert page.locator("#candidates tbody tr").count() >= 2
+    assert page.evaluate("window.__ran") == []
+    assert dialogs == []

@@ -130,7 +130,10 @@ def parse_event(body: bytes, signature: str = "") -> PartnerEvent:
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_FIELD:
             problems.append(f"{name}: expected a non-empty string of at most {MAX_FIELD} "
                             "characters")
-    if data.get("type") not in STATUSES:
+        elif not _is_unicode(value):
+            problems.append(f"{name}: not valid Unicode (a lone surrogate such as \\ud800)")
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in STATUSES:  # a list here is not hashable
         problems.append(f"type: expected one of {', '.join(STATUSES)}")
     occurred = data.get("occurred_at")
     try:
@@ -148,6 +151,15 @@ def parse_event(body: bytes, signature: str = "") -> PartnerEvent:
     return PartnerEvent(str(data["id"]), str(data["type"]), str(data["ref"]),
                         iso(at.astimezone(UTC)), hashlib.sha256(body).hexdigest(), body,
                         signature)
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a JSON string with a lone surrogate ("\\ud800"): no store can hold it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def quarantine_key(event_id: str) -> str:

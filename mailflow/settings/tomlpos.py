@@ -49,6 +49,7 @@ def locate(text: str) -> dict[KeyPath, int]:
                 path = (*path, part)
                 if path in array_counts and len(path) < len(_split(header.group(2))):
                     path = (*path, array_counts[path] - 1)  # a sub-table of the last [[entry]]
+                positions.setdefault(path, number)  # `[a.b.c]` also makes tables a and a.b
             if header.group(1) == "[[":
                 index = array_counts.get(path, 0)
                 array_counts[path] = index + 1
@@ -61,6 +62,8 @@ def locate(text: str) -> dict[KeyPath, int]:
         if not assign:
             continue
         key_path = (*table, *_split(assign.group(1)))
+        for end in range(len(table) + 1, len(key_path)):  # `a.b = 1` also makes table a
+            positions.setdefault(key_path[:end], number)
         positions[key_path] = number
         rest = line[assign.end():]
         for inner in _INLINE_KEY.finditer(rest):
@@ -95,6 +98,8 @@ def load(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         line = int(match.group(1)) if match else None
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        if line is None and "(at end of document)" in str(exc):  # e.g. an unclosed string
+            line = max(1, len(text.splitlines()))
+        message = re.sub(r"\s*\(at (?:line \d+, column \d+|end of document)\)", "", str(exc))
         raise ProblemsError([Problem(str(path), line, f"TOML syntax: {message}")]) from exc
     return data, locate(text)

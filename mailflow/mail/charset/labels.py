@@ -89,7 +89,7 @@ def codec_for(clean: str) -> str | None:
         return _WIDER_CODEC[clean]
     try:
         name = codecs.lookup(clean).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a label with a NUL ("utf-8\x00")
         return None
     # Only text codecs: base64, rot13, zlib etc. are bytes-to-bytes transforms.
     info = codecs.lookup(name)
