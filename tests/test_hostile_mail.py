@@ -163,14 +163,22 @@ def test_terminal_escapes_in_a_stored_name_are_shown_escaped_not_sent(tmp_path: 
     assert len(listing) == 2 and "t@example.net" in listing[1]  # the header and one row
 
 
-def test_an_import_never_reads_more_than_its_limit(tmp_path: Path) -> None:
-    """Issue 21: `mailflow import /dev/zero` grew without bound; now it stops at the limit."""
+def test_an_import_never_reads_more_than_its_limit(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21: `mailflow import /dev/zero` grew without bound; now it ends at once (not text),
+    and text beyond the size limit is refused before a row is taken."""
     config = tmp_path / "config.toml"
     config.write_text('[store]\npath = "data"\n', encoding="utf-8")
     done = subprocess.run([*MAILFLOW, "import", "/dev/zero", "--dry-run", "-c", str(config)],
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "larger than 64 MiB" in done.stderr, done.stderr
+    assert done.returncode == 2 and "neither UTF-8 nor CP932" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+    monkeypatch.setattr(importer, "MAX_BYTES", 100_000)
+    big = tmp_path / "big.csv"
+    big.write_text("氏名,メールアドレス\n" + "".join(f"人{n},p{n}@example.net\n"
+                                                  for n in range(10_000)), encoding="utf-8")
+    with pytest.raises(UsageError, match="larger than"):
+        importer.encoding_of(big, chunk=4096)
 
 
 def test_an_import_takes_at_most_its_row_limit(tmp_path: Path,

@@ -135,7 +135,9 @@ def test_import_consent_columns_are_validated_and_recorded_with_file_and_line(
         with store.transaction():  # C withdrew before: an old list never overrides that
             pool.consent_change(c, "rescout", False, consent.PAGE, "request rq_1")
         report = import_file(store, clock, TOKYO, csv_file, purposes=config.privacy.purposes)
-        assert (report["created"], report["merged"], report["refused"]) == (1, 1, [])
+        # C's row changes nothing (C's withdrawal stands): unchanged, not merged
+        assert (report["created"], report["merged"], report["unchanged"],
+                report["refused"]) == (1, 0, 1, [])
         a, c = pool.by_email("a@example.net"), pool.by_email("c@example.net")
         assert a is not None and c is not None
         assert a["consents"]["rescout"] == {"state": "granted", "at": "2026-01-05T01:00:00.000000Z",

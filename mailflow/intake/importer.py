@@ -3,9 +3,10 @@
 The columns and how a cell is read: `import_columns`; the profile and selection columns into
 the record: `import_profile`.
 
-Two parts. Reading is pure: bytes → text (UTF-8 with or without BOM, else CP932) → the header's
-columns (English names or Japanese aliases) → one `ImportRow` per usable row and one
-`RowProblem` per thing wrong with the others (all of them, each naming its line and column).
+Two parts. Reading streams: bytes → text (UTF-8 with or without BOM, else CP932, found in one
+pass over the file) → the header's columns (English names or Japanese aliases) → one `ImportRow`
+per usable row and one `RowProblem` per thing wrong with the others (all of them, each naming
+its line and column), one row at a time off the disk, so memory does not follow the file.
 Writing takes the rows into the talent pool through `TalentPool.import_row`, which matches them
 to the people already there (normalised email, then phone) and only fills gaps.
 
@@ -17,11 +18,13 @@ refused row naming the known ones); they are recorded as the person's word, with
 
 from __future__ import annotations
 
+import codecs
 import copy
 import csv
 import io
+import itertools
 import unicodedata
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,28 +64,16 @@ class RowProblem:
 
 @dataclass
 class Sheet:
-    """What a file holds: its usable rows, its refused ones, and how it was read."""
+    """What a file holds: its usable rows, its refused ones, and how it was read. Read from a
+    file, `rows` streams (one row at a time off the disk) and `refused` fills as it goes."""
 
-    rows: list[ImportRow] = field(default_factory=list)
+    rows: Iterable[ImportRow] = field(default_factory=list)
     refused: list[RowProblem] = field(default_factory=list)
     encoding: str = ""
     ignored_columns: list[str] = field(default_factory=list)
 
 
 # -- reading (pure) -----------------------------------------------------------------------------
-
-def decode(data: bytes, path: str) -> tuple[str, str]:
-    """The text and the encoding it was in: UTF-8 (BOM or not), else CP932, else an error."""
-    for encoding in ENCODINGS:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if not NOT_TEXT.search(text):
-            return text, encoding
-    raise UsageError(f"{path}: neither UTF-8 nor CP932 (Shift_JIS) text; "
-                     "save it from Excel as \"CSV UTF-8\" or \"CSV\"")
-
 
 def header_columns(header: Sequence[str], path: str) -> tuple[list[str | None], list[str]]:
     """The field each header cell names (None for an unknown one), and the unknown ones."""
@@ -110,37 +101,49 @@ def read_sheet(text: str, zone: ZoneInfo, path: str = "-",
                purposes: Collection[str] = tuple(PURPOSES)) -> Sheet:
     """Every row of the CSV text: usable (`rows`) or refused with each reason (`refused`);
     `purposes`: the declared purposes of use a consent column may name."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    sheet = stream_sheet(io.StringIO(text, newline=""), zone, path, purposes)
+    sheet.rows = list(sheet.rows)
+    return sheet
+
+
+def stream_sheet(lines: Iterable[str], zone: ZoneInfo, path: str = "-",
+                 purposes: Collection[str] = tuple(PURPOSES)) -> Sheet:
+    """The header now; the rows as they are read (`Sheet.rows` is a generator)."""
+    reader = csv.reader(lines)
     try:
-        return _read_rows(reader, zone, path, tuple(purposes))
-    except csv.Error as exc:  # a quote left open, a cell beyond the csv module's limit …
+        header = next(reader, None)
+    except csv.Error as exc:
         raise UsageError(f"{path}:{reader.line_num}: not readable as CSV: {exc}") from None
-
-
-def _read_rows(reader: Any, zone: ZoneInfo, path: str, purposes: tuple[str, ...]) -> Sheet:
-    header = next(reader, None)
     if header is None:
         raise UsageError(f"{path}: empty file; a header row naming the columns is needed")
     fields, ignored = header_columns(header, path)
     sheet = Sheet(ignored_columns=ignored)
-    end = reader.line_num
-    for count, cells in enumerate(reader, start=1):
-        if count > MAX_ROWS:
-            raise UsageError(f"{path}:{reader.line_num}: more than {MAX_ROWS:,} rows, the most "
-                             "one import takes; split the list into several files")
-        line, end = end + 1, reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) > len(fields) and any(c.strip() for c in cells[len(fields):]):
-            sheet.refused.append(RowProblem(line, "*", f"{len(cells)} cells, the header names "
-                                                       f"{len(fields)}"))
-            continue
-        values = {f: c.strip() for f, c in zip(fields, cells, strict=False) if f is not None}
-        row, problems = read_row(line, values, zone, purposes)
-        if row is not None:
-            sheet.rows.append(row)
-        sheet.refused.extend(problems)
+    sheet.rows = _rows(reader, fields, sheet, zone, path, tuple(purposes))
     return sheet
+
+
+def _rows(reader: Any, fields: list[str | None], sheet: Sheet, zone: ZoneInfo, path: str,
+          purposes: tuple[str, ...]) -> Iterator[ImportRow]:
+    end = reader.line_num
+    try:
+        for count, cells in enumerate(reader, start=1):
+            if count > MAX_ROWS:
+                raise UsageError(f"{path}:{reader.line_num}: more than {MAX_ROWS:,} rows, the "
+                                 "most one import takes; split the list into several files")
+            line, end = end + 1, reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) > len(fields) and any(c.strip() for c in cells[len(fields):]):
+                sheet.refused.append(RowProblem(line, "*", f"{len(cells)} cells, the header "
+                                                           f"names {len(fields)}"))
+                continue
+            values = {f: c.strip() for f, c in zip(fields, cells, strict=False) if f is not None}
+            row, problems = read_row(line, values, zone, purposes)
+            sheet.refused.extend(problems)
+            if row is not None:
+                yield row
+    except csv.Error as exc:  # a quote left open, a cell beyond the csv module's limit …
+        raise UsageError(f"{path}:{reader.line_num}: not readable as CSV: {exc}") from None
 
 
 def read_row(line: int, values: dict[str, str], zone: ZoneInfo,
@@ -294,7 +297,7 @@ def import_sheet(pool: TalentPool, sheet: Sheet, origin: str, dry_run: bool = Fa
                  batch: int = 200, dictionary: SkillDictionary | None = None) -> ImportReport:
     """Take the sheet's rows into the pool (or only count what would happen, on a dry run);
     "merged" counts the rows that changed a record, "unchanged" those that did not."""
-    report = ImportReport(dry_run, refused=list(sheet.refused), encoding=sheet.encoding,
+    report = ImportReport(dry_run, encoding=sheet.encoding,
                           ignored_columns=list(sheet.ignored_columns))
     if dry_run:  # the same steps on a scratch copy: the counts are the real run's
         pool = TalentPool(Scratch(pool.store), pool.clock)
@@ -306,6 +309,7 @@ def import_sheet(pool: TalentPool, sheet: Sheet, origin: str, dry_run: bool = Fa
                 report.created += outcome == "created"
                 report.merged += outcome == "merged"
                 report.unchanged += outcome == "unchanged"
+    report.refused = list(sheet.refused)  # complete once every row was read
     return report
 
 
@@ -316,21 +320,42 @@ def import_file(store: Store, clock: Clock, zone: ZoneInfo, path: str | Path,
     `purposes`: the config's declared purposes of use (`config.privacy.purposes`);
     `dictionary`: `skills.toml`, for the canonical names of the skills and qualifications."""
     path = Path(path)
-    try:
-        with path.open("rb") as file:  # never more than the limit in memory (/dev/zero …)
-            data = file.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:
-        raise UsageError(f"{path}: larger than {MAX_BYTES // 2**20} MiB, the most one import "
-                         "takes; split the list into several files")
-    text, encoding = decode(data, str(path))
-    sheet = read_sheet(text, zone, str(path), purposes)
-    sheet.encoding = encoding
-    return import_sheet(TalentPool(store, clock), sheet, path.name, dry_run,
-                        dictionary=dictionary).as_json()
+    encoding = encoding_of(path)
+    with path.open(encoding=encoding, newline="") as lines:  # streamed: one row at a time
+        sheet = stream_sheet(lines, zone, str(path), purposes)
+        sheet.encoding = encoding
+        return import_sheet(TalentPool(store, clock), sheet, path.name, dry_run,
+                            dictionary=dictionary).as_json()
 
 
-def _chunks(rows: list[ImportRow], size: int) -> Iterator[list[ImportRow]]:
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+def encoding_of(path: Path, chunk: int = 2**20) -> str:
+    """UTF-8 (BOM or not), else CP932, read through once in chunks: never more than `chunk` in
+    memory, and never more than `MAX_BYTES` read (`import /dev/zero` ends)."""
+    for encoding in ENCODINGS:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        read = 0
+        try:
+            with path.open("rb") as file:
+                while data := file.read(chunk):
+                    read += len(data)
+                    if read > MAX_BYTES:
+                        raise UsageError(f"{path}: larger than {MAX_BYTES // 2**20} MiB, the "
+                                         "most one import takes; split the list into several "
+                                         "files")
+                    if NOT_TEXT.search(decoder.decode(data)):
+                        break
+                else:
+                    if not NOT_TEXT.search(decoder.decode(b"", final=True)):
+                        return encoding
+        except UnicodeDecodeError:
+            continue
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    raise UsageError(f"{path}: neither UTF-8 nor CP932 (Shift_JIS) text; "
+                     "save it from Excel as \"CSV UTF-8\" or \"CSV\"")
+
+
+def _chunks(rows: Iterable[ImportRow], size: int) -> Iterator[list[ImportRow]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
