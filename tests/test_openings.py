@@ -393,3 +393,23 @@ def test_skills_and_careers_with_their_provenance_are_read_too() -> None:
     assert found.features["required_skills"] == 1.0
     assert found.features["required_qualifications"] == 1.0
     assert found.features["role"] >= 0.7
+
+
+def test_an_openings_when_leaves_out_who_does_not_meet_it_and_its_errors_have_lines(
+        tmp_path: Path) -> None:
+    rules = rules_dir(tmp_path, JAVA_TOML + 'when = { tags.none = ["他社推薦"], status = '
+                      '"rejected" }\n')
+    spec = load_openings(rules).get("java-backend")
+    assert spec is not None and spec.when == {"tags": {"none": ["他社推薦"]},
+                                              "status": "rejected"}
+    pool = java_pool()
+    pool[0]["tags"] = ["他社推薦"]  # a, the best match, is being introduced elsewhere
+    ranking = rank(Want.of(spec.model_dump()), pool, [], text.terms, NOW)
+    assert [m.candidate_id for m in ranking.matches][:1] == ["b"]
+    assert ranking.left_out["not tags.none = ['他社推薦']"] == 1
+    broken = rules_dir(tmp_path / "broken", JAVA_TOML + 'when = { tag = ["x"] }\n')
+    with pytest.raises(ProblemsError) as caught:
+        load_openings(broken)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{broken / 'openings.toml'}:10: opening.when: unknown fact 'tag'; did you mean "
+        "'tags'?"]

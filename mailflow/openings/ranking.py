@@ -24,6 +24,7 @@ from typing import Any
 
 from mailflow.clock import parse_iso
 from mailflow.pool import consent
+from mailflow.pool.facts import FactCondition, Facts, parse_when
 
 FEATURES = ("required_skills", "preferred_skills", "required_qualifications",
             "preferred_qualifications", "role", "stage", "rating", "recency", "intent")
@@ -56,11 +57,17 @@ class Want:
     preferred_skills: tuple[str, ...] = ()
     required_qualifications: tuple[str, ...] = ()
     preferred_qualifications: tuple[str, ...] = ()
+    conditions: tuple[FactCondition, ...] = ()  # openings.toml's `when` (pool.facts)
 
     @classmethod
     def of(cls, opening: Mapping[str, Any]) -> Want:
+        def listed(key: str) -> tuple[str, ...]:
+            return tuple(str(v) for v in opening.get(key) or ())
+
         return cls(str(opening.get("title") or ""), str(opening.get("description") or ""),
-                   *(tuple(str(v) for v in opening.get(key) or ()) for key in FEATURES[:4]))
+                   listed("required_skills"), listed("preferred_skills"),
+                   listed("required_qualifications"), listed("preferred_qualifications"),
+                   tuple(parse_when(opening.get("when") or {})[0]))
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,12 @@ class Ranking:
 
 
 # -- who may be proposed ---------------------------------------------------------------------
+
+
+def _unmet(want: Want, candidate: Mapping[str, Any], notified: frozenset[str]) -> str | None:
+    facts = Facts(candidate, notified)  # type: ignore[arg-type]
+    failed = next((c for c in want.conditions if c.fails(facts) is not None), None)
+    return None if failed is None else f"not {failed.description}"
 
 
 def left_out_because(candidate: Mapping[str, Any], notified: Iterable[str]) -> str | None:
@@ -249,7 +262,7 @@ def rank(want: Want, candidates: Iterable[Mapping[str, Any]], notified: Iterable
     notified = frozenset(notified)
     ranking = Ranking()
     for candidate in candidates:
-        why = left_out_because(candidate, notified)
+        why = left_out_because(candidate, notified) or _unmet(want, candidate, notified)
         if why is not None:
             ranking.left_out[why] = ranking.left_out.get(why, 0) + 1
             continue

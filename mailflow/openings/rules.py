@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mailflow.errors import Problem, ProblemsError
+from mailflow.pool.facts import parse_when
 from mailflow.settings import tomlpos
 from mailflow.settings.tomlpos import line_of
 from mailflow.settings.validation import validate
@@ -29,7 +30,7 @@ FILE = "openings.toml"
 COMMAND_PREFIX = "op-"
 # the fields that make an opening what it is: a change to any of them is a new revision
 CONTENT = ("title", "description", "required_skills", "preferred_skills",
-           "required_qualifications", "preferred_qualifications", "location")
+           "required_qualifications", "preferred_qualifications", "location", "when")
 
 
 class _Strict(BaseModel):
@@ -51,6 +52,8 @@ class OpeningSpec(_Strict):
     preferred_qualifications: list[str] = []
     location: str = ""
     open: bool = True
+    # who may be proposed, beyond consent: the candidates' facts, as in tags.toml (pool.facts)
+    when: dict[str, Any] = {}
 
     @field_validator("id")
     @classmethod
@@ -96,8 +99,12 @@ def load_openings(rules_dir: Path) -> OpeningRules:
     twice = [Problem(str(path), line_of(positions, ("opening", index, "id")),
                      f"opening id {value!r} used twice")
              for index, value in enumerate(ids) if value in ids[:index]]
-    if twice:
-        raise ProblemsError(twice)
+    conditions = [Problem(str(path), line_of(positions, ("opening", index, "when", *where)),
+                          f"opening.when: {message}")
+                  for index, spec in enumerate(parsed.opening)
+                  for where, message in parse_when(spec.when)[1]]
+    if twice or conditions:
+        raise ProblemsError(twice + conditions)
     return OpeningRules(parsed.shortlist, tuple(parsed.opening), str(path))
 
 
@@ -110,8 +117,8 @@ def check(rules_dir: Path) -> list[Problem]:
 
 
 def content(opening: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: opening.get(key) or ("" if key in ("title", "description", "location")
-                                      else []) for key in CONTENT}
+    empty: dict[str, Any] = {"title": "", "description": "", "location": "", "when": {}}
+    return {key: opening.get(key) or empty.get(key, []) for key in CONTENT}
 
 
 def revision(opening: Mapping[str, Any]) -> str:
