@@ -19,7 +19,7 @@ from harness import MAILFLOW, PROJECT, DaemonThread, message, wait_until, write_
 from oauth_service import CLIENT_ID, CLIENT_SECRET, TokenService
 from servers import Dovecot, ImapAccount, SmtpSink, free_port
 
-from mailflow.daemon.checks import connect_smtp
+from mailflow.daemon.connect import connect_smtp
 from mailflow.mailbox.imap import AuthenticationFailed, Mailbox
 from mailflow.mailbox.oauth import TokenSource
 from mailflow.outgoing.smtp_login import smtp_login

@@ -13,7 +13,7 @@ import pytest
 import trustme
 from servers import Dovecot, SmtpSink
 
-from mailflow.daemon.checks import connect_smtp
+from mailflow.daemon.connect import connect_smtp
 from mailflow.errors import MailflowError
 from mailflow.mailbox.imap import Mailbox, MailboxError
 from mailflow.settings.config import Config, Smtp

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mailflow.cli.options import config_option, load
-from mailflow.daemon.checks import connect_imap, connect_smtp, start_problems
+from mailflow.daemon.checks import start_problems
 from mailflow.errors import ProblemsError
 
 
@@ -23,6 +23,8 @@ def check(config_path: Path | None, connect: bool) -> None:
     click.echo(f"config {config.source}: ok")
     if not connect:
         return
+    from mailflow.daemon.connect import connect_imap, connect_smtp  # the mail clients
+
     for folder in connect_imap(config):
         state = "ok" if folder.exists else "missing (created at run time)"
         click.echo(f"imap {folder.role}: {folder.name} (found by {folder.how}): {state}")

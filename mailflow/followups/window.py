@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from mailflow.clock import iso, parse_iso
 from mailflow.settings.config import Config
 from mailflow.settings.durations import parse_delay
@@ -29,6 +27,8 @@ class Window:
         self.days = {WEEKDAYS.index(day) for day in days}
         self.start, self.end = (int(t[:-3]) * 60 + int(t[-2:]) for t in (start, end))
         self.zone = zone
+        import holidays  # 50–90 ms to import: only where a window is made
+
         self.holidays = holidays.country_holidays(country) if country else None
 
     @classmethod
