@@ -25,7 +25,9 @@ server's (docs/operations.md says how to configure it).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from mailflow.store.lock import WriterLock
 
 POOL_SIZE = 4
+LOCK_WAIT_SECONDS = 3.0
 
 
 class PostgresStore(TableStore):
@@ -56,10 +59,7 @@ class PostgresStore(TableStore):
         try:
             if not read_only:
                 self._lease = psycopg.connect(dsn, autocommit=True)
-                taken = self._lease.execute(  # per schema: one database may hold several
-                    "SELECT pg_try_advisory_lock(hashtext(%s || current_schema()))",
-                    (WRITER,)).fetchone()
-                if not (taken and taken[0]):
+                if not self._take_writer_lock():
                     raise StoreError(f"store {self.where} is in use by another writer")
                 with self._lease.transaction():
                     migrate(self._lease)
@@ -78,6 +78,22 @@ class PostgresStore(TableStore):
                 if not has_schema(conn):
                     self._pool.close()
                     raise NoStore(f"no store at {self.where} yet")
+
+    def _take_writer_lock(self) -> bool:
+        """The writer's lock (per schema: one database may hold several). A writer killed a
+        moment ago may still hold it until the server notices its connection is gone: tried
+        for a few seconds before the store counts as another writer's."""
+        assert self._lease is not None
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            taken = self._lease.execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s || current_schema()))",
+                (WRITER,)).fetchone()
+            if taken and taken[0]:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.read_only = self.read_only
@@ -219,7 +235,11 @@ class PostgresStore(TableStore):
     def _release(self) -> None:
         try:
             if self._lease is not None:
-                self._lease.close()  # the session's advisory lock goes with it
+                with contextlib.suppress(psycopg.Error):  # released now, not when the server
+                    self._lease.execute(  # has cleaned the closed session up
+                        "SELECT pg_advisory_unlock(hashtext(%s || current_schema()))",
+                        (WRITER,))
+                self._lease.close()
         finally:
             self._lease = None
             if self.lock is not None:
