@@ -65,6 +65,34 @@ templates_dir = "{SHIPPED_TEMPLATES}"
     return path
 
 
+def offline_config(directory: Path, rules_dir: Path | str = SHIPPED_RULES) -> Path:
+    """A config for commands that only need the store: no server is ever contacted."""
+    path = directory / "config.toml"
+    path.write_text(f"""
+[mailbox]
+host = "127.0.0.1"
+port = 1
+security = "none"
+username = "hr"
+password_env = "{PASSWORD_ENV}"
+address = "jobs@example.co.jp"
+
+[smtp]
+host = "127.0.0.1"
+port = 1
+security = "none"
+from = "jobs@example.co.jp"
+
+[store]
+path = "data"
+
+[rules]
+dir = "{rules_dir}"
+templates_dir = "{SHIPPED_TEMPLATES}"
+""", encoding="utf-8")
+    return path
+
+
 def metrics_auth() -> dict[str, str]:
     """The header that scrapes /metrics: the admin token (conftest's) as a bearer token."""
     return {"Authorization": f"Bearer {os.environ['MAILFLOW_ADMIN_TOKEN']}"}

@@ -11,7 +11,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import MAILFLOW, PASSWORD_ENV, PROJECT, DaemonThread, env_for, wait_until, write_config
+from harness import (
+    MAILFLOW,
+    PASSWORD_ENV,
+    PROJECT,
+    DaemonThread,
+    env_for,
+    offline_config,
+    wait_until,
+    write_config,
+)
 from servers import Dovecot, ImapAccount
 
 from mailflow.clock import SystemClock
@@ -19,7 +28,6 @@ from mailflow.intake.importer import ALIASES, STATUSES, YES_NO, read_sheet
 from mailflow.pool.records import Applicant
 from mailflow.pool.talent import TalentPool
 from mailflow.settings.config import load_config
-from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 from mailflow.store import open_store, store_path
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -45,31 +53,7 @@ Good Two,good.two@example.net,,doda,sales,2024/01/06,応募
 
 
 def _config(directory: Path) -> Path:
-    """A config for commands that only need the store (no server is contacted)."""
-    path = directory / "config.toml"
-    path.write_text(f"""
-[mailbox]
-host = "127.0.0.1"
-port = 1
-security = "none"
-username = "hr"
-password_env = "{PASSWORD_ENV}"
-address = "jobs@example.co.jp"
-
-[smtp]
-host = "127.0.0.1"
-port = 1
-security = "none"
-from = "jobs@example.co.jp"
-
-[store]
-path = "data"
-
-[rules]
-dir = "{SHIPPED_RULES}"
-templates_dir = "{SHIPPED_TEMPLATES}"
-""", encoding="utf-8")
-    return path
+    return offline_config(directory)
 
 
 def _import(config: Path, csv_file: Path, *options: str,

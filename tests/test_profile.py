@@ -14,7 +14,7 @@ from pathlib import Path
 import docx
 import openpyxl
 import pytest
-from harness import MAILFLOW, PASSWORD_ENV
+from harness import MAILFLOW, PASSWORD_ENV, offline_config
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
@@ -27,7 +27,7 @@ from mailflow.profile.documents import read_document
 from mailflow.profile.extract import read_profile, terms
 from mailflow.profile.provenance import add_found, by_value
 from mailflow.profile.reading import read_mail, record_profile
-from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
+from mailflow.starter import SHIPPED_RULES
 from mailflow.store import open_store
 
 SKILLS = load_skills(SHIPPED_RULES)
@@ -228,30 +228,7 @@ def _site(tmp_path: Path, skills: str) -> Path:
     rules = tmp_path / "rules"
     shutil.copytree(SHIPPED_RULES, rules)
     (rules / "skills.toml").write_text(skills, encoding="utf-8")
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-[mailbox]
-host = "127.0.0.1"
-port = 1
-security = "none"
-username = "hr"
-password_env = "{PASSWORD_ENV}"
-address = "jobs@example.co.jp"
-
-[smtp]
-host = "127.0.0.1"
-port = 1
-security = "none"
-from = "jobs@example.co.jp"
-
-[store]
-path = "data"
-
-[rules]
-dir = "rules"
-templates_dir = "{SHIPPED_TEMPLATES}"
-""", encoding="utf-8")
-    return config
+    return offline_config(tmp_path, "rules")
 
 
 def test_rules_check_names_every_problem_of_skills_toml_with_its_line(tmp_path: Path) -> None:
