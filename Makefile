@@ -18,7 +18,7 @@ lint: install
 test: lint
 	$(PY)/pytest -q
 
-# every benchmark, interleaved rounds, one table; writes BENCHMARKS.md (about 20 minutes)
+# every benchmark, 3 interleaved rounds, one table; writes BENCHMARKS.md (about 11 minutes here)
 bench: install
 	$(PY)/python -m benchmarks
 
