@@ -30,8 +30,8 @@ _user_numbers = itertools.count(1)
 
 # Property-based tests (tests/test_properties_*.py): a few dozen examples each in `make test`
 # ("ci"), thousands by HYPOTHESIS_PROFILE=full; no deadline, so a busy machine fails nothing.
-settings.register_profile("ci", max_examples=60, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])  # the same every run
 settings.register_profile("full", max_examples=5000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

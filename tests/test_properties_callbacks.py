@@ -60,7 +60,8 @@ HEADER_NAMES = st.sampled_from([SIGNATURE_HEADER, "Content-Type", "Content-Lengt
                                 "Transfer-Encoding-X", "Accept", "Host-X"])
 HEADER_VALUES = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF,
                                       blacklist_characters="\x7f"), max_size=80
-                        ).map(lambda text: text.encode("latin-1"))
+                        # what a client can send: h11 refuses a value with spaces at its ends
+                        ).map(lambda text: text.strip(" \t").encode("latin-1"))
 SIGNATURES = st.one_of(
     HEADER_VALUES,
     st.builds(lambda t, v: f"t={t},v1={v}".encode(), st.one_of(st.integers(), st.text(max_size=8)),
