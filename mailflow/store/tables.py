@@ -12,6 +12,7 @@ document and log operations on them.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -33,44 +34,54 @@ from mailflow.store.base import (
 PAGE = 256  # rows fetched per query by scan/log
 
 
-class TableStore(ClosesOnExit):
+class TableStore(ClosesOnExit, ABC):
     read_only: bool
 
     # --- the engine's primitives -----------------------------------------------------------------
 
+    @abstractmethod
     def transaction(self) -> AbstractContextManager[None]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _reading(self) -> AbstractContextManager[None]:
         """What a lone read runs in (a connection, a snapshot)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _writable(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _get_raw(self, kind: str, key: str) -> str | None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _upsert(self, kind: str, key: str, text: str) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _remove(self, kind: str, key: str) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _add_index(self, kind: str, key: str, pairs: set[tuple[str, str]]) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _drop_index(self, kind: str, key: str, pairs: set[tuple[str, str]]) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _page(self, kind: str, last: str, op: str, size: int) -> list[tuple[str, str]]:
         """Up to `size` (stored key, text) with key `op` (">=" or ">") `last`, in key order."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _last_seq(self, kind: str) -> int:
         """The last entry number of a log kind, inside the append's transaction (an engine with
         several writers locks the log here)."""
-        raise NotImplementedError
+        ...
 
     # --- documents -------------------------------------------------------------------------------
 
