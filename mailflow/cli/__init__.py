@@ -57,6 +57,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
              ".env.example."),
     "ledger": (("ledger",), "The referral ledger: registrations, free slots earned and redeemed "
                "(verified)."),
+    "network": (("network",), "The network pool: publish anonymised candidates, see the "
+                "others', 推薦 → 紹介 → 採用."),
     "opening": (("opening",), "Openings: positions to find past candidates for."),
     "outbox": (("outbox",), "Outgoing mail and its states (unknown and failed ones first: they "
                "wait for you)."),

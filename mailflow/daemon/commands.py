@@ -45,6 +45,7 @@ def control_handlers(daemon: Daemon) -> dict[str, Callable[[dict[str, Any]], Any
                                                      args),
         "candidate.left": lambda args: outcomes.left(daemon.store, daemon.clock, args, daemon.lane),
         "audit.record": lambda args: _audit(daemon, args),
+        "network.links": lambda args: _network_links(daemon, args),
         "privacy.erase": daemon.privacy.erase,
         "privacy.purge": daemon.privacy.purge,
         "opening.add": daemon.openings.add,
@@ -61,6 +62,15 @@ def _audit(daemon: Daemon, args: dict[str, Any]) -> int:
         return audit.record(daemon.store, daemon.clock, str(args["actor"]),
                             str(args["action"]), str(args.get("target", "")),
                             dict(args.get("detail") or {}))
+
+
+def _network_links(daemon: Daemon, args: dict[str, Any]) -> int:
+    """`network publish`'s change to the company's entry map (`mailflow.network.desk`)."""
+    from mailflow.network.desk import record_links
+
+    with daemon.lane:
+        return record_links(daemon.store, daemon.clock, dict(args["add"]), list(args["drop"]),
+                            str(args["actor"]), dict(args["summary"]))
 
 
 def _record_consent(daemon: Daemon, args: dict[str, Any]) -> Any:

@@ -115,13 +115,14 @@ class Export:
     left_out: int  # candidates without an explicit talent_pool grant
 
 
-def may_share(candidate: Candidate, notified: Iterable[str]) -> Held:
-    """Sharing outside the company needs an explicit grant of `talent_pool`: being notified of
-    it is not enough (see the module's docstring)."""
-    held = consent.state(candidate, PURPOSE, notified)
-    entry = (candidate.get("consents") or {}).get(PURPOSE)
+def may_share(candidate: Candidate, notified: Iterable[str], purpose: str = PURPOSE) -> Held:
+    """Sharing outside the company needs an explicit grant of `purpose` (`talent_pool` for the
+    export; `network` for the network pool): being notified of it is not enough (see the
+    module's docstring)."""
+    held = consent.state(candidate, purpose, notified)
+    entry = (candidate.get("consents") or {}).get(purpose)
     if held.holds and not (isinstance(entry, dict) and entry.get("state") == "granted"):
-        return Held(False, "talent_pool only notified: sharing needs the candidate's own grant")
+        return Held(False, f"{purpose} only notified: sharing needs the candidate's own grant")
     return held
 
 

@@ -18,6 +18,7 @@ from mailflow.store.base import Doc, Store
 
 ACTIONS = ("erase", "export", "export-person", "redeem", "consent", "purge", "hire", "left",
            "tag", "intent",
+           "network-publish",  # `network publish`: the counts, never who
            "correct",  # HR's `candidate set` (the field's name only)
            # the admin pages (`web.admin`): logging in and out, a search (the filters' names,
            # never the terms), a candidate's page opened, and each button

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -216,6 +217,9 @@ PURPOSES = {
     "career_relay": Purpose(ja="Career Relay(提携する人材紹介会社)へのご紹介",
                             en="introducing you to partner agencies through Career Relay"),
     "newsletter": Purpose(ja="採用情報・イベントのお知らせ", en="news of openings and events"),
+    "network": Purpose(ja="提携企業ネットワーク内での、氏名・連絡先を除いたプロフィールの共有",
+                       en="sharing your profile, without name or contacts, within our partner "
+                          "companies' network"),
 }
 
 
@@ -340,6 +344,28 @@ class Company(Section):
     domains: list[str] = []
 
 
+class Network(Section):
+    """The network pool (the seeds' case D, `mailflow.network`): companies of one network that
+    opted in publish their anonymised, consented candidates and see the others'."""
+
+    id: str = ""  # the network's name, the same in every member's config
+    company: str = ""  # this company's name in the network (others see it and name it in --to)
+    publish: bool = False  # opt-in: without it the company publishes nothing and sees nothing
+    dsn_env: str = "MAILFLOW_NETWORK_DSN"  # the network pool's connection string's variable
+
+    @model_validator(mode="after")
+    def _named(self) -> Network:
+        if self.publish:
+            for key in ("id", "company"):
+                if not _NETWORK_NAME.fullmatch(getattr(self, key)):
+                    raise ValueError(f"{key}: with publish = true, a name of 1 to 64 letters, "
+                                     "digits, '.', '_' or '-' (e.g. \"client-a\")")
+        return self
+
+
+_NETWORK_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
 class Config(Section):
     mailbox: Mailbox = Mailbox()
     smtp: Smtp = Smtp()
@@ -354,6 +380,7 @@ class Config(Section):
     kpi: Kpi = Kpi()
     referral: Referral = Referral()
     newsletter: Newsletter = Newsletter()
+    network: Network = Network()
     source: Path | None = None
 
     @model_validator(mode="after")

@@ -24,6 +24,8 @@ def needed_secrets(config: Config) -> list[str]:
         keys.append("smtp.password_env")
     if config.store.engine == "postgresql":
         keys.append("store.dsn_env")
+    if config.network.publish:
+        keys.append("network.dsn_env")
     return [*keys, "career_relay.secret_env", "career_relay.ledger_key_env"]
 
 

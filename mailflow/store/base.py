@@ -49,10 +49,16 @@ INDEXES: dict[str, tuple[str, ...]] = {
     "audit": ("action",),
     "provisions": ("candidate_id",),
     "openings": (),
+    # the network pool (mailflow.network): this company's entry -> candidate map, and in the
+    # network's own scope the entries, their stage events and the members
+    "network_links": ("candidate_id",),
+    "network_entries": ("company",),
+    "network_stages": ("entry",),
+    "network_members": (),
 }
 
 # Append-only kinds: written with `append`, keys are increasing sequence numbers.
-LOGS = frozenset({"events", "ledger", "audit"})
+LOGS = frozenset({"events", "ledger", "audit", "network_stages"})
 
 # Log kinds whose entries may be replaced, keeping their sequence numbers (erasure: an event's
 # personal fields go, its type, time and candidate id stay). The ledger and the audit log never.
