@@ -25,6 +25,7 @@ from mailflow.cli.options import (
 )
 from mailflow.clock import SystemClock, iso
 from mailflow.network import desk
+from mailflow.network.entries import Publication
 from mailflow.network.scope import NetworkPool, open_network_store
 from mailflow.network.stages import HIRED, INTRODUCED, RECOMMENDED, Refused
 from mailflow.pool import audit
@@ -51,12 +52,9 @@ def _joined(config: Config, read_only: bool) -> NetworkPool:
         raise
 
 
-@network.command()
-@config_option
-@json_option
-def publish(config_path: Path | None, as_json: bool) -> None:
-    """Publish, update and withdraw this company's entries (idempotent)."""
-    config = load(config_path)
+def publish_now(config: Config) -> Publication:
+    """Publish, update and withdraw this company's entries (`network publish`; `erase` runs it
+    too, so an erased person's entry leaves the pool at once)."""
     pool = _joined(config, read_only=False)
     clock = SystemClock()
     actor = audit.console_actor()
@@ -68,12 +66,21 @@ def publish(config_path: Path | None, as_json: bool) -> None:
 
     local = read_store(config)
     try:
-        done = desk.publish(pool, TalentPool(local, clock).all(), desk.local_links(local),
+        return desk.publish(pool, TalentPool(local, clock).all(), desk.local_links(local),
                             config.privacy.notified_purposes, config.zone, iso(clock.now()),
                             change_links)
     finally:
         local.close()
         pool.store.close()
+
+
+@network.command()
+@config_option
+@json_option
+def publish(config_path: Path | None, as_json: bool) -> None:
+    """Publish, update and withdraw this company's entries (idempotent)."""
+    config = load(config_path)
+    done = publish_now(config)
     summary = {"network": config.network.id, "company": config.network.company,
                **done.summary()}
     if as_json:

@@ -3,27 +3,33 @@
 法22, 法33; what each removes or writes: `mailflow.privacy`).
 
 `erase` and `purge` change data: they go through the running daemon, or run here under the
-store's writer lock. `purge --dry-run` and `export-person` read the store (consistent while the
-daemon runs); `export-person` writes the folder itself, as the user who runs it, owner-only, and
-records the export in the audit log (through the daemon when it runs). Each is recorded in the
-audit log with who ran it (`cli:USER`), never with the data itself.
+store's writer lock; with `[network] publish = true`, `erase` also withdraws the person's entry
+from the network pool at once (as `mailflow network publish` does). `purge --dry-run` and
+`export-person` read the store (consistent while the daemon runs); `export-person` writes the
+folder itself, as the user who runs it, owner-only, and records the export in the audit log
+(through the daemon when it runs). Each is recorded in the audit log with who ran it
+(`cli:USER`), never with the data itself.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mailflow.cli.options import carry_out, config_option, json_option, load, print_json, read_store
 from mailflow.clock import default_clock
+from mailflow.errors import MailflowError
 from mailflow.pool import audit
 from mailflow.pool.audit import console_actor
 from mailflow.privacy import disclosure
 from mailflow.privacy.at_rest import owner_only_umask
 from mailflow.privacy.desk import PrivacyDesk
 from mailflow.privacy.purge import purge as find_and_purge
+
+if TYPE_CHECKING:
+    from mailflow.settings.config import Config
 
 
 def _counts(counts: dict[str, Any]) -> str:
@@ -42,10 +48,23 @@ def erase(config_path: Path | None, candidate: str, reason: str, as_json: bool) 
     args = {"candidate": candidate, "reason": reason, "actor": console_actor()}
     done = carry_out(config, "privacy.erase", args,
                      lambda s: PrivacyDesk(s.store, s.clock, s.config, s.lane).erase(args))
+    if config.network.publish:
+        _leave_network(config)
     if as_json:
         print_json(done)
     else:
         click.echo(f"{done['candidate_id']} erased: {_counts(done['removed'])}")
+
+
+def _leave_network(config: Config) -> None:
+    """The erased person's entry leaves the network pool now (their link went with them)."""
+    from mailflow.cli.network import publish_now
+
+    try:
+        publish_now(config)
+    except MailflowError as exc:
+        click.echo(f"mailflow: warning: erased, but the network pool could not be updated ({exc}"
+                   "): their entry leaves it at the next `mailflow network publish`", err=True)
 
 
 @click.command()

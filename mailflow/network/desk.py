@@ -16,7 +16,7 @@ from typing import Any
 from mailflow.clock import Clock, iso
 from mailflow.network.entries import Publication, listed, plan_publish
 from mailflow.network.scope import NetworkPool
-from mailflow.network.stages import Move, check, introduced_to, progress
+from mailflow.network.stages import INTRODUCED, Move, check, introduced_to, progress
 from mailflow.pool import audit
 from mailflow.pool.records import Candidate
 from mailflow.store import Store
@@ -74,8 +74,8 @@ def move(pool: NetworkPool, entry: str, stage: str, to: str | None, now: str) ->
         pool.join(now)
         publisher, live = pool.publisher(entry)
         events = pool.events(entry)
-        target = to if to is not None else (
-            introduced_to(entry, events) if stage == "紹介" else pool.company)
+        resolve = to is None and stage == INTRODUCED and pool.company == publisher
+        target = introduced_to(entry, events) if resolve else to or pool.company
         event = check(Move(entry, stage, pool.company, target), publisher, live, events,
                       pool.members(), now)
         if event is None:

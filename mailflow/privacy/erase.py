@@ -13,6 +13,8 @@ the bytes are gone from the files too (SQLite free pages and WAL; TinyDB rewrite
 - attachments: their files under `attachments/` are overwritten and removed, unless another
   candidate keeps a document with the same sha256 (then the file stays: it is theirs too).
 - tokens: deleted (their links and consent and unsubscribe pages answer 404 from then on).
+- network_links (`mailflow.network`): deleted; their entry in the network pool is withdrawn by
+  the next `mailflow network publish` (its link gone, nothing leads back to them meanwhile).
 - followups: planned ones cancelled ("erased"); the others kept (no personal data in a row).
 - provisions (法29 records of provision): kept as the record the law asks for — what items, to
   whom, when, under which consent — with the consent's free text (an admin's reason) dropped;
@@ -119,6 +121,8 @@ def erase_candidates(store: Store, clock: Clock, data_dir: Path, candidates: lis
             removed = done[person.candidate_id].removed
             removed["events_redacted"] += _events(store, person)
             removed["tokens"] += _delete_found(store, "tokens", person.candidate_id)
+            removed["network_links"] += _delete_found(store, "network_links",
+                                                      person.candidate_id)
             removed["followups_cancelled"] += _followups(store, person, now)
             removed["provisions_redacted"] += _provisions(store, person)
         for candidate_id, kind in sweep_raw_kinds(store, people, now):

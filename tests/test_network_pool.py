@@ -1,0 +1,188 @@
+"""Issue 23 part 5 (the seeds' case D): the network pool on a real PostgreSQL, through the real
+CLI. Two companies that opted in publish; each sees the other's entries and nothing that
+identifies anyone (the JSON and the raw rows of the network's schema); the stage flow 推薦 →
+紹介 → 採用 across them, with only the entitled company moving each stage; a withdrawal of
+consent and an erasure take an entry out; a company that did not opt in sees and publishes
+nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from harness import MAILFLOW, offline_config
+from postgres_server import Postgres
+
+from mailflow.clock import FrozenClock, iso
+from mailflow.pool.records import Applicant
+from mailflow.pool.talent import TalentPool
+from mailflow.settings.config import load_config
+from mailflow.store import open_store
+
+NETWORK_ENV = "MAILFLOW_NETWORK_DSN"
+
+
+@dataclass
+class Company:
+    name: str
+    config: Path
+    ids: list[str]  # candidate ids, in seeding order
+    identities: list[str]  # every name, email, phone and id of its candidates
+
+    def run(self, dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*MAILFLOW, "network", *args, "-c", str(self.config)],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, NETWORK_ENV: dsn})
+
+    def json(self, dsn: str, *args: str) -> Any:
+        done = self.run(dsn, *args, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+
+def _company(root: Path, name: str, people: list[tuple[str, bool]], publish: bool = True
+             ) -> Company:
+    directory = root / name
+    directory.mkdir()
+    config = offline_config(directory)
+    with config.open("a", encoding="utf-8") as out:
+        out.write(f'\n[network]\nid = "d-network"\ncompany = "{name}"\n'
+                  f'publish = {"true" if publish else "false"}\n')
+    store = open_store(load_config(config).data_dir)
+    ids, identities = [], []
+    try:
+        pool = TalentPool(store, FrozenClock(datetime(2026, 11, 1, tzinfo=UTC)))
+        for number, (person, consented) in enumerate(people):
+            email = f"{person.split()[1].lower()}.{name}{number}@example.jp"
+            phone = f"090-{4000 + number:04d}-{len(name) * 111:04d}"
+            candidate, _ = pool.apply(
+                Applicant(person, email, (phone,), "経理", f"{person}です。簿記2級を持っています。",
+                          "indeed"), f"<{name}{number}@mail.example.jp>",
+                iso(datetime(2026, 10, 1 + number, tzinfo=UTC)))
+            candidate["skills"] = ["簿記", "Excel"]
+            pool.save(candidate)
+            if consented:
+                pool.record_consent({"candidate": candidate["id"], "purpose": "network",
+                                     "word": "grant", "how": "同意ページ"})
+            ids.append(candidate["id"])
+            identities += [person, person.replace(" ", ""), *person.split(), email,
+                           email.partition("@")[0], phone, phone.replace("-", ""),
+                           candidate["id"]]
+    finally:
+        store.close()
+    return Company(name, config, ids, identities)
+
+
+def _raw(dsn: str) -> str:
+    """Everything the network's schema holds, as text: documents and index rows."""
+    with psycopg.connect(dsn) as conn:
+        docs = conn.execute("SELECT kind, key, doc FROM mf_docs").fetchall()
+        index = conn.execute("SELECT kind, field, value, key FROM mf_idx").fetchall()
+    return json.dumps([docs, index], ensure_ascii=False)
+
+
+def _assert_none_of(text: str, identities: list[str]) -> None:
+    folded = text.casefold()
+    for value in identities:
+        assert value.casefold() not in folded, value
+
+
+@pytest.fixture
+def network(postgres: Postgres, tmp_path: Path) -> tuple[str, Company, Company, Company]:
+    dsn = postgres.schema()
+    a = _company(tmp_path, "client-a", [("山田 花子", True), ("佐藤 健太", True),
+                                        ("鈴木 一郎", False)])
+    b = _company(tmp_path, "client-b", [("高橋 美咲", True), ("田中 翔太", False)])
+    c = _company(tmp_path, "client-c", [("伊藤 陽菜", True)], publish=False)
+    return dsn, a, b, c
+
+
+def test_two_companies_see_each_others_entries_and_no_identities(
+        network: tuple[str, Company, Company, Company]) -> None:
+    dsn, a, b, c = network
+    assert a.json(dsn, "publish") == {"network": "d-network", "company": "client-a",
+                                      "published": 2, "updated": 0, "unchanged": 0,
+                                      "withdrawn": 0, "left_out": 1}
+    assert b.json(dsn, "publish")["published"] == 1
+    assert a.json(dsn, "publish")["unchanged"] == 2  # idempotent
+    seen_by_b, seen_by_a = b.json(dsn, "list"), a.json(dsn, "list")
+    assert [e["company"] for e in seen_by_b] == ["client-a", "client-a"]
+    assert [e["company"] for e in seen_by_a] == ["client-b"]
+    for entry in (*seen_by_a, *seen_by_b):
+        assert entry["skills"] == ["Excel", "簿記"] and entry["desired_role"] == "経理"
+        assert entry["entry"] not in (*a.ids, *b.ids)
+    _assert_none_of(json.dumps(seen_by_b, ensure_ascii=False), a.identities + b.identities)
+    _assert_none_of(json.dumps(seen_by_a, ensure_ascii=False), a.identities + b.identities)
+    _assert_none_of(_raw(dsn), a.identities + b.identities + c.identities)
+    # the company that did not opt in: sees nothing, publishes nothing
+    for args in (("list", "--json"), ("publish",), ("status", "--json")):
+        done = c.run(dsn, *args)
+        assert done.returncode == 1 and done.stdout == ""
+        assert "not opted in" in done.stderr
+    assert "client-c" not in _raw(dsn)
+
+
+def test_the_stage_flow_across_companies(
+        network: tuple[str, Company, Company, Company]) -> None:
+    dsn, a, b, _ = network
+    a.json(dsn, "publish")
+    b.json(dsn, "publish")
+    entry = b.json(dsn, "list")[0]["entry"]
+    mine = {row["entry"]: row["candidate_id"] for row in a.json(dsn, "status")}
+    assert set(mine.values()) == set(a.ids[:2])  # the publisher knows whom each entry is
+    refused = b.run(dsn, "introduce", entry)
+    assert refused.returncode == 1 and "only client-a" in refused.stderr
+    assert b.run(dsn, "hire", entry).returncode == 1  # not introduced yet
+    assert b.json(dsn, "recommend", entry, "--to", "client-b")["appended"] is True
+    assert b.json(dsn, "recommend", entry, "--to", "client-b")["appended"] is False
+    [asked] = [r for r in a.json(dsn, "status") if r["entry"] == entry]
+    assert (asked["stage"], asked["company"], asked["candidate_id"]) == (
+        "推薦", "client-b", mine[entry])
+    assert a.json(dsn, "introduce", entry)["to"] == "client-b"
+    assert b.json(dsn, "hire", entry)["stage"] == "採用"
+    assert b.json(dsn, "hire", entry)["appended"] is False
+    [seen] = [r for r in b.json(dsn, "status") if r["entry"] == entry]
+    assert seen["stage"] == "採用" and "candidate_id" not in seen
+    assert set(seen["at"]) == {"推薦", "紹介", "採用"}
+    [done] = [r for r in a.json(dsn, "status") if r["entry"] == entry]
+    assert done["stage"] == "採用" and done["candidate_id"] == mine[entry]
+    _assert_none_of(json.dumps(b.json(dsn, "status"), ensure_ascii=False), a.identities)
+    _assert_none_of(_raw(dsn), a.identities + b.identities)
+
+
+def _consent(company: Company, candidate_id: str, word: str) -> None:
+    done = subprocess.run([*MAILFLOW, "consent", candidate_id, "network", word, "--how",
+                           "メール返信", "-c", str(company.config)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_withdrawal_and_erasure_take_the_entry_out(
+        network: tuple[str, Company, Company, Company]) -> None:
+    dsn, a, b, _ = network
+    a.json(dsn, "publish")
+    status = {row["candidate_id"]: row["entry"] for row in a.json(dsn, "status")}
+    _consent(a, a.ids[0], "withdraw")
+    assert a.json(dsn, "publish")["withdrawn"] == 1
+    listed = [e["entry"] for e in b.json(dsn, "list")]
+    assert listed == [status[a.ids[1]]]
+    assert status[a.ids[0]] not in _raw(dsn)
+    erased = subprocess.run([*MAILFLOW, "erase", a.ids[1], "--reason", "本人の請求", "-c",
+                             str(a.config)], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, NETWORK_ENV: dsn})
+    assert erased.returncode == 0 and "warning" not in erased.stderr, erased.stderr
+    assert b.json(dsn, "list") == []  # the erasure withdrew the entry at once
+    assert a.json(dsn, "status") == []
+    assert a.json(dsn, "publish")["withdrawn"] == 0
+    assert status[a.ids[1]] not in _raw(dsn)
+    _consent(a, a.ids[2], "grant")  # a new grant: a new entry, not an old one
+    a.json(dsn, "publish")
+    [fresh] = b.json(dsn, "list")
+    assert fresh["entry"] not in status.values()
