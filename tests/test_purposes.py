@@ -33,7 +33,7 @@ from mailflow.settings.config import PURPOSES, load_config
 from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 from mailflow.store import open_store
 
-KNOWN = "known: selection, talent_pool, rescout, career_relay, newsletter"
+KNOWN = "known: selection, talent_pool, rescout, career_relay, newsletter, network"
 BAD_RULES = """\
 [[followup]]
 name = "news"
