@@ -4,7 +4,8 @@ them, owner-only (the folder 0700, every file 0600), into an empty or new folder
 `DIR/person.json` holds, as stored: the candidate record (consents included, also under
 `consents`), their timeline (every event, with its number), the records of provision to third
 parties, their follow-ups, the links issued (kind and when; the token itself is a secret and
-stays out), their clicks, the partner's callbacks and the ledger entries about them, the
+stays out), their clicks, the partner's callbacks and the ledger entries about them, their
+entries in the network pool (`network_links`: the entry ids this company published them as), the
 audit entries that name them, and the outbox and quarantine records that concern them (by
 candidate id, by address, or because the mail carries their address or phone: `person`).
 Mails are given as they were: each outgoing or quarantined mail's exact bytes in
@@ -57,7 +58,7 @@ def gather(store: Store, clock: Clock, data_dir: Path, ref: str) -> Disclosure:
     record = found.record
     record["timeline"] = [{"seq": int(key), **(store.get("events", key) or {})}
                           for key in store.find_keys("events", "candidate_id", cid)]
-    for kind in ("provisions", "followups", "callbacks", "ledger"):
+    for kind in ("provisions", "followups", "callbacks", "ledger", "network_links"):
         record[kind] = store.find(kind, "candidate_id", cid)
     record["links"] = [{"kind": t.get("kind", "career_relay"), "issued_at": t.get("issued_at")}
                        for t in store.find("tokens", "candidate_id", cid)]
