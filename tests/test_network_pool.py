@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from mailflow.pool.records import Applicant
 from mailflow.pool.talent import TalentPool
 from mailflow.settings.config import load_config
 from mailflow.store import open_store
+from mailflow.store.postgresql import LOCK_WAIT_SECONDS, PostgresStore
 
 NETWORK_ENV = "MAILFLOW_NETWORK_DSN"
 
@@ -186,3 +188,33 @@ def test_withdrawal_and_erasure_take_the_entry_out(
     a.json(dsn, "publish")
     [fresh] = b.json(dsn, "list")
     assert fresh["entry"] not in status.values()
+
+
+def _wait_for_session(dsn: str, name: str, process: subprocess.Popen[str]) -> None:
+    """Until `process` has a session named `name` on the server (it tries the writer's lock)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while not conn.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = %s",
+                               (name,)).fetchone():
+            assert process.poll() is None, process.communicate()[1]
+            time.sleep(0.05)
+
+
+def test_two_members_writing_at_once_take_turns(
+        network: tuple[str, Company, Company, Company]) -> None:
+    """A member writing holds the pool; another's publish waits for it instead of failing."""
+    dsn, a, b, _ = network
+    holder = PostgresStore(dsn)  # as a member in the middle of its publish
+    env = {**os.environ, NETWORK_ENV: f"{dsn} application_name=mf-waiting"}
+    waiting = subprocess.Popen([*MAILFLOW, "network", "publish", "--json", "-c", str(b.config)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _wait_for_session(dsn, "mf-waiting", waiting)
+        time.sleep(LOCK_WAIT_SECONDS + 1.5)  # the engine alone gives up after its few seconds
+        assert waiting.poll() is None, waiting.communicate()[1]  # still waiting its turn
+    finally:
+        holder.close()
+    out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert json.loads(out)["published"] == 1
+    assert a.json(dsn, "publish")["published"] == 2
+    assert len(b.json(dsn, "list")) == 2

@@ -6,16 +6,18 @@ It holds `network_entries` (what members published, by entry id), `network_stage
 log, append-only) and `network_members` (who joined), and a `settings` document naming the
 network, so a member configured for another network is refused instead of mixing two. Writers
 are short-lived: a command opens the scope, writes, closes; the engine's writer lock makes two
-members' writes take turns (a member finding it busy for more than a few seconds is told so).
+members' writes take turns (a member waits up to a minute for the one before it, then is told
+the pool is busy).
 Reading takes no lock; a scope nobody wrote yet reads as empty.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from mailflow.errors import MailflowError, NoStore
+from mailflow.errors import MailflowError, NoStore, StoreError
 from mailflow.network.stages import Refused
 from mailflow.store import Store, empty_store
 
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 Doc = dict[str, Any]
 NETWORK_KEY = "network"
+TURN_SECONDS = 60.0  # how long a writer waits for the members writing before it
+BUSY = "in use by another writer"  # the engine's refusal (each try waits a few seconds itself)
 
 
 def open_network_store(config: Config, read_only: bool = False) -> Store:
@@ -33,10 +37,15 @@ def open_network_store(config: Config, read_only: bool = False) -> Store:
     from mailflow.store.postgresql import PostgresStore  # psycopg only where it is used
 
     dsn = config.secret("network.dsn_env")
-    try:
-        return PostgresStore(dsn, read_only=read_only)
-    except NoStore:
-        return empty_store()
+    deadline = time.monotonic() + TURN_SECONDS
+    while True:
+        try:
+            return PostgresStore(dsn, read_only=read_only)
+        except NoStore:
+            return empty_store()
+        except StoreError as exc:  # another member writing: its turn first
+            if BUSY not in str(exc) or time.monotonic() >= deadline:
+                raise
 
 
 class NetworkPool:
