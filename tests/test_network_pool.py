@@ -18,8 +18,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from harness import MAILFLOW, offline_config
+from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, env_for, offline_config
 from postgres_server import Postgres
+from servers import ImapAccount
+from test_callbacks import LEDGER_KEY, SECRET
+from test_callbacks import cli as relay_cli
+from test_callbacks import write_config as relay_config
 
 from mailflow.clock import FrozenClock, iso
 from mailflow.pool.records import Applicant
@@ -218,3 +222,39 @@ def test_two_members_writing_at_once_take_turns(
     assert json.loads(out)["published"] == 1
     assert a.json(dsn, "publish")["published"] == 2
     assert len(b.json(dsn, "list")) == 2
+
+
+def test_publish_while_the_daemon_runs_goes_through_it(
+        postgres: Postgres, tmp_path: Path, imap_account: ImapAccount,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the daemon running, `network publish` changes the company's entry map through the
+    control channel (the daemon is the one writer of the company's store)."""
+    dsn = postgres.schema()
+    monkeypatch.setenv(PASSWORD_ENV, imap_account.password)
+    monkeypatch.setenv("MAILFLOW_RELAY_SECRET", SECRET)
+    monkeypatch.setenv("MAILFLOW_LEDGER_KEY", LEDGER_KEY)
+    monkeypatch.setenv(NETWORK_ENV, dsn)
+    config, _ = relay_config(tmp_path, imap_account, extra=(
+        '\n[network]\nid = "d-network"\ncompany = "client-a"\npublish = true\n'))
+    store = open_store(load_config(config).data_dir)
+    try:
+        pool = TalentPool(store, FrozenClock(datetime(2026, 11, 1, tzinfo=UTC)))
+        candidate, _ = pool.apply(Applicant("山田 花子", "hanako@example.jp", (), "経理", "", "indeed"),
+                                  "<a@mail.example.jp>", "2026-10-01T00:00:00.000000Z")
+        pool.record_consent({"candidate": candidate["id"], "purpose": "network",
+                             "word": "grant", "how": "同意ページ"})
+    finally:
+        store.close()
+    env = {**env_for(imap_account), NETWORK_ENV: dsn}
+    with DaemonThread(config) as running:
+        done = relay_cli(config, env, "network", "publish", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["published"] == 1
+        [link] = running.daemon.store.find("network_links", "candidate_id", candidate["id"])
+        [entry] = [doc for _, doc in running.daemon.store.log("audit")
+                   if doc["action"] == "network-publish"]
+        assert entry["detail"]["published"] == 1
+        status = relay_cli(config, env, "network", "status", "--json")
+        assert status.returncode == 0, status.stderr
+        assert [(r["entry"], r["candidate_id"]) for r in json.loads(status.stdout)] == [
+            (link["entry"], candidate["id"])]
