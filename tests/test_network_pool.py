@@ -239,8 +239,9 @@ def test_publish_while_the_daemon_runs_goes_through_it(
     store = open_store(load_config(config).data_dir)
     try:
         pool = TalentPool(store, FrozenClock(datetime(2026, 11, 1, tzinfo=UTC)))
-        candidate, _ = pool.apply(Applicant("山田 花子", "hanako@example.jp", (), "経理", "", "indeed"),
-                                  "<a@mail.example.jp>", "2026-10-01T00:00:00.000000Z")
+        applicant = Applicant("山田 花子", "hanako@example.jp", (), "経理", "", "indeed")
+        candidate, _ = pool.apply(applicant, "<a@mail.example.jp>",
+                                  "2026-10-01T00:00:00.000000Z")
         pool.record_consent({"candidate": candidate["id"], "purpose": "network",
                              "word": "grant", "how": "同意ページ"})
     finally:
