@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from mailflow.errors import ProblemsError
 from mailflow.network.entries import fields_of, plan_publish
 from mailflow.network.stages import (
     HIRED,
@@ -24,6 +26,8 @@ from mailflow.network.stages import (
 )
 from mailflow.pool.anonymised import FIELDS
 from mailflow.pool.records import Candidate
+from mailflow.settings.config import load_config
+from mailflow.settings.secrets import needed_secrets
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = "2026-12-01T00:00:00.000000Z"
@@ -160,3 +164,22 @@ def test_introduce_without_to_needs_exactly_one_company_waiting() -> None:
                 Move("e1", RECOMMENDED, "agency-d", "agency-d"))
     with pytest.raises(Refused, match=r"several companies \(agency-d, client-b\)"):
         introduced_to("e1", two)
+
+
+def _site(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_joining_needs_names_the_purpose_and_the_pools_secret(tmp_path: Path) -> None:
+    config = load_config(_site(tmp_path, '[network]\nid = "d-network"\ncompany = "client-a"\n'
+                                         "publish = true\n"))
+    assert "network.dsn_env" in needed_secrets(config)
+    assert "network.dsn_env" not in needed_secrets(load_config(_site(tmp_path, "")))
+    with pytest.raises(ProblemsError, match="company: with publish = true"):
+        load_config(_site(tmp_path, '[network]\nid = "d-network"\npublish = true\n'))
+    with pytest.raises(ProblemsError, match='needs the purpose "network"'):
+        load_config(_site(tmp_path, '[network]\nid = "d"\ncompany = "a"\npublish = true\n'
+                                    '[privacy.purposes]\nselection = { ja = "選考", en = "s" }\n'
+                                    '[privacy]\nnotified_purposes = ["selection"]\n'))

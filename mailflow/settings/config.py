@@ -384,6 +384,15 @@ class Config(Section):
     source: Path | None = None
 
     @model_validator(mode="after")
+    def _network_purpose(self) -> Config:
+        """Publishing to the network pool asks for the purpose `network` (the candidates'
+        grants of it are who is published)."""
+        if self.network.publish and "network" not in self.privacy.purposes:
+            raise ValueError("[network] publish = true needs the purpose \"network\" in "
+                             "[privacy.purposes] (who granted it is who is published)")
+        return self
+
+    @model_validator(mode="after")
     def _smtp_oauth(self) -> Config:
         """`[smtp] auth = "oauth2"` logs in with the mailbox's OAuth client and token (one
         account, one grant); the provider's preset fills the SMTP host and port the file leaves
