@@ -53,13 +53,13 @@ class Company:
         return json.loads(done.stdout)
 
 
-def _company(root: Path, name: str, people: list[tuple[str, bool]], publish: bool = True
-             ) -> Company:
+def _company(root: Path, name: str, people: list[tuple[str, bool]], publish: bool = True,
+             network_id: str = "d-network") -> Company:
     directory = root / name
     directory.mkdir()
     config = offline_config(directory)
     with config.open("a", encoding="utf-8") as out:
-        out.write(f'\n[network]\nid = "d-network"\ncompany = "{name}"\n'
+        out.write(f'\n[network]\nid = "{network_id}"\ncompany = "{name}"\n'
                   f'publish = {"true" if publish else "false"}\n')
     store = open_store(load_config(config).data_dir)
     ids, identities = [], []
@@ -259,3 +259,14 @@ def test_publish_while_the_daemon_runs_goes_through_it(
         assert status.returncode == 0, status.stderr
         assert [(r["entry"], r["candidate_id"]) for r in json.loads(status.stdout)] == [
             (link["entry"], candidate["id"])]
+
+
+def test_a_member_of_another_network_is_refused(
+        network: tuple[str, Company, Company, Company], tmp_path: Path) -> None:
+    dsn, a, _, _ = network
+    a.json(dsn, "publish")
+    other = _company(tmp_path, "client-x", [("渡辺 結衣", True)], network_id="e-network")
+    for args in (("publish",), ("list",)):
+        done = other.run(dsn, *args)
+        assert done.returncode == 1 and "is network 'd-network', not 'e-network'" in done.stderr
+    assert "client-x" not in _raw(dsn)

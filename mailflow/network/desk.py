@@ -90,7 +90,7 @@ def status(pool: NetworkPool, links: dict[str, str]) -> list[Doc]:
     entries name its own candidate (`candidate_id`, from its own store), no one else's do."""
     mine = pool.entries_of(pool.company)
     events = pool.events()
-    live = {str(e["entry"]): pool.entry(str(e["entry"])) is not None for e in events}
+    live = {entry: pool.entry(entry) is not None for entry in {str(e["entry"]) for e in events}}
     rows = progress(events, pool.company, live)
     seen = {row["entry"] for row in rows}
     rows += [{"entry": entry, "publisher": pool.company, "company": None, "stage": None,
