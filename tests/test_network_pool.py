@@ -159,6 +159,9 @@ def test_the_stage_flow_across_companies(
     assert set(seen["at"]) == {"推薦", "紹介", "採用"}
     [done] = [r for r in a.json(dsn, "status") if r["entry"] == entry]
     assert done["stage"] == "採用" and done["candidate_id"] == mine[entry]
+    shown = a.run(dsn, "status")  # the human form: one line each, the counts on stderr
+    assert shown.returncode == 0 and f"{entry}  client-a → client-b  採用" in shown.stdout
+    assert mine[entry] in shown.stdout and "reached: 1 推薦, 1 紹介, 1 採用" in shown.stderr
     _assert_none_of(json.dumps(b.json(dsn, "status"), ensure_ascii=False), a.identities)
     _assert_none_of(_raw(dsn), a.identities + b.identities)
 

@@ -9,6 +9,7 @@ the others change only the network's scope. `--json` prints one JSON document.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from mailflow.clock import SystemClock, iso
 from mailflow.network import desk
 from mailflow.network.entries import Publication
 from mailflow.network.scope import NetworkPool, open_network_store
-from mailflow.network.stages import HIRED, INTRODUCED, RECOMMENDED, Refused
+from mailflow.network.stages import HIRED, INTRODUCED, RECOMMENDED, STAGES, Refused
 from mailflow.pool import audit
 from mailflow.pool.talent import TalentPool
 
@@ -178,6 +179,9 @@ def status(config_path: Path | None, as_json: bool) -> None:
         mine = f"  (candidate {row['candidate_id']})" if row.get("candidate_id") else ""
         click.echo(f"{row['entry']}  {row['publisher']} → {row['company'] or '-'}  "
                    f"{row['stage'] or 'published'}{'' if row['live'] else '  withdrawn'}{mine}")
+    reached = Counter(stage for row in rows for stage in row["at"])  # entry and company once
+    click.echo("reached: " + ", ".join(f"{reached[stage]} {stage}" for stage in STAGES),
+               err=True)
 
 
 def register(cli: click.Group) -> None:
