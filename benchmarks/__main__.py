@@ -52,6 +52,8 @@ SUITE = (
           ("--requests", "60", "--rounds", "1", "--links", "10", "--concurrency", "10")),
     Bench("draft_rewrite", ("--drafts", "30"), ("--drafts", "2")),
     Bench("mail_size", ("--sizes-mb", "1,30,43"), ("--sizes-mb", "1,8", "--limit-mb", "2")),
+    Bench("mixed_hour", (), ("--applications", "100", "--drafts", "5", "--outbox", "5", "--clicks",
+                             "50", "--callbacks", "20", "--followups", "10", "--sample", "10")),
 )
 
 
