@@ -21,6 +21,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiosmtplib
@@ -116,6 +117,7 @@ class Delivery:
         self.alert: str | None = None  # a server-level refusal the admin must see
         self._running = threading.Lock()
         self._stopping = False
+        self._tls: tuple[Path | None, ssl.SSLContext] | None = None
         self._recovered = False
 
     def deliver_due(self) -> int:
@@ -217,6 +219,16 @@ class Delivery:
         else:
             log.warning("outbox %s: %s (%s)", record_id, ended.state, said)
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The verifying context, made once per CA file (reading the trust store costs more than
+        a whole delivery on loopback); none for a plain connection."""
+        s = self.config.smtp
+        if s.security == "none":
+            return None
+        if self._tls is None or self._tls[0] != s.ca_file:
+            self._tls = (s.ca_file, client_context(s.ca_file))
+        return self._tls[1]
+
     async def _transmit(self, doc: OutboxItem) -> None:
         s = self.config.smtp
         refused_before = {u["address"] for u in doc["undeliverable"]}
@@ -226,7 +238,7 @@ class Delivery:
         raw = base64.b64decode(doc["raw"])
         client = aiosmtplib.SMTP(hostname=s.host, port=s.port, use_tls=s.security == "tls",
                                  start_tls=s.security == "starttls", timeout=s.timeout_seconds,
-                                 tls_context=client_context(s.ca_file))
+                                 tls_context=self._tls_context())
         try:
             try:
                 await client.connect()
