@@ -12,10 +12,10 @@ from starlette.routing import BaseRoute, Route
 
 from mailflow.relay.clicks import SCANNER_NETWORKS, Click
 from mailflow.relay.links import LinkDesk
-from mailflow.store.base import Doc, Store
-from mailflow.store.sqlite import SqliteStore
+from mailflow.store.base import Doc
 from mailflow.web.commit import Batches
 from mailflow.web.ratelimit import RateLimiter
+from mailflow.web.readers import committed_reader
 
 if TYPE_CHECKING:
     from mailflow.clock import Clock
@@ -65,18 +65,6 @@ class PublicRateLimit:
                 await too_many()(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-def committed_reader(store: Store) -> Store | None:
-    """A read-only connection of its own to the SQLite file under `store` (the daemon's store
-    is wrapped: serial, tagging), which sees what is committed without waiting for the store's
-    lock; None on other engines."""
-    inner: object = store
-    while not isinstance(inner, SqliteStore) and hasattr(inner, "inner"):
-        inner = inner.inner
-    if not isinstance(inner, SqliteStore) or inner.read_only or not inner.path.is_file():
-        return None
-    return SqliteStore(inner.path, read_only=True)
 
 
 def relay_routes(daemon: Host, metrics: Metrics) -> list[BaseRoute]:
