@@ -1,8 +1,11 @@
 """The follow-up schedule: rows in the store, planned from the timeline, claimed when due.
 
 Planning reads the events log after a cursor (kept in "checkpoints") and writes one row per rule
-a new event triggers — `{id, rule, candidate_id, due_at (UTC ISO), state, reason, …}` — in the
-same transaction that moves the cursor: restart-safe, and it costs what the new events cost.
+a new event triggers — `{id, rule, candidate_id, due_at (UTC ISO), state, reason, …}`; rows are
+written in slices of `PLAN_WRITES` (short transactions: the web edge's clicks and callbacks wait
+for one slice at most) and the cursor moves after them. Restart-safe: a row's id follows from its
+rule, candidate and trigger, and a row already there is not written again (done rows stay), so a
+crash between the slices and the cursor plans nothing twice; it costs what the new events cost.
 A tick (`tick`) plans, then claims only rows with `due_at <= now` (`store.below`), asks the rule
 again at send time, keeps to the polite window and the limits (a row outside them is postponed,
 not skipped; `followups/window.py`) and carries the rule out; a mail is queued in the outbox in
@@ -60,6 +63,7 @@ log = logging.getLogger("mailflow.followups")
 
 CURSOR = "followups-planner"
 PLAN_BATCH = 500
+PLAN_WRITES = 50  # planned rows written per transaction (the web edge waits at most for one)
 GROUP = 50  # due rows handled per store transaction (one commit, one fsync, per group)
 
 
@@ -118,16 +122,21 @@ class FollowUpScheduler:
         return created + (self._plan_batch(batch) if batch else 0)
 
     def _plan_batch(self, batch: list[tuple[int, Doc]]) -> int:
-        now, created = iso(self.clock.now()), 0
-        with self.lane, self.store.transaction():
-            for _seq, doc in batch:
-                event = as_event(doc)
-                candidate = (self.pool.get(str(event["candidate_id"]))
-                             if self.rules.field_rules and event.get("candidate_id") else None)
-                for row in rows_for(self.rules, event, candidate, self.zone, now):
+        """The rows are worked out before the lane is taken (events are a log: they do not
+        change), so the web edge's clicks and callbacks wait only for the writes."""
+        now, created, planned = iso(self.clock.now()), 0, []
+        for _seq, doc in batch:
+            event = as_event(doc)
+            candidate = (self.pool.get(str(event["candidate_id"]))
+                         if self.rules.field_rules and event.get("candidate_id") else None)
+            planned += rows_for(self.rules, event, candidate, self.zone, now)
+        for start in range(0, len(planned), PLAN_WRITES):  # the lane taken a slice at a time
+            with self.lane, self.store.transaction():
+                for row in planned[start:start + PLAN_WRITES]:
                     if self.store.get("followups", row["id"]) is None:
                         self.store.put("followups", row["id"], row)
                         created += 1
+        with self.lane, self.store.transaction():  # after the rows: a crash plans them again
             self.store.put("checkpoints", CURSOR, {"seq": batch[-1][0], "at": now})
         return created
 

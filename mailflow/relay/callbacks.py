@@ -249,9 +249,12 @@ class CareerRelayCallbacks:
         if event.type == self.config.career_relay.credit_on:  # the agreement's event
             seqs = self.ledger.credit_registration(candidate["id"], event.ref, event.id,
                                                    event.occurred_at)
+        saved = False  # the candidate is written once: status and consent together
         if event.type == "registered":
-            self._registered(candidate, event)
-        elif event.type == "withdrawn":
+            saved = self._registered(candidate, event)
+        if moved and not saved:
+            self.pool.save(candidate)
+        if event.type == "withdrawn":
             seqs = self.ledger.correct_withdrawal(candidate["id"], event.ref, event.id,
                                                   event.occurred_at)
         self.pool.event(candidate["id"], "relay_" + event.type, event_id=event.id,
@@ -266,27 +269,29 @@ class CareerRelayCallbacks:
                  f", ledger entries {seqs}" if seqs else "")
         return Answer(200, {"ok": True, "id": event.id, "duplicate": False})
 
-    def _registered(self, candidate: Candidate, event: PartnerEvent) -> None:
+    def _registered(self, candidate: Candidate, event: PartnerEvent) -> bool:
         """Registering at Career Relay is the candidate's consent to `career_relay` (the event
         id is the evidence), unless they said otherwise after it occurred; with a
         `handover_url`, their profile is queued for the partner (sent only while the consent
-        still holds: `relay.handover`)."""
+        still holds: `relay.handover`). True when the candidate was saved (with its consent)."""
         said = consent.explicit(candidate, PURPOSE)
-        if said is None or (said["state"] != "granted"
-                            and parse_iso(said["at"]) < parse_iso(event.occurred_at)):
+        granted = said is None or (said["state"] != "granted"
+                                   and parse_iso(said["at"]) < parse_iso(event.occurred_at))
+        if granted:
             self.pool.consent_change(candidate, PURPOSE, True, consent.REGISTRATION,
                                      f"callback {event.id}", at=event.occurred_at)
         if self.config.career_relay.handover_url:
             queue_handover(self.store, self.clock, candidate["id"], event.id)
+        return granted
 
     def _move(self, candidate: Candidate, event: PartnerEvent) -> bool:
-        """Set the candidate's relay_status, unless a later partner event was applied."""
+        """Set the candidate's relay_status (the caller saves it), unless a later partner
+        event was applied."""
         last = candidate.get("relay_event_at")
         if last and parse_iso(str(last)) > parse_iso(event.occurred_at):
             return False
         candidate["relay_status"] = STATUSES[event.type]
         candidate["relay_event_at"] = event.occurred_at
-        self.pool.save(candidate)
         return True
 
     def _quarantine(self, event: PartnerEvent) -> None:

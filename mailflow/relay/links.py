@@ -13,7 +13,7 @@ import logging
 import re
 import secrets
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +27,7 @@ from mailflow.store.base import Doc, Store
 log = logging.getLogger("mailflow.links")
 
 RECENT_LINKS = 10_000  # links whose last click times are kept in memory
+ID_BLOCK = 512  # click ids drawn from the OS's random source at once
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")  # relay.new_token: 24 random bytes, URL-safe
 
 
@@ -51,8 +52,13 @@ class LinkDesk:
     one fsync for all clicks that arrived together (the web edge's group commit)."""
 
     def __init__(self, store: Store, clock: Clock, lane: threading.RLock, register_url: str,
-                 company_id: str, networks: Sequence[str] = SCANNER_NETWORKS) -> None:
+                 company_id: str, networks: Sequence[str] = SCANNER_NETWORKS,
+                 reader: Store | None = None) -> None:
+        """`reader`: a read-only view of the same store (its own connection) for judging, so
+        a click is judged while another thread's transaction (the tick's) holds the store;
+        without it, `store`."""
         self.store = store
+        self.reader = reader or store
         self.clock = clock
         self.lane = lane
         self.register_url = register_url
@@ -60,23 +66,25 @@ class LinkDesk:
         self.networks = parse_networks(networks)
         self.pool = TalentPool(store, clock)
         self._recent: OrderedDict[str, list[datetime]] = OrderedDict()  # token -> click times
+        self._judging = threading.Lock()  # the recent clicks, and the reader's connection
+        self._ids: deque[str] = deque()
 
     def judge(self, token: str, click: Click) -> Followed | None:
         """None for a token that is malformed or unknown (the caller answers 404)."""
         if not TOKEN.match(token):
             return None
-        with self.lane:
-            issued = self.store.get("tokens", token)
+        with self._judging:  # not the lane: judging only reads, what is committed
+            issued = self.reader.get("tokens", token)
             if issued is None or not issued.get("relay_ref"):
                 return None
             earlier = self._recent.pop(token, None)
-            if earlier is None:
-                earlier = [parse_iso(c["at"]) for c in self.store.find("clicks", "token", token)]
+            if earlier is None:  # clicks not yet committed are among the recent ones
+                earlier = [parse_iso(c["at"]) for c in self.reader.find("clicks", "token", token)]
             verdict = classify(click, parse_iso(issued["issued_at"]), earlier, self.networks)
             self._recent[token] = [*earlier[-4:], click.at]
             while len(self._recent) > RECENT_LINKS:
                 self._recent.popitem(last=False)
-        record = {"id": secrets.token_hex(8), "token": token,
+        record = {"id": self._new_id(), "token": token,
                   "candidate_id": issued["candidate_id"], "at": iso(click.at),
                   "class": verdict.kind, "reason": verdict.reason, "method": click.method}
         return Followed(destination(self.register_url, self.company_id, issued["relay_ref"]),
@@ -93,6 +101,15 @@ class LinkDesk:
             log.info("link %s…: %s click (%s)", record["token"][:6], record["class"],
                      record["reason"])
         return [True] * len(records)
+
+    def _new_id(self) -> str:
+        """16 random hex digits, as `secrets.token_hex(8)`, taken from a block drawn at once."""
+        try:
+            return self._ids.popleft()
+        except IndexError:
+            block = secrets.token_hex(8 * ID_BLOCK)
+            self._ids.extend(block[n:n + 16] for n in range(16, len(block), 16))
+            return block[:16]
 
     def follow(self, token: str, click: Click) -> Followed | None:
         """Judge and record one click at once (commands and tests; the web edge batches)."""

@@ -27,7 +27,9 @@ from starlette.routing import BaseRoute, Route
 
 from mailflow.pool import consent_links, referrals
 from mailflow.relay.accounting import HEAD
+from mailflow.relay.ledger import ReferralLedger
 from mailflow.web.admin.auth import admin_token, token_matches
+from mailflow.web.readers import committed_reader
 
 if TYPE_CHECKING:
     from mailflow.store.base import Doc
@@ -56,6 +58,7 @@ class StoreFigures(Collector):
         self.refreshed_at: datetime | None = None
         self._families: list[Metric] = []
         self._ledger: tuple[Doc | None, datetime | None, list[Metric]] = (None, None, [])
+        self._reader: ReferralLedger | None = None
 
     def refresh(self) -> None:
         """Read the figures (under the store lock: blocking, run it in a thread)."""
@@ -102,7 +105,7 @@ class StoreFigures(Collector):
 
     def _balance(self) -> list[Metric]:
         try:
-            balance = self.daemon.ledger.balance()
+            balance = self._ledger_reader().balance()
         except Exception:  # a missing ledger key: the balance is not shown, the rest is
             return []
         ledger = GaugeMetricFamily("mailflow_ledger", "Referral ledger balance", labels=["what"])
@@ -111,6 +114,16 @@ class StoreFigures(Collector):
             ledger.add_metric([what], getattr(balance, what))
         ledger.add_metric(["verified"], int(balance.verified))
         return [ledger]
+
+    def _ledger_reader(self) -> ReferralLedger:
+        """The ledger on a read-only connection of its own, when the store has one: a replay
+        of every entry then holds no lock the callbacks wait for."""
+        if self._reader is None:
+            ledger, reader = self.daemon.ledger, committed_reader(self.daemon.store)
+            self._reader = (ReferralLedger(reader, ledger.clock, ledger.per_slot, ledger.key)
+                            if reader is not None and isinstance(ledger, ReferralLedger)
+                            else ledger)
+        return self._reader
 
     def collect(self) -> Iterator[Metric]:
         yield from self._families
