@@ -22,6 +22,10 @@ if TYPE_CHECKING:  # the store's engines are not needed to read a record (`mailf
 
 # -- what the pool keeps ------------------------------------------------------------------------
 
+# A candidate's Career Relay status, in the order it advances (the rule files name them).
+RELAY_STATUSES = ("not_invited", "invited", "clicked", "registered", "introduced",
+                  "hired_elsewhere", "withdrawn")
+
 
 class Application(TypedDict):
     """One application: for what, when, through which channel, and its mails."""

@@ -290,7 +290,7 @@ class Followups(Section):
     @field_validator("holidays")
     @classmethod
     def _country(cls, value: str) -> str:
-        # the registry of codes, not `list_supported_countries()`: that imports every country (~100 ms)
+        # the registry's codes: `list_supported_countries()` imports every country (~100 ms)
         from holidays.registry import EntityLoader
 
         if value and value not in set(EntityLoader.get_country_codes()):
