@@ -70,8 +70,16 @@ def site(work: Path, account: ImapAccount, candidates: int) -> Path:
     return path
 
 
-def ready_ms(config: Path, account: ImapAccount, notify: Path) -> float:
-    """One start: exec to READY=1 on our notify socket; then the daemon is stopped."""
+def cpu_ms(pid: int) -> float:
+    """The process's CPU time so far (user + system), from /proc: steadier than the wall clock
+    on a busy machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def ready_ms(config: Path, account: ImapAccount, notify: Path) -> tuple[float, float]:
+    """One start: exec to READY=1 on our notify socket, and the CPU time it took; then the
+    daemon is stopped."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.unlink(missing_ok=True)
     listener.bind(str(notify))
@@ -85,7 +93,7 @@ def ready_ms(config: Path, account: ImapAccount, notify: Path) -> float:
         while process.poll() is None and time.perf_counter() - started < 60:
             try:
                 if "READY=1" in listener.recv(4096).decode().splitlines():
-                    return (time.perf_counter() - started) * 1000
+                    return (time.perf_counter() - started) * 1000, cpu_ms(process.pid)
             except TimeoutError:
                 continue
         tail = Path(log.name).read_text(errors="replace")[-2000:]
@@ -116,14 +124,18 @@ def main() -> int:
         print(f"seeded {args.candidates:,} candidates in {time.perf_counter() - started:.1f} s",
               file=sys.stderr)
         times: dict[int, list[float]] = {n: [] for n in sites}
+        cpu: dict[int, list[float]] = {n: [] for n in sites}
         for _ in range(args.runs):
             for n, config in sites.items():
-                times[n].append(ready_ms(config, account, work / "notify"))
+                wall, used = ready_ms(config, account, work / "notify")
+                times[n].append(wall)
+                cpu[n].append(used)
     empty, full = (statistics.median(times[n]) for n in sites)
-    print("| store | median ms to READY=1 | min | max |\n|---|---:|---:|---:|")
+    print("| store | median ms to READY=1 | min | max | CPU ms (median) |\n"
+          "|---|---:|---:|---:|---:|")
     for n, values in times.items():
         print(f"| {n:,} candidates | {statistics.median(values):.0f} | {min(values):.0f} | "
-              f"{max(values):.0f} |")
+              f"{max(values):.0f} | {statistics.median(cpu[n]):.0f} |")
     emit(Figure("daemon_ready", f"`mailflow run` to READY=1, {args.candidates:,} candidates",
                 full, "ms", "the same, empty store", empty, full / empty, TARGET_MS, "<=",
                 "value"))
