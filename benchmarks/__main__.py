@@ -43,6 +43,7 @@ class Bench:
 
 SUITE = (
     Bench("startup", ("--runs", "9"), ("--runs", "2")),
+    Bench("daemon_ready", ("--candidates", "50000", "--runs", "5"), ("--candidates", "300")),
     Bench("store_write", ("--sizes", "1000,10000,50000"), ("--sizes", "200,400")),
     Bench("intake", ("--sizes", "1000,10000"), ("--sizes", "60,120")),
     Bench("pool_commands", ("--sizes", "10000,50000"), ("--sizes", "300")),

@@ -18,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import feedparser
-import httpx
 
 from mailflow.clock import Clock, iso, parse_iso
 from mailflow.followups.posts import Post
@@ -113,6 +112,8 @@ class Feeds:
     def refresh(self, urls: set[str]) -> None:
         """Fetch each feed whose copy is missing or older than `feed_refresh` (no lane held
         while fetching)."""
+        import httpx  # here, not at the top: the daemon starts without it (~150 ms)
+
         now = self.clock.now()
         for url in sorted(urls):
             doc = self.store.get("settings", cache_key(url)) or {}
@@ -132,6 +133,8 @@ class Feeds:
                 self.store.put("settings", cache_key(url), {**doc, **update})
 
     def fetch(self, url: str) -> bytes:
+        import httpx
+
         limit = self.settings.feed_max_bytes
         with httpx.Client(timeout=self.settings.feed_timeout_seconds, follow_redirects=True,
                           max_redirects=5) as client, client.stream("GET", url) as response:

@@ -53,7 +53,7 @@ from mailflow.followups.vocabulary import (
     unknown_purpose,
 )
 from mailflow.pool.facts import FACTS, FactCondition, parse_when
-from mailflow.pool.talent import RELAY_STATUSES
+from mailflow.pool.records import RELAY_STATUSES
 from mailflow.settings import tomlpos
 from mailflow.settings.durations import Delay, DelayText, parse_delay
 from mailflow.settings.validation import names_used_twice, problems_from

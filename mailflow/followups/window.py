@@ -8,12 +8,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from mailflow.clock import iso, parse_iso
 from mailflow.settings.config import Config
 from mailflow.settings.durations import parse_delay
 from mailflow.store.base import Store
+
+if TYPE_CHECKING:
+    from holidays import HolidayBase
 
 RATE = "followups-rate"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -27,9 +32,15 @@ class Window:
         self.days = {WEEKDAYS.index(day) for day in days}
         self.start, self.end = (int(t[:-3]) * 60 + int(t[-2:]) for t in (start, end))
         self.zone = zone
-        import holidays  # 50–90 ms to import: only where a window is made
+        self.country = country
 
-        self.holidays = holidays.country_holidays(country) if country else None
+    @cached_property
+    def holidays(self) -> HolidayBase | None:
+        """The country's calendar, made at the first question: `holidays` imports every
+        country's module to make one (150–400 ms), off the daemon's way to ready."""
+        import holidays
+
+        return holidays.country_holidays(self.country) if self.country else None
 
     @classmethod
     def from_config(cls, config: Config) -> Window:

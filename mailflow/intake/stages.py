@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailflow.errors import Problem, ProblemsError
-from mailflow.mail.parse import Mail
 from mailflow.mail.rewrite.markers import strip_html, strip_plain
+
+if TYPE_CHECKING:  # the parser is not needed to check the rule file (`mailflow check`)
+    from mailflow.mail.parse import Mail
 from mailflow.settings import tomlpos
 from mailflow.settings.validation import Pattern, validate
 

@@ -20,8 +20,6 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from mailflow.errors import MailflowError, MissingSecret
 from mailflow.settings.config import Mailbox as MailboxSettings
 from mailflow.settings.token_file import (
@@ -108,6 +106,8 @@ class TokenSource:
             token_endpoint_auth_method="client_secret_post" if credentials.client_secret
             else "none", scope=" ".join(s.scopes) or None, timeout=self._timeout)
         self.refreshes += 1
+        import httpx  # with the client above: a password login never loads it (~180 ms)
+
         try:
             with client:
                 token = client.refresh_token(s.token_url, refresh_token=refresh_token)

@@ -13,12 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NotRequired, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from mailflow.mail.people import normalise_name
-from mailflow.store.base import Doc
+
+if TYPE_CHECKING:  # the store's engines are not needed to read a record (`mailflow check`)
+    from mailflow.store.base import Doc
 
 # -- what the pool keeps ------------------------------------------------------------------------
+
+# A candidate's Career Relay status, in the order it advances (the rule files name them).
+RELAY_STATUSES = ("not_invited", "invited", "clicked", "registered", "introduced",
+                  "hired_elsewhere", "withdrawn")
 
 
 class Application(TypedDict):

@@ -13,6 +13,7 @@ from mailflow.clock import Clock, iso
 from mailflow.errors import MailflowError
 from mailflow.mail.people import normalise_email, normalise_name
 from mailflow.pool import audit, consent
+from mailflow.pool.records import RELAY_STATUSES as RELAY_STATUSES  # still importable from here
 from mailflow.pool.records import (
     Applicant,
     Candidate,
@@ -29,8 +30,6 @@ from mailflow.store.base import Doc, Store
 
 log = logging.getLogger("mailflow.pool")
 
-RELAY_STATUSES = ("not_invited", "invited", "clicked", "registered", "introduced",
-                  "hired_elsewhere", "withdrawn")
 HIRE_VIAS = ("slot", "agency", "direct", "referral", "reapplication")
 HIRE_STAGES = ("採用", "hired", "入社")  # a `#mailflow stage=` line naming one is a hire
 

@@ -121,6 +121,11 @@ def skills_path(rules_dir: Path) -> Path:
 
 def load_skills(rules_dir: Path) -> SkillDictionary:
     """Load and validate `skills.toml`; every problem at once as `PATH:LINE: message`."""
+    return SkillDictionary(read_skills(rules_dir))
+
+
+def read_skills(rules_dir: Path) -> SkillsFile:
+    """`skills.toml` validated, without compiling its pattern (all that `check` needs)."""
     path = skills_path(rules_dir)
     data, positions = tomlpos.load(path)
     parsed = validate(SkillsFile, data, positions, path)
@@ -142,12 +147,12 @@ def load_skills(rules_dir: Path) -> SkillDictionary:
                         f"{spelling!r} already stands for {claimed[spelling]!r}"))
     if problems:
         raise ProblemsError(sorted(problems, key=lambda p: p.line or 0))
-    return SkillDictionary(parsed)
+    return parsed
 
 
 def check(rules_dir: Path) -> list[Problem]:
     try:
-        load_skills(rules_dir)
+        read_skills(rules_dir)
     except ProblemsError as exc:
         return exc.problems
     return []

@@ -294,9 +294,10 @@ class Followups(Section):
     @field_validator("holidays")
     @classmethod
     def _country(cls, value: str) -> str:
-        import holidays
+        # the registry's codes: `list_supported_countries()` imports every country (~100 ms)
+        from holidays.registry import EntityLoader
 
-        if value and value not in holidays.list_supported_countries():
+        if value and value not in set(EntityLoader.get_country_codes()):
             raise ValueError("unknown country code; expected e.g. JP, or \"\" for none")
         return value
 

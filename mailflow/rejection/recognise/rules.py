@@ -12,15 +12,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailflow.errors import Problem, ProblemsError
-from mailflow.rejection.recognise.facts import Outgoing
 from mailflow.rejection.recognise.wording import normalise
 from mailflow.settings import tomlpos
 from mailflow.settings.validation import Pattern, names_used_twice, validate
+
+if TYPE_CHECKING:  # facts imports the mail parser: not needed to check the rule file
+    from mailflow.rejection.recognise.facts import Outgoing
 
 FILE = "rejection.toml"
 NO_RULE = "no-rule"
