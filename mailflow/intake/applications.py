@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from mailflow.clock import iso
@@ -65,7 +66,12 @@ class Applications:
         mail = parse_mail(message.raw)
         if mail.unreadable:
             raise UnreadableMail(mail.unreadable)
-        self.carry_out(self.plan(mail), mail, message)
+        with self.shelf.grouped():  # this mail's files durable before its commit
+            self.carry_out(self.plan(mail), mail, message)
+
+    def grouped(self) -> AbstractContextManager[None]:
+        """A group of mails whose résumé files become durable together (`DocumentShelf`)."""
+        return self.shelf.grouped()
 
     def carry_out(self, plan: InboxPlan, mail: Mail, message: Incoming) -> None:
         if plan.kind == "ignored":
