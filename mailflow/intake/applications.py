@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from mailflow.clock import iso
@@ -20,10 +21,10 @@ from mailflow.outgoing.notices import notify_hr, reapplication_notice
 from mailflow.outgoing.outbox import Outbox
 from mailflow.pool.records import Candidate
 from mailflow.pool.referrals import referrer_of
-from mailflow.pool.talent import TalentPool
+from mailflow.pool.talent import TalentPool, put_documents
 from mailflow.profile.corrections import apply_hr
 from mailflow.profile.dictionary import SkillDictionary, load_skills
-from mailflow.profile.reading import read_mail, record_profile
+from mailflow.profile.reading import add_readings, read_mail, tell_profile
 from mailflow.settings.config import Config
 
 log = logging.getLogger("mailflow.intake")
@@ -65,7 +66,12 @@ class Applications:
         mail = parse_mail(message.raw)
         if mail.unreadable:
             raise UnreadableMail(mail.unreadable)
-        self.carry_out(self.plan(mail), mail, message)
+        with self.shelf.grouped():  # this mail's files durable before its commit
+            self.carry_out(self.plan(mail), mail, message)
+
+    def grouped(self) -> AbstractContextManager[None]:
+        """A group of mails whose résumé files become durable together (`DocumentShelf`)."""
+        return self.shelf.grouped()
 
     def carry_out(self, plan: InboxPlan, mail: Mail, message: Incoming) -> None:
         if plan.kind == "ignored":
@@ -87,7 +93,17 @@ class Applications:
     def _apply(self, plan: InboxPlan, mail: Mail, message: Incoming) -> Candidate:
         assert plan.applicant is not None
         applied_at = iso(mail.date) if mail.date else None
-        candidate, created = self.pool.apply(plan.applicant, mail.message_id, applied_at)
+        documents = [self.shelf.keep(a, mail.message_id, self.pool.now())
+                     for a in mail.attachments if not a.inline]
+        readings = read_mail(mail, self.skills)
+        changed: dict[str, list[str]] = {}
+
+        def details(candidate: Candidate) -> None:  # in the application's one write
+            put_documents(candidate, documents)
+            changed.update(add_readings(candidate, readings, self.pool.now()))
+
+        candidate, created = self.pool.apply(plan.applicant, mail.message_id, applied_at,
+                                             details)
         if plan.reapplication and self.outbox is not None:
             subject, body = reapplication_notice(candidate)
             notify_hr(self.outbox, self.config, self.pool.clock, subject, body, candidate["id"])
@@ -95,11 +111,7 @@ class Applications:
                  "new" if created else "existing", candidate["id"])
         if plan.referrer is not None:
             self._referred(candidate, plan.referrer, plan.rule)
-        documents = [self.shelf.keep(a, mail.message_id, self.pool.now())
-                     for a in mail.attachments if not a.inline]
-        if documents:
-            self.pool.add_documents(candidate, documents)
-        record_profile(self.pool, candidate, read_mail(mail, self.skills))
+        tell_profile(self.pool, candidate, readings, changed)
         return candidate
 
     def _referred(self, candidate: Candidate, referrer: str, channel: str) -> None:

@@ -75,7 +75,8 @@ class Backfill:
         for start in range(0, len(uids), GROUP):
             # one durable commit per group: the progress record moves in the same transaction,
             # so a crash redoes at most this group, and never hands a message over twice
-            with self.intake.lane, store.transaction():
+            # the group's résumé files are made durable together just before the commit
+            with self.intake.lane, store.transaction(), self.intake.pipeline.grouped():
                 for fetched in mailbox.fetch(uids[start : start + GROUP], limit):
                     message = Incoming.fetched(folder, role, state.uidvalidity, fetched, limit,
                                                mailbox)

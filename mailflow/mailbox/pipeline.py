@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from mailflow.clock import Clock, iso
 from mailflow.mailbox.sizes import oversized_key, too_large
@@ -112,6 +114,14 @@ class Stage(Protocol):
     def handle(self, message: Incoming) -> None: ...
 
 
+@runtime_checkable
+class GroupedStage(Stage, Protocol):
+    """A stage that writes files beside the store (résumés) and can make a whole group of
+    messages' files durable at once, as the group ends and before its commit."""
+
+    def grouped(self) -> AbstractContextManager[None]: ...
+
+
 class Receipt:
     """Records each message's identity and folder: the proof that the loop handed it over."""
 
@@ -155,3 +165,13 @@ class Pipeline:
                 stage.handle(message)
             except Exception as exc:
                 raise StageFailed(stage.name, exc) from exc
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        """Messages run inside are one group to the stages that write files (`GroupedStage`):
+        their files become durable together as it ends; the caller commits after it."""
+        with ExitStack() as stack:
+            for stage in self.stages:
+                if isinstance(stage, GroupedStage):
+                    stack.enter_context(stage.grouped())
+            yield

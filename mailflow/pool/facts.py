@@ -192,6 +192,10 @@ class FactCondition:
         hit = bool(wanted & set(items))
         return hit if self.op == "any" else not hit
 
+    def met(self, facts: Facts) -> bool:
+        """Whether the condition holds (`fails` without writing down why not)."""
+        return self.holds(FACTS[self.fact].read(facts))
+
     def fails(self, facts: Facts) -> str | None:
         value = FACTS[self.fact].read(facts)
         if self.holds(value):

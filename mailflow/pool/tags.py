@@ -58,6 +58,9 @@ class TagRule:
                 return why
         return None
 
+    def holds(self, facts: Facts) -> bool:
+        return all(condition.met(facts) for condition in self.conditions)
+
 
 @dataclass(frozen=True)
 class TagRules:
@@ -72,8 +75,11 @@ class TagRules:
 
     def given(self, facts: Facts) -> list[str]:
         """The tags whose rules hold for the candidate, in file order."""
-        return [tag for tag in self.tags if any(rule.fails(facts) is None
-                                                for rule in self.rules if rule.tag == tag)]
+        held: set[str] = set()
+        for rule in self.rules:  # once a tag is given its other rules need not be read
+            if rule.tag not in held and rule.holds(facts):
+                held.add(rule.tag)
+        return [tag for tag in self.tags if tag in held]
 
 
 def load_tags(rules_dir: Path, purposes: Collection[str] | None = None) -> TagRules:

@@ -142,8 +142,11 @@ class TalentPool:
         return None, ""
 
     def apply(self, applicant: Applicant, message_id: str | None,
-              applied_at: str | None = None) -> tuple[Candidate, bool]:
-        """Record an application; returns the candidate and whether it was new."""
+              applied_at: str | None = None,
+              details: Callable[[Candidate], object] | None = None) -> tuple[Candidate, bool]:
+        """Record an application; returns the candidate and whether it was new. `details`:
+        what else the application puts on the record (its documents, its profile), in the
+        same write."""
         at = applied_at or self.now()
         candidate, why = self.match(applicant)
         created = candidate is None
@@ -166,6 +169,8 @@ class TalentPool:
             candidate["status"] = "applied"
             if "reapplied" not in candidate["tags"]:
                 candidate["tags"].append("reapplied")
+        if details is not None:
+            details(candidate)
         self.save(candidate)
         if created:
             self.event(candidate["id"], "candidate_created", source=applicant.source)
@@ -178,11 +183,7 @@ class TalentPool:
         return candidate, created
 
     def add_documents(self, candidate: Candidate, documents: list[Document]) -> None:
-        known = {d["sha256"] for d in candidate.setdefault("documents", [])}
-        for document in documents:
-            if document["sha256"] not in known:
-                candidate["documents"].append(document)
-                known.add(document["sha256"])
+        put_documents(candidate, documents)
         self.save(candidate)
 
     def record_stage(self, candidate: Candidate, stage: str, at: str, source: str,
@@ -342,3 +343,12 @@ def public(candidate: Candidate) -> Doc:
             "skills", "career", "qualifications", "desired_role", "rejection", "rescout_ok",
             "merges")
     return {key: candidate.get(key) for key in keys}
+
+
+def put_documents(candidate: Candidate, documents: list[Document]) -> None:
+    """The documents on the record, each content once (the caller saves)."""
+    known = {d["sha256"] for d in candidate.setdefault("documents", [])}
+    for document in documents:
+        if document["sha256"] not in known:
+            candidate["documents"].append(document)
+            known.add(document["sha256"])

@@ -48,12 +48,28 @@ def read_mail(mail: Mail, dictionary: SkillDictionary) -> list[Reading]:
 
 def record_profile(pool: TalentPool, candidate: Candidate, readings: list[Reading]) -> None:
     """Put what the readings found on the candidate (HR's fields stay) and on the timeline."""
-    at = pool.now()
+    changed = add_readings(candidate, readings, pool.now())
+    if changed:
+        pool.save(candidate)
+    tell_profile(pool, candidate, readings, changed)
+
+
+def add_readings(candidate: Candidate, readings: list[Reading],
+                 at: str) -> dict[str, list[str]]:
+    """What the readings found put on the record (the caller saves): the fields changed, by
+    source."""
     changed: dict[str, list[str]] = {}
     for reading in readings:
         fields = add_found(candidate, reading.found, reading.source, at)
         if fields:
             changed[reading.source] = fields
+    return changed
+
+
+def tell_profile(pool: TalentPool, candidate: Candidate, readings: list[Reading],
+                 changed: dict[str, list[str]]) -> None:
+    """The timeline told: each unreadable document, and which fields changed from where."""
+    for reading in readings:
         if reading.problem:
             log.warning("candidate %s: document %s: %s", candidate["id"], reading.sha256[:12],
                         reading.problem)
@@ -61,5 +77,4 @@ def record_profile(pool: TalentPool, candidate: Candidate, readings: list[Readin
             pool.event(candidate["id"], "document_unreadable", sha256=reading.sha256,
                        reason=reading.problem)
     if changed:
-        pool.save(candidate)
         pool.event(candidate["id"], "profile", fields=changed)
