@@ -61,6 +61,7 @@ log = logging.getLogger("mailflow.followups")
 CURSOR = "followups-planner"
 PLAN_BATCH = 500
 GROUP = 50  # due rows handled per store transaction (one commit, one fsync, per group)
+FOLLOWUPS_LOCK = "followups"  # Store.lock_until_commit: one tick or planner at a time per store
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ class FollowUpScheduler:
     # -- planning -------------------------------------------------------------------------------
 
     def plan(self) -> int:
+        # several daemons on one store share the cursor: a batch planned twice creates each row
+        # once (rows are keyed by event and rule, created only when absent, under the lock)
         cursor = int((self.store.get("checkpoints", CURSOR) or {}).get("seq", 0))
         created, batch = 0, []
         for entry in self.store.log("events", after=cursor):
@@ -120,6 +123,7 @@ class FollowUpScheduler:
     def _plan_batch(self, batch: list[tuple[int, Doc]]) -> int:
         now, created = iso(self.clock.now()), 0
         with self.lane, self.store.transaction():
+            self.store.lock_until_commit(FOLLOWUPS_LOCK)  # other daemons' planners and ticks
             for _seq, doc in batch:
                 event = as_event(doc)
                 candidate = (self.pool.get(str(event["candidate_id"]))
@@ -139,6 +143,9 @@ class FollowUpScheduler:
         due = self.store.below("followups", "due_at", iso(now), self.config.followups.batch)
         for start in range(0, len(due), GROUP):
             with self.lane, self.store.transaction():  # each row is a savepoint inside it
+                # another daemon's tick on the same rows waits, then finds them settled ("gone":
+                # `_settle` re-reads each row inside this lock)
+                self.store.lock_until_commit(FOLLOWUPS_LOCK)
                 for row in due[start:start + GROUP]:
                     outcomes[self._handle(row["id"], now)] += 1
             if outcomes["sent"]:

@@ -144,7 +144,15 @@ class TalentPool:
 
     def apply(self, applicant: Applicant, message_id: str | None,
               applied_at: str | None = None) -> tuple[Candidate, bool]:
-        """Record an application; returns the candidate and whether it was new."""
+        """Record an application; returns the candidate and whether it was new. Matched and
+        saved under a lock on the applicant's email (`lock_until_commit`): two daemons taking
+        the same applicant's mails to two mailboxes at once make one candidate."""
+        with self.store.transaction():
+            self.store.lock_until_commit("candidate-email:" + normalise_email(applicant.email))
+            return self._apply(applicant, message_id, applied_at)
+
+    def _apply(self, applicant: Applicant, message_id: str | None,
+               applied_at: str | None) -> tuple[Candidate, bool]:
         at = applied_at or self.now()
         candidate, why = self.match(applicant)
         created = candidate is None
