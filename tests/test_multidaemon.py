@@ -9,11 +9,13 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from harness import MAILFLOW, env_for, wait_until, write_config
+import pytest
+from harness import MAILFLOW, PASSWORD_ENV, DaemonThread, env_for, wait_until, write_config
 from postgres_server import Postgres
-from servers import Dovecot, ImapAccount, free_port
+from servers import Dovecot, ImapAccount, SmtpSink, free_port
 
 DSN_ENV = "MAILFLOW_STORE_DSN"
 
@@ -123,3 +125,40 @@ def test_daemons_for_two_mailboxes_share_one_database_across_kill_9(
     finally:
         for _account, daemon in boxes:
             daemon.stop()
+
+
+def test_two_daemons_share_the_outbox_and_send_each_mail_once(
+        postgres: Postgres, tmp_path: Path, dovecot: Dovecot, imap_account: ImapAccount,
+        smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both daemons' delivery rounds claim from one outbox (FOR UPDATE SKIP LOCKED): 40 mails
+    queued through both, the SMTP server counts each Message-ID once."""
+    other = dovecot.add_user(imap_account.username + "-b", imap_account.password)
+    monkeypatch.setenv(PASSWORD_ENV, imap_account.password)
+    monkeypatch.setenv(DSN_ENV, postgres.schema())
+    configs = []
+    for name, account in (("a", imap_account), ("b", other)):
+        (tmp_path / name).mkdir()
+        path = write_config(tmp_path / name, account, smtp_sink)
+        path.write_text(path.read_text(encoding="utf-8").replace(
+            '[store]\npath = "data"\n',
+            f'[store]\npath = "data"\nengine = "postgresql"\ndsn_env = "{DSN_ENV}"\n'),
+            encoding="utf-8")
+        configs.append(path)
+    with DaemonThread(configs[0]) as a, DaemonThread(configs[1]) as b:
+        queued = [daemon.daemon.outbox.queue(_rejection(n), to=[f"c{n}@example.net"],
+                                             purpose="rejection", candidate_id=f"c{n}")
+                  for n in range(20) for daemon in (a, b)]
+        smtp_sink.wait_for(len(queued))
+        time.sleep(2.5)  # more delivery rounds on both: nothing more goes out
+        holders = {str(a.daemon.outbox.store.get("outbox", d["id"])["claimed_by"])  # type: ignore[index]
+                   for d in queued}
+    ids = [m.data.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0].decode()
+           for m in smtp_sink.messages]
+    assert sorted(ids) == sorted(d["message_id"] for d in queued)  # each once
+    assert len(holders) == 2, holders  # both daemons sent some
+
+
+def _rejection(n: int) -> bytes:
+    return (f"From: jobs@example.co.jp\r\nTo: c{n}@example.net\r\nSubject: result {n}\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            f"残念ながら {n}\r\n").encode()
