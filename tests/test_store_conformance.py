@@ -489,6 +489,7 @@ def test_a_claim_takes_the_matching_documents_and_writes_the_claim_into_them(
     # a holder's own claims are its own again (after its restart too); the index still holds
     again = store.claim("outbox", "state", "queued", limit=10)
     assert [d["id"] for d in again] == ["o1", "o3", "o4"]
+    assert (store.get("outbox", "o1") or {})["claimed_at"] == "2026-12-02T10:00:00Z"  # kept
     assert [d["id"] for d in store.find("outbox", "state", "queued")] == ["o1", "o3", "o4"]
     assert store.claim("outbox", "state", "queued", limit=0) == []
 

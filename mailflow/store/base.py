@@ -120,9 +120,10 @@ class Store(Protocol):
         """Claim for this store's holder (its lease: a daemon's mailbox) up to `limit` documents
         whose `field` equals `value` (`up_to`: is <= it, ascending), skipping those a live
         other holder claimed: `claimed_by` and `claimed_at` (`now`) are written into each in
-        the same transaction, and the claimed ones are returned. A claim is another's while
-        its holder holds its lease; a holder that died (its lease is free) loses its claims to
-        the next one. Single-writer engines have no other live holder: every claim is theirs."""
+        the same transaction (not rewritten when already this holder's), and the claimed ones
+        are returned. A claim is another's while its holder holds its lease; a holder that died
+        (its lease is free) loses its claims to the next one. Single-writer engines have no
+        other live holder: every claim is theirs."""
         ...
 
     def lock_until_commit(self, name: str) -> None:
@@ -240,8 +241,9 @@ def claim_simply(store: Store, holder: str, kind: str, field: str, value: str, u
         found = (store.below(kind, field, value, limit) if up_to
                  else store.find(kind, field, value)[:limit])
         for doc in found:
-            doc.update(claimed_by=holder, claimed_at=now)
-            store.put(kind, str(doc[KEY_FIELD[kind]]), doc)
+            if doc.get("claimed_by") != holder:  # already ours: not written again
+                doc.update(claimed_by=holder, claimed_at=now)
+                store.put(kind, str(doc[KEY_FIELD[kind]]), doc)
             claimed.append(doc)
     return claimed
 

@@ -266,8 +266,9 @@ class PostgresStore(TableStore):
                                                  if v <= str(value)), kd[0]))
             claimed = claimed[:limit]
             for key, doc in claimed:
-                doc.update(claimed_by=self.holder, claimed_at=now)
-                self._write(kind, key, encode(doc), doc)
+                if doc.get("claimed_by") != self.holder:  # already ours: not written again
+                    doc.update(claimed_by=self.holder, claimed_at=now)
+                    self._write(kind, key, encode(doc), doc)
         return [doc for _key, doc in claimed]
 
     def _claimable(self, holder: object) -> bool:
