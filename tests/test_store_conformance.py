@@ -466,3 +466,58 @@ def test_a_store_file_whose_schema_is_not_written_yet_is_no_store(tmp_path: Path
     with pytest.raises(StoreError, match="not a mailflow store") as raised:
         open_store(foreign, "sqlite", read_only=True)
     assert not isinstance(raised.value, NoStore)
+
+
+# --- shared queues: claims and named locks ------------------------------------------------------
+
+def outbox_item(key: str, state: str, next_at: str = "") -> dict[str, object]:
+    return {"id": key, "state": state, "next_at": next_at}
+
+
+def test_a_claim_takes_the_matching_documents_and_writes_the_claim_into_them(
+        store: Store, opener: Opener) -> None:
+    for key, state in [("o1", "queued"), ("o2", "sent"), ("o3", "queued"), ("o4", "queued")]:
+        store.put("outbox", key, outbox_item(key, state))
+    claimed = store.claim("outbox", "state", "queued", limit=2, now="2026-12-02T10:00:00Z")
+    assert [d["id"] for d in claimed] == ["o1", "o3"]
+    holder = claimed[0]["claimed_by"]
+    assert holder and all(d["claimed_by"] == holder for d in claimed)
+    stored = store.get("outbox", "o1")
+    assert stored is not None
+    assert (stored["claimed_by"], stored["claimed_at"]) == (holder, "2026-12-02T10:00:00Z")
+    assert "claimed_by" not in (store.get("outbox", "o2") or {})
+    # a holder's own claims are its own again (after its restart too); the index still holds
+    again = store.claim("outbox", "state", "queued", limit=10)
+    assert [d["id"] for d in again] == ["o1", "o3", "o4"]
+    assert (store.get("outbox", "o1") or {})["claimed_at"] == "2026-12-02T10:00:00Z"  # kept
+    assert [d["id"] for d in store.find("outbox", "state", "queued")] == ["o1", "o3", "o4"]
+    assert store.claim("outbox", "state", "queued", limit=0) == []
+
+
+def test_a_claim_up_to_a_bound_is_ascending_by_that_field(store: Store) -> None:
+    for key, due in [("f1", "2026-12-03"), ("f2", "2026-12-01"), ("f3", "2026-12-02")]:
+        store.put("followups", key, {"id": key, "due_at": due, "state": "planned"})
+    claimed = store.claim("followups", "due_at", "2026-12-02", up_to=True, limit=5)
+    assert [d["id"] for d in claimed] == ["f2", "f3"]
+
+
+def test_only_queue_kinds_are_claimed_and_locks_are_taken_in_a_transaction(store: Store) -> None:
+    with pytest.raises(ValueError, match="not claimed"):
+        store.claim("candidates", "emails", "a@example.com")
+    with pytest.raises(KeyError, match="not indexed"):
+        store.claim("outbox", "next_at", "x")
+    with store.transaction():
+        store.lock_until_commit("ledger_head")
+        store.put("outbox", "o1", outbox_item("o1", "queued"))
+    assert store.get("outbox", "o1") is not None
+
+
+def test_a_read_only_store_claims_nothing(store: Store, opener: Opener) -> None:
+    store.put("outbox", "o1", outbox_item("o1", "queued"))
+    store.close()
+    reader = opener(read_only=True)
+    try:
+        with pytest.raises(StoreError, match="read-only"):
+            reader.claim("outbox", "state", "queued")
+    finally:
+        reader.close()

@@ -20,7 +20,7 @@ from mailflow.cli.options import config_option, json_option, load, print_json
 from mailflow.clock import SystemClock
 from mailflow.errors import MailflowError, UsageError
 from mailflow.relay.ledger import ReferralLedger
-from mailflow.store import open_store
+from mailflow.store import holder_of, open_store
 from mailflow.store.migrate import Source, copy_store
 from mailflow.store.postgresql import PostgresStore
 
@@ -48,7 +48,7 @@ def migrate(config_path: Path | None, as_json: bool, engine: str) -> None:
                             "nobody writes)")
     source = open_store(config.data_dir, config.store.engine)
     try:
-        target = PostgresStore(dsn)
+        target = PostgresStore(dsn, holder=holder_of(config))
         try:
             copied = copy_store(cast(Source, source), target, _progress)
             problem = ReferralLedger.from_config(target, SystemClock(), config).verify()

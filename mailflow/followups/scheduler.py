@@ -65,6 +65,7 @@ CURSOR = "followups-planner"
 PLAN_BATCH = 500
 PLAN_WRITES = 50  # planned rows written per transaction (the web edge waits at most for one)
 GROUP = 50  # due rows handled per store transaction (one commit, one fsync, per group)
+FOLLOWUPS_LOCK = "followups"  # Store.lock_until_commit: one tick or planner at a time per store
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ class FollowUpScheduler:
     # -- planning -------------------------------------------------------------------------------
 
     def plan(self) -> int:
+        # several daemons on one store share the cursor: a batch planned twice creates each row
+        # once (rows are keyed by event and rule, created only when absent, under the lock)
         cursor = int((self.store.get("checkpoints", CURSOR) or {}).get("seq", 0))
         created, batch = 0, []
         for entry in self.store.log("events", after=cursor):
@@ -132,6 +135,7 @@ class FollowUpScheduler:
             planned += rows_for(self.rules, event, candidate, self.zone, now)
         for start in range(0, len(planned), PLAN_WRITES):  # the lane taken a slice at a time
             with self.lane, self.store.transaction():
+                self.store.lock_until_commit(FOLLOWUPS_LOCK)  # other daemons' planners, ticks
                 for row in planned[start:start + PLAN_WRITES]:
                     if self.store.get("followups", row["id"]) is None:
                         self.store.put("followups", row["id"], row)
@@ -148,6 +152,9 @@ class FollowUpScheduler:
         due = self.store.below("followups", "due_at", iso(now), self.config.followups.batch)
         for start in range(0, len(due), GROUP):
             with self.lane, self.store.transaction():  # each row is a savepoint inside it
+                # another daemon's tick on the same rows waits, then finds them settled ("gone":
+                # `_settle` re-reads each row inside this lock)
+                self.store.lock_until_commit(FOLLOWUPS_LOCK)
                 for row in due[start:start + GROUP]:
                     outcomes[self._handle(row["id"], now)] += 1
             if outcomes["sent"]:

@@ -286,6 +286,13 @@ class Scratch:
     def redact(self, kind: str, seq: int, doc: Mapping[str, Any]) -> None:
         raise NotImplementedError("a dry run erases nothing")
 
+    def claim(self, kind: str, field: str, value: str, *, up_to: bool = False,
+              limit: int = 100, now: str = "") -> list[Doc]:
+        raise NotImplementedError("a dry run claims nothing")
+
+    def lock_until_commit(self, name: str) -> None:
+        return None  # nothing is written
+
     def scrub(self) -> bool:
         return True
 

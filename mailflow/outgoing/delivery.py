@@ -9,6 +9,11 @@ How an attempt ended decides the state: a temporary failure is queued again with
 and alerts the admin, a refusal for good fails the mail. Recipients refused for good are recorded
 on the mail and told to `on_undeliverable`; the others still get it. A sent mail is handed to the
 Sent folder (`SentFolder`) in the same transaction that marks it sent.
+
+Several daemons on one PostgreSQL database share the outbox: a round first claims the queued
+records (`Store.claim`, up to `CLAIM_BATCH`) and sends only those claimed for it, and every round
+recovers the `sending` records whose daemon died (claimed by a holder whose lease is free, or by
+this daemon before its restart) as above — an outcome unknown stays unknown, never resent.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from mailflow.outgoing.smtp_login import smtp_login
 from mailflow.settings.config import Config
 
 log = logging.getLogger("mailflow.outbox")
+CLAIM_BATCH = 1000  # queued records claimed per round (the due ones among them are sent)
 
 Undeliverable = Callable[[str, PublicOutboxItem], None]  # the address, the mail
 _ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
@@ -118,7 +124,7 @@ class Delivery:
         self._running = threading.Lock()
         self._stopping = False
         self._tls: tuple[Path | None, ssl.SSLContext] | None = None
-        self._recovered = False
+        self._claimed: dict[str, str] = {}  # this round's claims: record id -> holder
 
     def deliver_due(self) -> int:
         """One delivery round (blocking; run it in a thread): send what is due, file copies in
@@ -126,8 +132,7 @@ class Delivery:
         with self._running:
             if self._stopping:
                 return 0
-            if not self._recovered:
-                self._recover()
+            self._recover()  # every round: another daemon may have died
             sent = 0
             for record_id in self._due():
                 if self._stopping:
@@ -144,19 +149,24 @@ class Delivery:
             pass
 
     def _recover(self) -> None:
-        """Records left `sending` by a daemon that died: before DATA → queued, else unknown."""
-        for doc in self.store.find("outbox", "state", "sending"):
+        """Records left `sending` by a daemon that died (this one before its restart, or one
+        whose lease is free): before DATA → queued, else unknown. No attempt of this daemon is
+        in flight between rounds."""
+        for doc in self.store.claim("outbox", "state", "sending", limit=CLAIM_BATCH,
+                                    now=iso(self.clock.now())):
             if doc.get("phase") == "data_started":
                 self._ended(doc["id"], OutcomeUnknown("the daemon stopped after DATA began"))
             else:
                 self.records.update(doc["id"], state="queued", phase=None,
                                     next_at=iso(self.clock.now()),
                                     last_error="the daemon stopped before DATA; queued again")
-        self._recovered = True
 
     def _due(self) -> list[str]:
         now = iso(self.clock.now())
-        due = [d for d in self.store.find("outbox", "state", "queued") if d["next_at"] <= now]
+        with self.lane:
+            queued = self.store.claim("outbox", "state", "queued", limit=CLAIM_BATCH, now=now)
+        self._claimed = {d["id"]: d["claimed_by"] for d in queued}
+        due = [d for d in queued if d["next_at"] <= now]
         return [d["id"] for d in sorted(due, key=lambda d: d["next_at"])]
 
     def _claim(self, record_id: str) -> OutboxItem | None:
@@ -165,6 +175,8 @@ class Delivery:
             doc = self.store.get("outbox", record_id)
             if doc is None or doc["state"] != "queued" or doc["next_at"] > now:
                 return None  # an admin changed it meanwhile
+            if doc.get("claimed_by") != self._claimed.get(record_id):
+                return None  # another daemon took it over (this one was thought dead)
             doc.update(state="sending", phase="connecting", attempts=doc["attempts"] + 1,
                        updated_at=now)
             self.store.put("outbox", record_id, doc)

@@ -146,7 +146,15 @@ class TalentPool:
               details: Callable[[Candidate], object] | None = None) -> tuple[Candidate, bool]:
         """Record an application; returns the candidate and whether it was new. `details`:
         what else the application puts on the record (its documents, its profile), in the
-        same write."""
+        same write. Matched and saved under a lock on the applicant's email
+        (`lock_until_commit`): two daemons taking the same applicant's mails to two mailboxes
+        at once make one candidate."""
+        with self.store.transaction():
+            self.store.lock_until_commit("candidate-email:" + normalise_email(applicant.email))
+            return self._apply(applicant, message_id, applied_at, details)
+
+    def _apply(self, applicant: Applicant, message_id: str | None, applied_at: str | None,
+               details: Callable[[Candidate], object] | None) -> tuple[Candidate, bool]:
         at = applied_at or self.now()
         candidate, why = self.match(applicant)
         created = candidate is None

@@ -82,7 +82,10 @@ def read_entries(store: Store) -> Iterator[tuple[int, LedgerEntry | None]]:
 
 
 class ReferralLedger:
-    """Appends under the writer lane, one store transaction per change; reads replay."""
+    """Appends under the writer lane, one store transaction per change; reads replay. Each
+    change first takes the store's lock on the head (`lock_until_commit`: daemons of other
+    mailboxes on one PostgreSQL database append to the same chain), then reads the head inside
+    it; the head cache `_known` is used only when it equals the head read there."""
 
     def __init__(self, store: Store, clock: Clock, per_slot: int, key: Callable[[], bytes],
                  lane: threading.RLock | None = None) -> None:
@@ -123,6 +126,7 @@ class ReferralLedger:
                             occurred_at: str) -> list[int]:
         """Credit a candidate's registration once; slots earned follow. Returns the new seqs."""
         with self.lane, self.store.transaction():
+            self.store.lock_until_commit(HEAD)  # other daemons' appends wait: one chain
             if self._entries_of(candidate_id, "registration"):
                 return []
             head, running = self._tail()
@@ -148,6 +152,7 @@ class ReferralLedger:
         """The partner says the candidate withdrew: a correction, when a registration was
         credited and not corrected yet (see the module's docstring for its effect)."""
         with self.lane, self.store.transaction():
+            self.store.lock_until_commit(HEAD)  # other daemons' appends wait: one chain
             credits = self._entries_of(candidate_id, "registration")
             if not credits or self._entries_of(candidate_id, "correction"):
                 return []
@@ -169,6 +174,7 @@ class ReferralLedger:
         if not note:
             raise LedgerError("a redemption needs a note (what the slot was used for)")
         with self.lane, self.store.transaction():
+            self.store.lock_until_commit(HEAD)  # other daemons' appends wait: one chain
             head, running = self._tail()
             if running.available < 1:
                 raise NothingToRedeem(

@@ -7,7 +7,10 @@ raises `NoStore` when there is no store yet; `empty_store()` is what a reader sh
 empty pool, not an error). The PostgreSQL engine keeps the documents in a server (`dsn`, the
 connection string); the data directory still holds the attachments and the writer lock.
 `configured_store(config)` opens what a config names, its connection string read from the
-variable `[store] dsn_env` names.
+variable `[store] dsn_env` names, as the writer for the config's mailbox (`holder_of`): on
+PostgreSQL one writer per mailbox — the daemon, or a CLI command when it is not running — and
+daemons for other mailboxes share the database (the data directory, its lock and attachments,
+stay one per daemon).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
     from mailflow.settings.config import Config
 
 __all__ = ["ENGINES", "INDEXES", "LOGS", "Doc", "Store", "WriterLock", "configured_store",
-           "empty_store", "open_store"]
+           "empty_store", "holder_of", "open_store"]
 SERVER_ENGINES = frozenset({"postgresql"})  # documents in a server, not in the data directory
 
 Opener = Callable[[Path, bool, WriterLock | None], Store]
@@ -60,17 +63,25 @@ def empty_store() -> Store:
     return SqliteStore.empty()
 
 
+def holder_of(config: Config) -> str:
+    """The writer a config's store is opened as: its mailbox (`imap://user@host:port/INBOX`)."""
+    box = config.mailbox
+    return f"imap://{box.username or box.address}@{box.host}:{box.port}/{box.inbox}"
+
+
 def configured_store(config: Config, read_only: bool = False) -> Store:
     """The store `[store]` names; for PostgreSQL, its connection string from the environment."""
     dsn = config.secret("store.dsn_env") if config.store.engine in SERVER_ENGINES else None
-    return open_store(config.data_dir, config.store.engine, read_only, dsn=dsn)
+    return open_store(config.data_dir, config.store.engine, read_only, dsn=dsn,
+                      holder=holder_of(config))
 
 
 def open_store(data_dir: Path, engine: str = "sqlite", read_only: bool = False,
-               dsn: str | None = None) -> Store:
-    """Open the store of `data_dir` with `engine`; writers hold the directory's writer lock."""
+               dsn: str | None = None, holder: str | None = None) -> Store:
+    """Open the store of `data_dir` with `engine`; writers hold the directory's writer lock
+    (and on PostgreSQL the lease of `holder`, one writer per holder)."""
     if engine in SERVER_ENGINES:
-        return _open_server(Path(data_dir), read_only, dsn)
+        return _open_server(Path(data_dir), read_only, dsn, holder)
     path = store_path(data_dir, engine)
     data_dir = Path(data_dir)
     others = [
@@ -98,7 +109,7 @@ def open_store(data_dir: Path, engine: str = "sqlite", read_only: bool = False,
         raise
 
 
-def _open_server(data_dir: Path, read_only: bool, dsn: str | None) -> Store:
+def _open_server(data_dir: Path, read_only: bool, dsn: str | None, holder: str | None) -> Store:
     from mailflow.store.postgresql import PostgresStore  # psycopg only where it is used
 
     if not dsn:
@@ -109,7 +120,7 @@ def _open_server(data_dir: Path, read_only: bool, dsn: str | None) -> Store:
     lock = WriterLock(data_dir)
     lock.acquire()
     try:
-        store = PostgresStore(dsn)
+        store = PostgresStore(dsn) if holder is None else PostgresStore(dsn, holder=holder)
     except BaseException:
         lock.release()
         raise

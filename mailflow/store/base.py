@@ -57,6 +57,10 @@ INDEXES: dict[str, tuple[str, ...]] = {
     "network_members": (),
 }
 
+# The field holding a document's key, for the kinds that can be claimed (`Store.claim`).
+KEY_FIELD: dict[str, str] = {"outbox": "id", "followups": "id", "journal": "key",
+                             "quarantine": "key"}
+
 # Append-only kinds: written with `append`, keys are increasing sequence numbers.
 LOGS = frozenset({"events", "ledger", "audit", "network_stages"})
 
@@ -115,6 +119,22 @@ class Store(Protocol):
     def redact(self, kind: str, seq: int, doc: Mapping[str, Any]) -> None:
         """Replace entry `seq` of a `REDACTABLE` log kind with `doc` (its number and place in
         the log stay); ValueError for any other kind, KeyError for an entry that is not there."""
+        ...
+
+    def claim(self, kind: str, field: str, value: str, *, up_to: bool = False,
+              limit: int = 100, now: str = "") -> list[Doc]:
+        """Claim for this store's holder (its lease: a daemon's mailbox) up to `limit` documents
+        whose `field` equals `value` (`up_to`: is <= it, ascending), skipping those a live
+        other holder claimed: `claimed_by` and `claimed_at` (`now`) are written into each in
+        the same transaction (not rewritten when already this holder's), and the claimed ones
+        are returned. A claim is another's while its holder holds its lease; a holder that died
+        (its lease is free) loses its claims to the next one. Single-writer engines have no
+        other live holder: every claim is theirs."""
+        ...
+
+    def lock_until_commit(self, name: str) -> None:
+        """Inside a transaction: wait for the lock `name`, held until the transaction ends
+        (writers of other holders serialise on it); nothing on single-writer engines."""
         ...
 
     def scrub(self) -> bool:
@@ -196,6 +216,13 @@ def check_writable_kind(kind: str) -> None:
         raise ValueError(f"{kind} is append-only: write it with append()")
 
 
+def check_claimable_kind(kind: str, field: str) -> None:
+    check_kind(kind, field)
+    if kind not in KEY_FIELD:
+        raise ValueError(f"{kind} documents are not claimed; claimable: "
+                         f"{', '.join(sorted(KEY_FIELD))}")
+
+
 def check_log_kind(kind: str) -> None:
     check_kind(kind)
     if kind not in LOGS:
@@ -207,6 +234,24 @@ def check_redactable_kind(kind: str) -> None:
     if kind not in REDACTABLE:
         raise ValueError(f"{kind} entries are never replaced; redactable: "
                          f"{', '.join(sorted(REDACTABLE))}")
+
+
+def claim_simply(store: Store, holder: str, kind: str, field: str, value: str, up_to: bool,
+                 limit: int, now: str) -> list[Doc]:
+    """`Store.claim` on an engine with one writer: whatever matches is this holder's."""
+    check_claimable_kind(kind, field)
+    if limit <= 0:
+        return []
+    claimed: list[Doc] = []
+    with store.transaction():
+        found = (store.below(kind, field, value, limit) if up_to
+                 else store.find(kind, field, value)[:limit])
+        for doc in found:
+            if doc.get("claimed_by") != holder:  # already ours: not written again
+                doc.update(claimed_by=holder, claimed_at=now)
+                store.put(kind, str(doc[KEY_FIELD[kind]]), doc)
+            claimed.append(doc)
+    return claimed
 
 
 def caller_key(kind: str, key: str) -> str:

@@ -13,9 +13,16 @@ Layout and migrations (`mailflow.store.postgresql_schema`): `mf_docs(kind, key, 
 under an advisory lock, with the version and the index declaration (`INDEXES`) in `mf_schema`;
 when the declaration changes, the index rows are rebuilt.
 
-One writer: a writer holds a session advisory lock on a connection of its own for as long as it
-is open; a second writer on the same database is refused (`StoreError`). Log kinds take a
-transaction-scoped advisory lock per kind before numbering an entry, so appends from several
+One writer per holder: a writer holds its lease, a session advisory lock on `lease_key(holder)`,
+on a connection of its own for as long as it is open; a second writer with the same holder on
+the same schema is refused (`StoreError`). A daemon's holder is its mailbox
+(`mailflow.store.holder_of`), and so is a CLI writer's for the same config: daemons for other
+mailboxes run at once, and a command that changes data while its mailbox's daemon runs is
+refused as before. Shared queues are claimed (`claim`) with `SELECT … FOR UPDATE SKIP LOCKED`,
+the claim (`claimed_by`, `claimed_at`) written in the same transaction; a claim whose holder's
+lease is free (its daemon died: the server dropped its session) is taken over.
+`lock_until_commit(name)` is a transaction-scoped advisory lock (the ledger's chain). Log kinds
+take a transaction-scoped advisory lock per kind before numbering an entry, so appends from several
 connections still make one gapless sequence. Read-only stores set their connections read-only.
 
 `scrub()` runs `VACUUM FULL` on both tables (they are rewritten; the old files are removed) and a
@@ -36,8 +43,22 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from mailflow.errors import NoStore, StoreError
-from mailflow.store.base import Doc, caller_key, check_kind
-from mailflow.store.postgresql_schema import LOGS_CLASS, WRITER, has_schema, migrate
+from mailflow.store.base import (
+    Doc,
+    caller_key,
+    check_claimable_kind,
+    check_kind,
+    encode,
+    index_values,
+)
+from mailflow.store.postgresql_schema import (
+    DEFAULT_HOLDER,
+    LOCKS_CLASS,
+    LOGS_CLASS,
+    has_schema,
+    lease_key,
+    migrate,
+)
 from mailflow.store.tables import TableStore
 
 if TYPE_CHECKING:
@@ -50,8 +71,9 @@ LOCK_WAIT_SECONDS = 3.0
 class PostgresStore(TableStore):
     """`Store` on a PostgreSQL database (one database or schema per company)."""
 
-    def __init__(self, dsn: str, read_only: bool = False) -> None:
+    def __init__(self, dsn: str, read_only: bool = False, holder: str = DEFAULT_HOLDER) -> None:
         self.read_only = read_only
+        self.holder = holder
         self.where = _shown(dsn)
         self._conn: psycopg.Connection[Any] | None = None  # the transaction's connection
         self._lease: psycopg.Connection[Any] | None = None
@@ -60,7 +82,8 @@ class PostgresStore(TableStore):
             if not read_only:
                 self._lease = psycopg.connect(dsn, autocommit=True)
                 if not self._take_writer_lock():
-                    raise StoreError(f"store {self.where} is in use by another writer")
+                    raise StoreError(f"store {self.where} is in use by another writer for "
+                                     f"{holder}")
                 with self._lease.transaction():
                     migrate(self._lease)
             self._pool = ConnectionPool(dsn, min_size=1, max_size=POOL_SIZE,
@@ -80,7 +103,7 @@ class PostgresStore(TableStore):
                     raise NoStore(f"no store at {self.where} yet")
 
     def _take_writer_lock(self) -> bool:
-        """The writer's lock (per schema: one database may hold several). A writer killed a
+        """The holder's lease (per schema: one database may hold several). A writer killed a
         moment ago may still hold it until the server notices its connection is gone: tried
         for a few seconds before the store counts as another writer's."""
         assert self._lease is not None
@@ -88,7 +111,7 @@ class PostgresStore(TableStore):
         while True:
             taken = self._lease.execute(
                 "SELECT pg_try_advisory_lock(hashtext(%s || current_schema()))",
-                (WRITER,)).fetchone()
+                (lease_key(self.holder),)).fetchone()
             if taken and taken[0]:
                 return True
             if time.monotonic() >= deadline:
@@ -207,6 +230,61 @@ class PostgresStore(TableStore):
                              "value = %s ORDER BY key", (kind, field, str(value))).fetchall()
         return [caller_key(kind, key) for (key,) in rows]
 
+    # --- shared queues --------------------------------------------------------------------------
+
+    def claim(self, kind: str, field: str, value: str, *, up_to: bool = False,
+              limit: int = 100, now: str = "") -> list[Doc]:
+        check_claimable_kind(kind, field)
+        self._writable()
+        if limit <= 0:
+            return []
+        op = "<=" if up_to else "="
+        claimed: list[tuple[str, Doc]] = []
+        with self.transaction():
+            # rows another daemon is claiming right now are skipped, not waited for; a row is
+            # re-checked once locked (it may have changed since the index was read). The caller
+            # takes what it claimed off the queue (a new state) in the claim's transaction.
+            rows = self._run(
+                "SELECT d.key, d.doc FROM mf_idx i JOIN mf_docs d ON d.kind = i.kind AND "
+                f"d.key = i.key WHERE i.kind = %s AND i.field = %s AND i.value {op} %s "
+                "ORDER BY i.value, i.key LIMIT %s FOR UPDATE OF d SKIP LOCKED",
+                (kind, field, str(value), limit)).fetchall()
+            seen: set[str] = set()
+            for key, text in rows:
+                if key in seen:
+                    continue
+                seen.add(key)
+                doc = json.loads(text)
+                values = index_values(doc, field)
+                if not (any(v <= str(value) for v in values) if up_to else str(value) in values):
+                    continue
+                if not self._claimable(doc.get("claimed_by")):
+                    continue
+                claimed.append((str(key), doc))
+            if up_to:
+                claimed.sort(key=lambda kd: (min(v for v in index_values(kd[1], field)
+                                                 if v <= str(value)), kd[0]))
+            claimed = claimed[:limit]
+            for key, doc in claimed:
+                if doc.get("claimed_by") != self.holder:  # already ours: not written again
+                    doc.update(claimed_by=self.holder, claimed_at=now)
+                    self._write(kind, key, encode(doc), doc)
+        return [doc for _key, doc in claimed]
+
+    def _claimable(self, holder: object) -> bool:
+        """Unclaimed, ours, or its holder's lease is free (the holder died): free until this
+        transaction ends, so that holder, restarting, waits for the claim to be written."""
+        if holder is None or holder == self.holder:
+            return True
+        row = self._run("SELECT pg_try_advisory_xact_lock(hashtext(%s || current_schema()))",
+                        (lease_key(str(holder)),)).fetchone()
+        return bool(row and row[0])
+
+    def lock_until_commit(self, name: str) -> None:
+        self._writable()
+        self._run("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema() || %s))",
+                  (LOCKS_CLASS, name))
+
     # --- at rest ---------------------------------------------------------------------------------
 
     def scrub(self) -> bool:
@@ -238,7 +316,7 @@ class PostgresStore(TableStore):
                 with contextlib.suppress(psycopg.Error):  # released now, not when the server
                     self._lease.execute(  # has cleaned the closed session up
                         "SELECT pg_advisory_unlock(hashtext(%s || current_schema()))",
-                        (WRITER,))
+                        (lease_key(self.holder),))
                 self._lease.close()
         finally:
             self._lease = None

@@ -12,9 +12,18 @@ import psycopg
 
 from mailflow.store.base import INDEXES, index_pairs
 
-# advisory lock keys: the writer's (per schema, see `writer_key`), and the class of the logs'
+# advisory lock keys: a holder's lease (per schema, see `lease_key`), the class of the logs' and
+# of the named locks (`Store.lock`)
 WRITER = "mailflow-writer"
+DEFAULT_HOLDER = "writer"  # a store opened without a mailbox identity (tests, tools)
 LOGS_CLASS = 0x6D666C67  # "mflg"
+LOCKS_CLASS = 0x6D666C6B  # "mflk"
+
+
+def lease_key(holder: str) -> str:
+    """The text a holder's lease is keyed by (hashed with the schema's name into the advisory
+    lock): one writer per holder — per mailbox for a daemon — on one schema."""
+    return f"{WRITER}:{holder}"
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, """

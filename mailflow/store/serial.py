@@ -78,6 +78,15 @@ class SerialStore:
         with self.lock:
             return self.inner.below(kind, field, bound, limit)
 
+    def claim(self, kind: str, field: str, value: str, *, up_to: bool = False,
+              limit: int = 100, now: str = "") -> list[Doc]:
+        with self.lock, self._writing(writes=True):
+            return self.inner.claim(kind, field, value, up_to=up_to, limit=limit, now=now)
+
+    def lock_until_commit(self, name: str) -> None:
+        with self.lock:
+            self.inner.lock_until_commit(name)
+
     def scan(self, kind: str, after: str | None = None, limit: int | None = None) -> Iterator[Doc]:
         # streams under the lock: finish (or close) the iteration before handing it elsewhere
         with self.lock:

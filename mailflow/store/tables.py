@@ -25,6 +25,7 @@ from mailflow.store.base import (
     check_log_kind,
     check_redactable_kind,
     check_writable_kind,
+    claim_simply,
     encode,
     index_pairs,
     log_key,
@@ -143,6 +144,19 @@ class TableStore(ClosesOnExit, ABC):
             last, op = rows[-1][0], ">"
             if remaining is not None:
                 remaining -= len(rows)
+
+    # --- shared queues (one writer here; PostgreSQL overrides) --------------------------------
+
+    holder = "writer"
+
+    def claim(self, kind: str, field: str, value: str, *, up_to: bool = False,
+              limit: int = 100, now: str = "") -> list[Doc]:
+        self._writable()
+        return claim_simply(self, self.holder, kind, field, value, up_to, limit,  # type: ignore[arg-type]
+                            now)
+
+    def lock_until_commit(self, name: str) -> None:
+        return None
 
     # --- logs ------------------------------------------------------------------------------------
 

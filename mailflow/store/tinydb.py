@@ -54,6 +54,7 @@ from mailflow.store.base import (
     check_log_kind,
     check_redactable_kind,
     check_writable_kind,
+    claim_simply,
     encode,
     index_values,
     log_key,
@@ -329,6 +330,18 @@ class TinyStore(ClosesOnExit):
             return False
         self._write(kind, key, None)
         return True
+
+    # --- shared queues (one writer: every match is this store's) -------------------------------
+
+    holder = "writer"
+
+    def claim(self, kind: str, field: str, value: str, *, up_to: bool = False,
+              limit: int = 100, now: str = "") -> list[Doc]:
+        self._writable()
+        return claim_simply(self, self.holder, kind, field, value, up_to, limit, now)
+
+    def lock_until_commit(self, name: str) -> None:
+        return None
 
     # --- lookups --------------------------------------------------------------------------------
 
