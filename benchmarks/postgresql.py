@@ -45,6 +45,7 @@ from mailflow.outgoing.outbox import Outbox
 from mailflow.settings.config import Config, load_config
 from mailflow.starter import SHIPPED_TEMPLATES
 from mailflow.store.postgresql import PostgresStore
+from mailflow.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -144,9 +145,9 @@ per_hour = 1000000
     return load_config(root / "config.toml")
 
 
-def tick_hours(pg: Postgres, company: str, cfg: Config, dues: list[int]) -> list[float]:
+def tick_hours(store: PostgresStore | SqliteStore, company: str, cfg: Config,
+               dues: list[int]) -> list[float]:
     """Seconds to work off each hour's due rows (ticks until nothing of the hour is left)."""
-    store = PostgresStore(company_dsn(pg, company))
     try:
         clock = FrozenClock(NOW)
         lane = threading.RLock()
@@ -183,20 +184,26 @@ def main() -> None:
         seeded = seed(pg, "c0", per_company, dues)
         cloned = sum(clone(pg, "c0", f"c{k}") for k in range(1, args.companies))
         base_seeded = seed(pg, "small", args.baseline, dues)
-        big = tick_hours(pg, "c0", cfg, dues)
-        small = tick_hours(pg, "small", cfg, dues)
+        big = tick_hours(PostgresStore(company_dsn(pg, "c0")), "c0", cfg, dues)
+        small = tick_hours(PostgresStore(company_dsn(pg, "small")), "small", cfg, dues)
+        lite = SqliteStore(Path(tmp) / "mailflow.sqlite3")
+        prefill(lite, args.baseline, dues)
+        sqlite = tick_hours(lite, "sqlite", cfg, dues)
     load = os.getloadavg()[0]
     print(f"\nPostgreSQL, {args.companies} companies × {per_company:,} candidates "
           f"(seeded c0 in {seeded:.0f} s through the store API, {args.companies - 1} copies in "
           f"{cloned:.0f} s; baseline {args.baseline:,} in {base_seeded:.0f} s); "
           f"Python {platform.python_version()}; load {load:.1f}\n")
-    print("| due | big pool | ms per row | baseline | ms per row | ratio |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| due | big pool | ms per row | baseline | ms per row | ratio | SQLite, baseline size |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     figures = []
-    for due, b, s in zip(dues, big, small, strict=True):
+    for due, b, s, q in zip(dues, big, small, sqlite, strict=True):
         ratio = b / s
         print(f"| {due:,} | {b * 1000:,.0f} ms | {b * 1000 / due:.2f} | {s * 1000:,.0f} ms | "
-              f"{s * 1000 / due:.2f} | {ratio:.2f}x |")
+              f"{s * 1000 / due:.2f} | {ratio:.2f}x | {q * 1000 / due:.2f} ms per row |")
+        figures.append(Figure("postgresql", f"tick on PostgreSQL, {due:,} due of "
+                              f"{args.baseline:,}, ms per row", s * 1000 / due, "ms",
+                              "the same on SQLite", q * 1000 / due, s / q, None))
         figures.append(Figure("postgresql", f"tick, {due:,} due of {args.candidates:,} over "
                               f"{args.companies} companies, ms per row", b * 1000 / due, "ms",
                               f"per row, {args.baseline:,} candidates", s * 1000 / due, ratio,
