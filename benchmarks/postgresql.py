@@ -8,7 +8,8 @@ row each), the others are server-side copies of its tables (`INSERT … SELECT`,
 minutes). Seeding time is reported. Then one company's `FollowUpScheduler.tick()` runs with
 `--due` rows due (ticks until the hour is empty), and the same on a separate schema of
 `--baseline` candidates in the same run. Figure: the time per due row on the big pool against the
-small one — the tick must cost in proportion to what is due, not to the pool.
+small one — the tick must cost in proportion to what is due, not to the pool. Beside it, the
+same tick on a SQLite store of the baseline size, in the same run.
 
 Switching to a shared company table (branch `tenants`): seed one schema, tag rows with a company
 column instead of copying schemas, and give `company_dsn` the tenant's setting — see `company_dsn`.
