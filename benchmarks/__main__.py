@@ -49,6 +49,10 @@ SUITE = (
     Bench("pool_commands", ("--sizes", "10000,50000"), ("--sizes", "300")),
     Bench("followups_tick", ("--candidates", "100000", "--due", "100,1000,10000"),
           ("--candidates", "1000", "--due", "10,40")),
+    # the full 1,000,000 (about 3.5 min a run) is `make bench-postgresql`
+    Bench("postgresql", ("--candidates", "200000", "--companies", "10", "--baseline", "10000",
+                         "--due", "100,1000"),
+          ("--candidates", "2000", "--companies", "2", "--baseline", "500", "--due", "10,40")),
     Bench("callbacks", ("--count", "3000"), ("--count", "60", "--concurrency", "10")),
     Bench("links", ("--requests", "3000", "--rounds", "1"),
           ("--requests", "60", "--rounds", "1", "--links", "10", "--concurrency", "10")),
