@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 
+from mailflow.errors import StoreError
 from mailflow.store.base import INDEXES, index_pairs
 
 # advisory lock keys: the writer's (per schema, see `writer_key`), and the class of the logs'
@@ -33,7 +34,49 @@ CREATE TABLE mf_idx (
 );
 CREATE INDEX mf_idx_by_key ON mf_idx (kind, key);
 """),
+    # tenants: every row carries its company (rows already there get the migrating store's, the
+    # column default evaluated once), keys lead with it, and row-level security shows and
+    # accepts only the rows of the connection's `mailflow.company` (the owner too: FORCE)
+    (2, """
+ALTER TABLE mf_docs ADD COLUMN company text COLLATE "C" NOT NULL
+  DEFAULT current_setting('mailflow.company');
+ALTER TABLE mf_idx ADD COLUMN company text COLLATE "C" NOT NULL
+  DEFAULT current_setting('mailflow.company');
+ALTER TABLE mf_docs DROP CONSTRAINT mf_docs_pkey, ADD PRIMARY KEY (company, kind, key);
+ALTER TABLE mf_idx DROP CONSTRAINT mf_idx_pkey, ADD PRIMARY KEY (company, kind, field, value, key);
+DROP INDEX mf_idx_by_key;
+CREATE INDEX mf_idx_by_key ON mf_idx (company, kind, key);
+ALTER TABLE mf_docs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mf_docs FORCE ROW LEVEL SECURITY;
+ALTER TABLE mf_idx ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mf_idx FORCE ROW LEVEL SECURITY;
+CREATE POLICY mf_company ON mf_docs USING (company = current_setting('mailflow.company'))
+  WITH CHECK (company = current_setting('mailflow.company'));
+CREATE POLICY mf_company ON mf_idx USING (company = current_setting('mailflow.company'))
+  WITH CHECK (company = current_setting('mailflow.company'));
+"""),
 )
+
+
+def lease_key(company: str, holder: str) -> str:
+    """The writer lock's name: one per (schema, company, holder); hashed by the server with the
+    schema appended (`hashtext(key || current_schema())`)."""
+    return f"{WRITER}:{company}:{holder}:"
+
+
+def set_company(conn: psycopg.Connection[Any], company: str) -> None:
+    """Scope a connection to one company: row-level security reads `mailflow.company`."""
+    conn.execute("SELECT set_config('mailflow.company', %s, false)", (company,))
+
+
+def refuse_bypass(conn: psycopg.Connection[Any], where: str) -> None:
+    """Row-level security does not hold a superuser or a BYPASSRLS role back: refused."""
+    row = conn.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles "
+                       "WHERE rolname = current_user").fetchone()
+    if row is None or row[0]:
+        raise StoreError(f"store {where}: the role {conn.info.user!r} is a superuser or "
+                         "bypasses row-level security, which would show every company's rows; "
+                         "connect as an ordinary role (docs/operations.md, PostgreSQL)")
 
 
 def signature() -> str:
@@ -72,7 +115,7 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
 
 
 def _rebuild_index(conn: psycopg.Connection[Any]) -> None:
-    conn.execute("DELETE FROM mf_idx")
+    conn.execute("DELETE FROM mf_idx")  # this company's (row-level security)
     rows = conn.execute("SELECT kind, key, doc FROM mf_docs").fetchall()
     with conn.cursor() as cur:
         cur.executemany(
