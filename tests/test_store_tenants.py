@@ -8,8 +8,9 @@ import pytest
 from postgres_server import Postgres
 
 from mailflow.errors import StoreError
+from mailflow.store import base
 from mailflow.store.postgresql import PostgresStore
-from mailflow.store.postgresql_schema import lease_key
+from mailflow.store.postgresql_schema import MIGRATIONS, lease_key, signature
 
 
 def _as(dsn: str, company: str) -> psycopg.Connection[tuple[object, ...]]:
@@ -61,3 +62,29 @@ def test_one_writer_per_company_and_holder(postgres: Postgres) -> None:
 def test_a_superuser_is_refused(postgres: Postgres) -> None:
     with pytest.raises(StoreError, match="row-level security"):
         PostgresStore(postgres.dsn(), read_only=False)
+
+
+def test_a_store_from_before_tenants_becomes_its_first_writers_company(
+        postgres: Postgres) -> None:
+    dsn = postgres.schema()
+    with psycopg.connect(dsn, autocommit=True) as conn:  # schema version 1, one row in it
+        conn.execute(MIGRATIONS[0][1])
+        conn.execute("CREATE TABLE mf_schema (version integer NOT NULL, indexes text NOT NULL)")
+        conn.execute("INSERT INTO mf_schema VALUES (1, %s)", (signature(),))
+        conn.execute("INSERT INTO mf_docs VALUES ('candidates', 'c1', '{\"name\": \"Old\"}')")
+    with PostgresStore(dsn, company="acme") as acme:
+        assert acme.get("candidates", "c1") == {"name": "Old"}
+    with PostgresStore(dsn, company="beta") as beta:
+        assert beta.get("candidates", "c1") is None
+
+
+def test_a_changed_index_is_rebuilt_for_each_company(postgres: Postgres,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    dsn = postgres.schema()
+    for company in ("acme", "beta"):
+        with PostgresStore(dsn, company=company) as store:
+            store.put("candidates", "c1", {"name": company, "source": "doda"})
+    monkeypatch.setitem(base.INDEXES, "candidates", (*base.INDEXES["candidates"], "source"))
+    for company in ("acme", "beta"):  # beta's rows too, though acme rebuilt first
+        with PostgresStore(dsn, company=company) as store:
+            assert [d["name"] for d in store.find("candidates", "source", "doda")] == [company]
