@@ -1,18 +1,16 @@
 """The follow-up scheduler tick on PostgreSQL, a big pool over several companies (issue 23, 6).
 
 One throw-away PostgreSQL cluster on 127.0.0.1 (tests/postgres_server.py) holds `--companies`
-companies, each in its own schema (what main has: one daemon per company, `search_path` in the
-connection string). `--candidates` are spread evenly over them: company 0 is seeded through the
+companies in one schema (tenants: every row carries its company, row-level security shows each
+store its own). `--candidates` are spread evenly over them: company c0 is seeded through the
 store API (`followups_tick.prefill`: one rejected candidate, its event and one planned follow-up
-row each), the others are server-side copies of its tables (`INSERT … SELECT`, seconds instead of
-minutes). Seeding time is reported. Then one company's `FollowUpScheduler.tick()` runs with
-`--due` rows due (ticks until the hour is empty), and the same on a separate schema of
-`--baseline` candidates in the same run. Figure: the time per due row on the big pool against the
+row each), the others are server-side copies of its rows under their own company (`INSERT …
+SELECT`, seconds instead of minutes). Seeding time is reported. Then c0's
+`FollowUpScheduler.tick()` runs with `--due` rows due (ticks until the hour is empty), and the same
+on a schema of its own holding one company of `--baseline` candidates, in the same run.
+Figure: the time per due row on the big pool against the
 small one — the tick must cost in proportion to what is due, not to the pool. Beside it, the
 same tick on a SQLite store of the baseline size, in the same run.
-
-Switching to a shared company table (branch `tenants`): seed one schema, tag rows with a company
-column instead of copying schemas, and give `company_dsn` the tenant's setting — see `company_dsn`.
 
     python benchmarks/postgresql.py [--candidates 1000000] [--companies 10] [--baseline 10000]
                                     [--due 100,1000]
@@ -23,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import sys
 import tempfile
 import threading
@@ -51,13 +50,7 @@ from mailflow.store.sqlite import SqliteStore
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-TABLES = ("mf_schema", "mf_docs", "mf_idx")
 TARGET_RATIO = 1.5  # per due row, big pool against small, on a shared 2-core machine
-
-
-def company_dsn(pg: Postgres, company: str) -> str:
-    """The one place a daemon's company becomes its connection: a schema today."""
-    return pg.dsn(schema=company)
 
 
 class SeedingStore(PostgresStore):
@@ -65,8 +58,8 @@ class SeedingStore(PostgresStore):
     with the rows sent in one `executemany` per transaction instead of a round trip each: the
     schema is new, so there is no old row to look up."""
 
-    def __init__(self, dsn: str) -> None:
-        super().__init__(dsn)
+    def __init__(self, dsn: str, company: str) -> None:
+        super().__init__(dsn, company=company)
         self._docs: list[tuple[str, str, str]] = []
         self._pairs: list[tuple[str, str, str, str]] = []
         self._seqs: dict[str, int] = {}
@@ -100,33 +93,39 @@ class SeedingStore(PostgresStore):
         return self._seqs[kind] - 1
 
 
-def seed(pg: Postgres, company: str, candidates: int, dues: list[int]) -> float:
-    """`candidates` in a new schema through the store API. Seconds taken."""
+def seed(dsn: str, company: str, candidates: int, dues: list[int]) -> float:
+    """`candidates` of `company` through the store API. Seconds taken."""
     started = time.perf_counter()
-    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {company}")
-    store = SeedingStore(company_dsn(pg, company))
+    store = SeedingStore(dsn, company)
     try:
         prefill(store, candidates, dues)
     finally:
         store.close()
-    with psycopg.connect(company_dsn(pg, company), autocommit=True) as conn:
+    return time.perf_counter() - started
+
+
+def clone(pg: Postgres, dsn: str, source: str, company: str) -> float:
+    """Another company with a copy of `source`'s rows, server-side (as the administrator, whom
+    row-level security does not restrict). Seconds taken."""
+    started = time.perf_counter()
+    schema = re.search(r"search_path=(\w+)", dsn)
+    assert schema is not None
+    with psycopg.connect(pg.dsn(schema=schema[1]), autocommit=True) as conn, conn.transaction():
+        conn.execute("INSERT INTO mf_docs(company, kind, key, doc) SELECT %s, kind, key, doc "
+                     "FROM mf_docs WHERE company = %s", (company, source))
+        conn.execute("INSERT INTO mf_idx(company, kind, field, value, key) SELECT %s, kind, "
+                     "field, value, key FROM mf_idx WHERE company = %s", (company, source))
+        conn.execute("INSERT INTO mf_indexes(company, indexes) SELECT %s, indexes FROM "
+                     "mf_indexes WHERE company = %s", (company, source))
+    return time.perf_counter() - started
+
+
+def analyze(pg: Postgres, dsn: str) -> None:
+    schema = re.search(r"search_path=(\w+)", dsn)
+    assert schema is not None
+    with psycopg.connect(pg.dsn(schema=schema[1]), autocommit=True) as conn:
         conn.execute("ANALYZE mf_docs")
         conn.execute("ANALYZE mf_idx")
-    return time.perf_counter() - started
-
-
-def clone(pg: Postgres, source: str, company: str) -> float:
-    """Another company with a copy of `source`'s rows, server-side. Seconds taken."""
-    started = time.perf_counter()
-    with psycopg.connect(pg.dsn(), autocommit=True) as conn, conn.transaction():
-        conn.execute(f"CREATE SCHEMA {company}")
-        for table in TABLES:
-            conn.execute(f"CREATE TABLE {company}.{table} (LIKE {source}.{table} INCLUDING ALL)")
-            conn.execute(f"INSERT INTO {company}.{table} SELECT * FROM {source}.{table}")
-        conn.execute(f"ANALYZE {company}.mf_docs")
-        conn.execute(f"ANALYZE {company}.mf_idx")
-    return time.perf_counter() - started
 
 
 def config(root: Path) -> Config:
@@ -182,11 +181,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pg-bench-") as tmp, Postgres() as pg:
         cfg = config(Path(tmp))
         print(f"seeding {per_company:,} candidates into c0 …", file=sys.stderr)
-        seeded = seed(pg, "c0", per_company, dues)
-        cloned = sum(clone(pg, "c0", f"c{k}") for k in range(1, args.companies))
-        base_seeded = seed(pg, "small", args.baseline, dues)
-        big = tick_hours(PostgresStore(company_dsn(pg, "c0")), "c0", cfg, dues)
-        small = tick_hours(PostgresStore(company_dsn(pg, "small")), "small", cfg, dues)
+        shared, alone = pg.schema(), pg.schema()
+        seeded = seed(shared, "c0", per_company, dues)
+        cloned = sum(clone(pg, shared, "c0", f"c{k}") for k in range(1, args.companies))
+        base_seeded = seed(alone, "small", args.baseline, dues)
+        analyze(pg, shared)
+        analyze(pg, alone)
+        big = tick_hours(PostgresStore(shared, company="c0"), "c0", cfg, dues)
+        small = tick_hours(PostgresStore(alone, company="small"), "small", cfg, dues)
         lite = SqliteStore(Path(tmp) / "mailflow.sqlite3")
         prefill(lite, args.baseline, dues)
         sqlite = tick_hours(lite, "sqlite", cfg, dues)

@@ -18,6 +18,7 @@ import psycopg
 from servers import free_port
 
 _COUNTER = itertools.count(1)
+ROLE = "mailflow_app"  # the stores' role: not a superuser, so row-level security holds it
 
 
 def binaries() -> Path:
@@ -59,18 +60,23 @@ class Postgres:
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")  # throw-away
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
                   "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+            conn.execute(f"GRANT pg_checkpoint TO {ROLE}")  # scrub() writes its checkpoint
         return self
 
-    def dsn(self, database: str = "postgres", schema: str | None = None) -> str:
-        dsn = f"host=127.0.0.1 port={self.port} user=mailflow dbname={database}"
+    def dsn(self, database: str = "postgres", schema: str | None = None,
+            user: str = "mailflow") -> str:
+        """As the superuser `mailflow` by default (administration); stores connect as `ROLE`."""
+        dsn = f"host=127.0.0.1 port={self.port} user={user} dbname={database}"
         return dsn + (f" options='-c search_path={schema}'" if schema else "")
 
     def schema(self) -> str:
-        """A connection string to a new, empty schema."""
+        """A connection string, as the ordinary role `ROLE`, to a new, empty schema it owns."""
         name = f"t{next(_COUNTER)}"
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {name}")
-        return self.dsn(schema=name)
+            conn.execute(f"CREATE SCHEMA {name} AUTHORIZATION {ROLE}")
+        return self.dsn(schema=name, user=ROLE)
 
     def stop(self) -> None:
         try:

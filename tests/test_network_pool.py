@@ -26,6 +26,7 @@ from test_callbacks import cli as relay_cli
 from test_callbacks import write_config as relay_config
 
 from mailflow.clock import FrozenClock, iso
+from mailflow.network.scope import NETWORK_SCOPE
 from mailflow.pool.records import Applicant
 from mailflow.pool.talent import TalentPool
 from mailflow.settings.config import load_config
@@ -88,7 +89,8 @@ def _company(root: Path, name: str, people: list[tuple[str, bool]], publish: boo
 
 def _raw(dsn: str) -> str:
     """Everything the network's schema holds, as text: documents and index rows."""
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(dsn) as conn:  # row-level security: the network's scope
+        conn.execute("SELECT set_config('mailflow.company', 'network', false)")
         docs = conn.execute("SELECT kind, key, doc FROM mf_docs").fetchall()
         index = conn.execute("SELECT kind, field, value, key FROM mf_idx").fetchall()
     return json.dumps([docs, index], ensure_ascii=False)
@@ -210,7 +212,7 @@ def test_two_members_writing_at_once_take_turns(
         network: tuple[str, Company, Company, Company]) -> None:
     """A member writing holds the pool; another's publish waits for it instead of failing."""
     dsn, a, b, _ = network
-    holder = PostgresStore(dsn)  # as a member in the middle of its publish
+    holder = PostgresStore(dsn, company=NETWORK_SCOPE)  # as a member in the middle of its publish
     env = {**os.environ, NETWORK_ENV: f"{dsn} application_name=mf-waiting"}
     waiting = subprocess.Popen([*MAILFLOW, "network", "publish", "--json", "-c", str(b.config)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

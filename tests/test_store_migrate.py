@@ -19,6 +19,7 @@ from mailflow.clock import FrozenClock
 from mailflow.relay.ledger import ReferralLedger
 from mailflow.settings.config import load_config
 from mailflow.store import open_store
+from mailflow.store.postgresql import PostgresStore
 
 DSN_ENV = "MAILFLOW_STORE_DSN"
 CANDIDATES, REGISTRATIONS = 10_000, 1_000
@@ -27,7 +28,7 @@ CANDIDATES, REGISTRATIONS = 10_000, 1_000
 def _site(tmp_path: Path) -> Path:
     config = tmp_path / "config.toml"
     config.write_text('[mailbox]\naddress = "jobs@example.co.jp"\n[store]\npath = "data"\n'
-                      f'dsn_env = "{DSN_ENV}"\n', encoding="utf-8")
+                      f'dsn_env = "{DSN_ENV}"\n[company]\nid = "acme"\n', encoding="utf-8")
     from datetime import UTC, datetime
 
     store = open_store(tmp_path / "data")
@@ -92,6 +93,8 @@ def test_migrate_killed_half_way_then_again_gives_the_same_store(
                             str(config)], capture_output=True, text=True, env=env)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["name"] == "候補者 9999"
+    with PostgresStore(env[DSN_ENV], read_only=True, company="beta") as other:
+        assert other.count("candidates") == 0  # all of it went into acme's rows
 
 
 def test_migrate_refuses_without_the_connection_string(tmp_path: Path) -> None:

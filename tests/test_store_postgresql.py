@@ -58,7 +58,7 @@ def test_a_connection_the_server_dropped_is_replaced(postgres: Postgres, tmp_pat
         with psycopg.connect(postgres.dsn(), autocommit=True) as admin:
             killed = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> "
-                "pg_backend_pid() AND usename = 'mailflow' AND query NOT ILIKE "
+                "pg_backend_pid() AND usename = 'mailflow_app' AND query NOT ILIKE "
                 "'%pg_try_advisory_lock%'").fetchone()
         assert killed is not None and killed[0] >= 1
         assert store.get("candidates", "c1") == {"name": "A"}

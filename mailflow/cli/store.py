@@ -48,7 +48,8 @@ def migrate(config_path: Path | None, as_json: bool, engine: str) -> None:
                             "nobody writes)")
     source = open_store(config.data_dir, config.store.engine)
     try:
-        target = PostgresStore(dsn, holder=holder_of(config))
+        target = PostgresStore(dsn, company=config.company.id,  # into this company's rows
+                               holder=holder_of(config))
         try:
             copied = copy_store(cast(Source, source), target, _progress)
             problem = ReferralLedger.from_config(target, SystemClock(), config).verify()

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 Doc = dict[str, Any]
 NETWORK_KEY = "network"
+NETWORK_SCOPE = "network"  # the scope's rows in its schema (`PostgresStore(company=)`)
 TURN_SECONDS = 60.0  # how long a writer waits for the members writing before it
 BUSY = "in use by another writer"  # the engine's refusal (each try waits a few seconds itself)
 
@@ -40,7 +41,7 @@ def open_network_store(config: Config, read_only: bool = False) -> Store:
     deadline = time.monotonic() + TURN_SECONDS
     while True:
         try:
-            return PostgresStore(dsn, read_only=read_only)
+            return PostgresStore(dsn, read_only=read_only, company=NETWORK_SCOPE)
         except NoStore:
             return empty_store()
         except StoreError as exc:  # another member writing: its turn first

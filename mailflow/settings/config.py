@@ -341,8 +341,18 @@ class Kpi(Section):
 
 
 class Company(Section):
+    # the company this process works for: its rows in a store several companies share
+    # (PostgreSQL, row-level security); the one source of truth for the store's scoping
+    id: str = "default"
     name: str = "株式会社サンプル"
     domains: list[str] = []
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _NETWORK_NAME.fullmatch(value):
+            raise ValueError('a name of 1 to 64 letters, digits, ".", "_" or "-" (e.g. "acme")')
+        return value
 
 
 class Network(Section):

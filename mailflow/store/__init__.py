@@ -73,15 +73,18 @@ def configured_store(config: Config, read_only: bool = False) -> Store:
     """The store `[store]` names; for PostgreSQL, its connection string from the environment."""
     dsn = config.secret("store.dsn_env") if config.store.engine in SERVER_ENGINES else None
     return open_store(config.data_dir, config.store.engine, read_only, dsn=dsn,
-                      holder=holder_of(config))
+                      holder=holder_of(config), company=config.company.id)
 
 
 def open_store(data_dir: Path, engine: str = "sqlite", read_only: bool = False,
-               dsn: str | None = None, holder: str | None = None) -> Store:
+               dsn: str | None = None, holder: str | None = None,
+               company: str = "default") -> Store:
     """Open the store of `data_dir` with `engine`; writers hold the directory's writer lock
-    (and on PostgreSQL the lease of `holder`, one writer per holder)."""
+    (and on PostgreSQL the lease of `holder`, one writer per holder). A server store holds
+    several companies' rows and shows `company`'s only (`[company] id`); a file store is one
+    company's by being its data directory's."""
     if engine in SERVER_ENGINES:
-        return _open_server(Path(data_dir), read_only, dsn, holder)
+        return _open_server(Path(data_dir), read_only, dsn, holder, company)
     path = store_path(data_dir, engine)
     data_dir = Path(data_dir)
     others = [
@@ -109,18 +112,20 @@ def open_store(data_dir: Path, engine: str = "sqlite", read_only: bool = False,
         raise
 
 
-def _open_server(data_dir: Path, read_only: bool, dsn: str | None, holder: str | None) -> Store:
+def _open_server(data_dir: Path, read_only: bool, dsn: str | None, holder: str | None,
+                 company: str) -> Store:
     from mailflow.store.postgresql import PostgresStore  # psycopg only where it is used
+    from mailflow.store.postgresql_schema import DEFAULT_HOLDER
 
     if not dsn:
         raise UsageError("the postgresql store engine needs a connection string ([store] dsn_env)")
     if read_only:
-        return PostgresStore(dsn, read_only=True)
+        return PostgresStore(dsn, read_only=True, company=company)
     _private_dir(data_dir)
     lock = WriterLock(data_dir)
     lock.acquire()
     try:
-        store = PostgresStore(dsn) if holder is None else PostgresStore(dsn, holder=holder)
+        store = PostgresStore(dsn, company=company, holder=holder or DEFAULT_HOLDER)
     except BaseException:
         lock.release()
         raise

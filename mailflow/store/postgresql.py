@@ -13,11 +13,17 @@ Layout and migrations (`mailflow.store.postgresql_schema`): `mf_docs(kind, key, 
 under an advisory lock, with the version and the index declaration (`INDEXES`) in `mf_schema`;
 when the declaration changes, the index rows are rebuilt.
 
-One writer per holder: a writer holds its lease, a session advisory lock on `lease_key(holder)`,
-on a connection of its own for as long as it is open; a second writer with the same holder on
-the same schema is refused (`StoreError`). A daemon's holder is its mailbox
-(`mailflow.store.holder_of`), and so is a CLI writer's for the same config: daemons for other
-mailboxes run at once, and a command that changes data while its mailbox's daemon runs is
+Tenants: one schema serves several companies. Every row carries its `company`; row-level security
+(ENABLE + FORCE, policy `company = current_setting('mailflow.company')`, USING and WITH CHECK)
+lets a connection see and write only the rows of the company it is set to, which every pooled
+connection and the writer's lease connection are, when made. A superuser or BYPASSRLS role would
+see every company's rows: refused (`StoreError`).
+
+One writer per (company, holder): a writer holds its lease, a session advisory lock on
+`lease_key(company, holder)` of its schema, on a connection of its own for as long as it is open;
+a second writer for the same company and holder is refused (`StoreError`). A daemon's holder is
+its mailbox (`mailflow.store.holder_of`), and so is a CLI writer's for the same config: daemons for
+other mailboxes run at once, and a command that changes data while its mailbox's daemon runs is
 refused as before. Shared queues are claimed (`claim`) with `SELECT … FOR UPDATE SKIP LOCKED`,
 the claim (`claimed_by`, `claimed_at`) written in the same transaction; a claim whose holder's
 lease is free (its daemon died: the server dropped its session) is taken over.
@@ -58,6 +64,8 @@ from mailflow.store.postgresql_schema import (
     has_schema,
     lease_key,
     migrate,
+    refuse_bypass,
+    set_company,
 )
 from mailflow.store.tables import TableStore
 
@@ -65,14 +73,19 @@ if TYPE_CHECKING:
     from mailflow.store.lock import WriterLock
 
 POOL_SIZE = 4
+DEFAULT_COMPANY = "default"  # `[company] id`'s default
 LOCK_WAIT_SECONDS = 3.0
 
 
 class PostgresStore(TableStore):
-    """`Store` on a PostgreSQL database (one database or schema per company)."""
+    """`Store` on a PostgreSQL database: one company's rows of a schema that may hold several."""
 
-    def __init__(self, dsn: str, read_only: bool = False, holder: str = DEFAULT_HOLDER) -> None:
+    def __init__(self, dsn: str, read_only: bool = False, company: str = DEFAULT_COMPANY,
+                 holder: str = DEFAULT_HOLDER) -> None:
+        if not company or any(ord(c) < 0x20 for c in company):
+            raise StoreError("the store's company: a name on one line ([company] id)")
         self.read_only = read_only
+        self.company = company
         self.holder = holder
         self.where = _shown(dsn)
         self._conn: psycopg.Connection[Any] | None = None  # the transaction's connection
@@ -81,6 +94,8 @@ class PostgresStore(TableStore):
         try:
             if not read_only:
                 self._lease = psycopg.connect(dsn, autocommit=True)
+                refuse_bypass(self._lease, self.where)
+                set_company(self._lease, company)
                 if not self._take_writer_lock():
                     raise StoreError(f"store {self.where} is in use by another writer for "
                                      f"{holder}")
@@ -98,6 +113,11 @@ class PostgresStore(TableStore):
             raise
         if read_only:
             with self._pool.connection() as conn:
+                try:
+                    refuse_bypass(conn, self.where)
+                except StoreError:
+                    self._pool.close()
+                    raise
                 if not has_schema(conn):
                     self._pool.close()
                     raise NoStore(f"no store at {self.where} yet")
@@ -111,7 +131,7 @@ class PostgresStore(TableStore):
         while True:
             taken = self._lease.execute(
                 "SELECT pg_try_advisory_lock(hashtext(%s || current_schema()))",
-                (lease_key(self.holder),)).fetchone()
+                (lease_key(self.company, self.holder),)).fetchone()
             if taken and taken[0]:
                 return True
             if time.monotonic() >= deadline:
@@ -120,6 +140,7 @@ class PostgresStore(TableStore):
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.read_only = self.read_only
+        set_company(conn, self.company)  # row-level security: this company's rows only
 
     # --- transactions ----------------------------------------------------------------------------
 
@@ -158,8 +179,9 @@ class PostgresStore(TableStore):
         return None if row is None else str(row[0])
 
     def _upsert(self, kind: str, key: str, text: str) -> None:
-        self._run("INSERT INTO mf_docs(kind, key, doc) VALUES (%s, %s, %s) "
-                  "ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc", (kind, key, text))
+        self._run("INSERT INTO mf_docs(kind, key, doc) VALUES (%s, %s, %s) "  # company: default
+                  "ON CONFLICT (company, kind, key) DO UPDATE SET doc = excluded.doc",
+                  (kind, key, text))
 
     def _remove(self, kind: str, key: str) -> None:
         self._run("DELETE FROM mf_docs WHERE kind = %s AND key = %s", (kind, key))
@@ -185,7 +207,7 @@ class PostgresStore(TableStore):
     def _last_seq(self, kind: str) -> int:
         # several connections may append: one at a time per log, until this transaction ends
         self._run("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema() || %s))",
-                  (LOGS_CLASS, kind))
+                  (LOGS_CLASS, f"{self.company}:{kind}"))
         row = self._run("SELECT MAX(key) FROM mf_docs WHERE kind = %s", (kind,)).fetchone()
         return 0 if row is None or row[0] is None else int(row[0])
 
@@ -195,7 +217,8 @@ class PostgresStore(TableStore):
         check_kind(kind, field)
         with self.transaction():
             rows = self._run(
-                "SELECT d.doc FROM mf_idx i JOIN mf_docs d ON d.kind = i.kind AND d.key = i.key "
+                "SELECT d.doc FROM mf_idx i JOIN mf_docs d ON d.company = i.company "
+                "AND d.kind = i.kind AND d.key = i.key "
                 "WHERE i.kind = %s AND i.field = %s AND i.value = %s ORDER BY i.key",
                 (kind, field, str(value))).fetchall()
         return [json.loads(text) for (text,) in rows]
@@ -209,8 +232,8 @@ class PostgresStore(TableStore):
             # a document listed under several values counts once, at its smallest
             rows = self._run(
                 "SELECT key, doc FROM (SELECT DISTINCT ON (i.key) i.key, i.value, d.doc "
-                "FROM mf_idx i JOIN mf_docs d ON d.kind = i.kind AND d.key = i.key "
-                "WHERE i.kind = %s AND i.field = %s AND i.value <= %s "
+                "FROM mf_idx i JOIN mf_docs d ON d.company = i.company AND d.kind = i.kind "
+                "AND d.key = i.key WHERE i.kind = %s AND i.field = %s AND i.value <= %s "
                 "ORDER BY i.key, i.value) first ORDER BY value, key LIMIT %s",
                 (kind, field, str(bound), limit)).fetchall()
         for key, text in rows:
@@ -277,13 +300,13 @@ class PostgresStore(TableStore):
         if holder is None or holder == self.holder:
             return True
         row = self._run("SELECT pg_try_advisory_xact_lock(hashtext(%s || current_schema()))",
-                        (lease_key(str(holder)),)).fetchone()
+                        (lease_key(self.company, str(holder)),)).fetchone()
         return bool(row and row[0])
 
     def lock_until_commit(self, name: str) -> None:
         self._writable()
         self._run("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema() || %s))",
-                  (LOCKS_CLASS, name))
+                  (LOCKS_CLASS, f"{self.company}:{name}"))
 
     # --- at rest ---------------------------------------------------------------------------------
 
@@ -316,7 +339,7 @@ class PostgresStore(TableStore):
                 with contextlib.suppress(psycopg.Error):  # released now, not when the server
                     self._lease.execute(  # has cleaned the closed session up
                         "SELECT pg_advisory_unlock(hashtext(%s || current_schema()))",
-                        (lease_key(self.holder),))
+                        (lease_key(self.company, self.holder),))
                 self._lease.close()
         finally:
             self._lease = None

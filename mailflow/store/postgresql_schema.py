@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 
+from mailflow.errors import StoreError
 from mailflow.store.base import INDEXES, index_pairs
 
 # advisory lock keys: a holder's lease (per schema, see `lease_key`), the class of the logs' and
@@ -20,10 +21,6 @@ LOGS_CLASS = 0x6D666C67  # "mflg"
 LOCKS_CLASS = 0x6D666C6B  # "mflk"
 
 
-def lease_key(holder: str) -> str:
-    """The text a holder's lease is keyed by (hashed with the schema's name into the advisory
-    lock): one writer per holder — per mailbox for a daemon — on one schema."""
-    return f"{WRITER}:{holder}"
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, """
@@ -42,7 +39,51 @@ CREATE TABLE mf_idx (
 );
 CREATE INDEX mf_idx_by_key ON mf_idx (kind, key);
 """),
+    # tenants: every row carries its company (rows already there get the migrating store's, the
+    # column default evaluated once), keys lead with it, and row-level security shows and
+    # accepts only the rows of the connection's `mailflow.company` (the owner too: FORCE)
+    (2, """
+ALTER TABLE mf_docs ADD COLUMN company text COLLATE "C" NOT NULL
+  DEFAULT current_setting('mailflow.company');
+ALTER TABLE mf_idx ADD COLUMN company text COLLATE "C" NOT NULL
+  DEFAULT current_setting('mailflow.company');
+ALTER TABLE mf_docs DROP CONSTRAINT mf_docs_pkey, ADD PRIMARY KEY (company, kind, key);
+ALTER TABLE mf_idx DROP CONSTRAINT mf_idx_pkey, ADD PRIMARY KEY (company, kind, field, value, key);
+DROP INDEX mf_idx_by_key;
+CREATE INDEX mf_idx_by_key ON mf_idx (company, kind, key);
+ALTER TABLE mf_docs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mf_docs FORCE ROW LEVEL SECURITY;
+ALTER TABLE mf_idx ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mf_idx FORCE ROW LEVEL SECURITY;
+CREATE POLICY mf_company ON mf_docs USING (company = current_setting('mailflow.company'))
+  WITH CHECK (company = current_setting('mailflow.company'));
+CREATE POLICY mf_company ON mf_idx USING (company = current_setting('mailflow.company'))
+  WITH CHECK (company = current_setting('mailflow.company'));
+CREATE TABLE mf_indexes (company text COLLATE "C" PRIMARY KEY, indexes text NOT NULL);
+"""),
 )
+
+
+def lease_key(company: str, holder: str) -> str:
+    """A holder's lease, the writer lock's name: one writer per (schema, company, holder) — per
+    mailbox for a daemon; hashed by the server with the schema appended
+    (`hashtext(key || current_schema())`)."""
+    return f"{WRITER}:{company}:{holder}:"
+
+
+def set_company(conn: psycopg.Connection[Any], company: str) -> None:
+    """Scope a connection to one company: row-level security reads `mailflow.company`."""
+    conn.execute("SELECT set_config('mailflow.company', %s, false)", (company,))
+
+
+def refuse_bypass(conn: psycopg.Connection[Any], where: str) -> None:
+    """Row-level security does not hold a superuser or a BYPASSRLS role back: refused."""
+    row = conn.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles "
+                       "WHERE rolname = current_user").fetchone()
+    if row is None or row[0]:
+        raise StoreError(f"store {where}: the role {conn.info.user!r} is a superuser or "
+                         "bypasses row-level security, which would show every company's rows; "
+                         "connect as an ordinary role (docs/operations.md, PostgreSQL)")
 
 
 def signature() -> str:
@@ -74,14 +115,19 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
             conn.execute(step)
             version = number
     conn.execute("UPDATE mf_schema SET version = %s", (version,))
-    if indexes != signature():
+    # the index declaration each company's rows were indexed with (a rebuild reaches only the
+    # rows row-level security shows); a company not listed yet: the schema's, from before
+    mine = conn.execute("SELECT indexes FROM mf_indexes "
+                        "WHERE company = current_setting('mailflow.company')").fetchone()
+    if (str(mine[0]) if mine else indexes) != signature():
         _rebuild_index(conn)
-        conn.execute("UPDATE mf_schema SET indexes = %s", (signature(),))
+    conn.execute("INSERT INTO mf_indexes VALUES (current_setting('mailflow.company'), %s) "
+                 "ON CONFLICT (company) DO UPDATE SET indexes = excluded.indexes", (signature(),))
     return version
 
 
 def _rebuild_index(conn: psycopg.Connection[Any]) -> None:
-    conn.execute("DELETE FROM mf_idx")
+    conn.execute("DELETE FROM mf_idx")  # this company's (row-level security)
     rows = conn.execute("SELECT kind, key, doc FROM mf_docs").fetchall()
     with conn.cursor() as cur:
         cur.executemany(
