@@ -27,6 +27,7 @@ from mailflow.relay.handover import Handovers
 from mailflow.web.acceptor import Acceptor, ConnectionGate, connection_limit, open_file_limit
 from mailflow.web.app import Edge, build_app
 from mailflow.web.metrics import Metrics, Outcomes
+from mailflow.web.public_path import PublicPath, public_path
 from mailflow.web.ratelimit import RateLimiter
 from mailflow.web.referral_link import referral_routes
 from mailflow.web.relay_link import PublicRateLimit, relay_routes
@@ -109,6 +110,8 @@ class WebEdge:
             *self.metrics.routes()])
         self.app.add_middleware(PublicRateLimit, limiter=public, clock=daemon.clock)
         self.app.add_middleware(Outcomes, metrics=self.metrics)
+        # outermost: a request under `[web] public_url`'s path is seen as one without it
+        self.app.add_middleware(PublicPath, path=public_path(web.public_url))
         self.alert = ""
         self.edge: Edge = self.app.state.edge
         self.edge.alerts.append(lambda: self.alert)

@@ -20,7 +20,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from mailflow.web.admin.auth import COOKIE, IDLE_SECONDS, session_key
-from mailflow.web.admin.pages import PREFIX, AdminPages
+from mailflow.web.admin.pages import AdminPages
 
 if TYPE_CHECKING:
     from mailflow.web.host import Host
@@ -31,7 +31,7 @@ def admin_app(host: Host) -> Starlette:
     config = host.config
     app = Starlette(routes=pages.routes(), middleware=[Middleware(
         SessionMiddleware, secret_key=session_key(config), session_cookie=COOKIE,
-        max_age=IDLE_SECONDS, path=PREFIX, same_site="strict",
+        max_age=IDLE_SECONDS, path=pages.prefix, same_site="strict",
         https_only=config.web.public_url.startswith("https://"))])
     app.state.pages = pages
     return app

@@ -38,6 +38,7 @@ from mailflow.web.admin.auth import (
 )
 from mailflow.web.admin.chart import layout
 from mailflow.web.admin.texts import language, translator
+from mailflow.web.public_path import public_path
 
 if TYPE_CHECKING:
     from mailflow.web.host import Host
@@ -68,6 +69,7 @@ def _date(value: str | None) -> date | None:
 class AdminPages:
     def __init__(self, host: Host) -> None:
         self.host = host
+        self.prefix = public_path(host.config.web.public_url) + PREFIX  # as the browser sees it
         self.sessions = Sessions(host.clock)
         self.failures = FailedLogins(host.clock)
 
@@ -76,7 +78,7 @@ class AdminPages:
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         lang = language(request)
         html = templates.get_template(f"{name}.html").render(
-            t=translator(lang), lang=lang, csrf=csrf_of(request), prefix=PREFIX, nav=NAV,
+            t=translator(lang), lang=lang, csrf=csrf_of(request), prefix=self.prefix, nav=NAV,
             paths=PATHS, page=name, flash=request.session.pop("flash", None),
             logged_in=self.sessions.alive(request.session.get("sid")) if name != "login"
             else False, **context)
@@ -85,7 +87,7 @@ class AdminPages:
     def guarded(self, handler: Handler) -> Handler:
         async def guard(request: Request) -> Response:
             if not self.sessions.alive(request.session.get("sid")):
-                return RedirectResponse(f"{PREFIX}/login", 303)
+                return RedirectResponse(f"{self.prefix}/login", 303)
             if request.method == "POST" and not await csrf_ok(request):
                 return self.render(request, "refused", 403)
             return await handler(request)
@@ -123,13 +125,13 @@ class AdminPages:
         request.session.update(sid=self.sessions.open(), **({"lang": lang} if lang else {}))
         csrf_of(request)  # a new CSRF token with the new session
         await run_in_threadpool(self.record, "admin-login")
-        return RedirectResponse(f"{PREFIX}/", 303)
+        return RedirectResponse(f"{self.prefix}/", 303)
 
     async def logout(self, request: Request) -> Response:
         self.sessions.close(request.session.get("sid"))
         request.session.clear()
         await run_in_threadpool(self.record, "admin-logout")
-        return RedirectResponse(f"{PREFIX}/login", 303)
+        return RedirectResponse(f"{self.prefix}/login", 303)
 
     async def style(self, request: Request) -> Response:
         return Response(STYLE, media_type="text/css", headers={"cache-control": "max-age=3600"})
@@ -209,7 +211,7 @@ class AdminPages:
                                     outcome="refused" if failed else "done")
             request.session["flash"] = {"failed": failed, "what": f"{item_id} {audit_action}",
                                         "why": why}
-            return RedirectResponse(f"{PREFIX}{PATHS[page]}", 303)
+            return RedirectResponse(f"{self.prefix}{PATHS[page]}", 303)
 
         return act
 
