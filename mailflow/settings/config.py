@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from mailflow.errors import MissingSecret, UsageError
 from mailflow.settings import tomlpos
+from mailflow.settings.company_settings import Company, Kpi, Network
 from mailflow.settings.durations import DelayText
+from mailflow.settings.privacy_settings import PURPOSES as PURPOSES  # re-exported
+from mailflow.settings.privacy_settings import Privacy
+from mailflow.settings.privacy_settings import Purpose as Purpose
+from mailflow.settings.privacy_settings import Retention as Retention
 from mailflow.settings.providers import preset
+from mailflow.settings.section import Section
 from mailflow.settings.validation import validate
 from mailflow.starter import SHIPPED_RULES, SHIPPED_TEMPLATES
 
@@ -36,9 +41,6 @@ CaFile = Annotated[Path | None, BeforeValidator(_no_file)]
 # A folder of rules or templates; "" (the default): the ones shipped in the package.
 Folder = Annotated[Path | None, BeforeValidator(_no_file)]
 
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Mailbox(Section):
@@ -199,63 +201,6 @@ class Rejection(Section):
     invite_after_direct_send: bool = True
 
 
-class Purpose(Section):
-    """One purpose of use the company notifies applicants of (APPI 法17, 21), as the candidate
-    reads it on the consent page."""
-
-    ja: str
-    en: str
-
-
-PURPOSES = {
-    "selection": Purpose(ja="ご応募いただいた職種の選考",
-                         en="selection for the position applied for"),
-    "talent_pool": Purpose(ja="今後の採用でご連絡するための人材データベースへの登録",
-                           en="keeping your profile for future openings"),
-    "rescout": Purpose(ja="新しいポジションが開いたときの再度のご連絡",
-                       en="contacting you again when a new position opens"),
-    "career_relay": Purpose(ja="Career Relay(提携する人材紹介会社)へのご紹介",
-                            en="introducing you to partner agencies through Career Relay"),
-    "newsletter": Purpose(ja="採用情報・イベントのお知らせ", en="news of openings and events"),
-    "network": Purpose(ja="提携企業ネットワーク内での、氏名・連絡先を除いたプロフィールの共有",
-                       en="sharing your profile, without name or contacts, within our partner "
-                          "companies' network"),
-}
-
-
-class Retention(Section):
-    """How long data is kept (APPI 法22: erased without delay once no longer needed), counted
-    from the candidate's last activity; applied daily by the daemon and by `mailflow purge`."""
-
-    rejected: DelayText = "12mo"  # rejected candidates without `talent_pool` consent
-    candidates: DelayText = "3y"  # everyone else
-    attachments: DelayText = "6mo"  # résumés and other files, after they arrived
-    quarantine: DelayText = "30d"  # quarantined mail and callbacks, after they were quarantined
-    outbox: DelayText = "30d"  # bodies of sent (or given up) outgoing mail, after sending
-
-
-class Privacy(Section):
-    purposes: dict[str, Purpose] = PURPOSES
-    notified_purposes: list[str] = ["selection", "talent_pool"]
-    retention: Retention = Retention()
-    erase_mailbox: Literal["leave", "move", "delete"] = "leave"
-    erase_folder: str = "Erased"
-
-    @model_validator(mode="after")
-    def _notified_are_declared(self) -> Privacy:
-        unknown = [p for p in self.notified_purposes if p not in self.purposes]
-        if unknown:
-            raise ValueError(f"notified_purposes: unknown purpose {unknown[0]!r}; known: "
-                             f"{', '.join(self.purposes)}")
-        return self
-
-    def check_purpose(self, purpose: str) -> str:
-        """`purpose` if the config declares it; else a UsageError listing the known ones."""
-        if purpose not in self.purposes:
-            raise UsageError(f"unknown purpose {purpose!r}; known: {', '.join(self.purposes)}")
-        return purpose
-
-
 class Rules(Section):
     dir: Folder = None  # "" or none: the rules shipped in the package
     templates_dir: Folder = None
@@ -332,49 +277,6 @@ class Newsletter(Section):
     feed_refresh: DelayText = "1h"  # how old the cached copy of a feed may grow
     feed_timeout_seconds: float = Field(10, gt=0, le=120)
     feed_max_bytes: int = Field(2_000_000, ge=1024, le=50_000_000)
-
-
-class Kpi(Section):
-    agency_fee_yen: int = Field(1_000_000, ge=0)
-    usual_cost_per_hire_yen: int = Field(800_000, ge=0)
-    monthly_report_to: str = ""  # "" = no monthly mail
-
-
-class Company(Section):
-    # the company this process works for: its rows in a store several companies share
-    # (PostgreSQL, row-level security); the one source of truth for the store's scoping
-    id: str = "default"
-    name: str = "株式会社サンプル"
-    domains: list[str] = []
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        if not _NETWORK_NAME.fullmatch(value):
-            raise ValueError('a name of 1 to 64 letters, digits, ".", "_" or "-" (e.g. "acme")')
-        return value
-
-
-class Network(Section):
-    """The network pool (the seeds' case D, `mailflow.network`): companies of one network that
-    opted in publish their anonymised, consented candidates and see the others'."""
-
-    id: str = ""  # the network's name, the same in every member's config
-    company: str = ""  # this company's name in the network (others see it and name it in --to)
-    publish: bool = False  # opt-in: without it the company publishes nothing and sees nothing
-    dsn_env: str = "MAILFLOW_NETWORK_DSN"  # the network pool's connection string's variable
-
-    @model_validator(mode="after")
-    def _named(self) -> Network:
-        if self.publish:
-            for key in ("id", "company"):
-                if not _NETWORK_NAME.fullmatch(getattr(self, key)):
-                    raise ValueError(f"{key}: with publish = true, a name of 1 to 64 letters, "
-                                     "digits, '.', '_' or '-' (e.g. \"client-a\")")
-        return self
-
-
-_NETWORK_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class Config(Section):
