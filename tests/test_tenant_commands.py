@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,8 +16,11 @@ from postgres_server import Postgres
 
 from mailflow.cli import COMMANDS
 from mailflow.clock import FrozenClock, iso
+from mailflow.outgoing.outbox import Outbox
 from mailflow.pool.records import Applicant
 from mailflow.pool.talent import TalentPool
+from mailflow.relay.desk import RejectionFacts, RelayDesk
+from mailflow.relay.ledger import ReferralLedger
 from mailflow.settings.config import load_config
 from mailflow.store import configured_store
 
@@ -54,10 +58,14 @@ def _company(root: Path, dsn: str, company: str, people: list[str]) -> tuple[Pat
         f'dsn_env = "{DSN_ENV}"')
     config.write_text(text + f'\n[company]\nid = "{company}"\n', encoding="utf-8")
     os.environ[DSN_ENV] = dsn
-    store = configured_store(load_config(config))
+    loaded = load_config(config)
+    store = configured_store(loaded)
     identities, ids = [], []
     try:
-        pool = TalentPool(store, FrozenClock(datetime(2026, 11, 1, tzinfo=UTC)))
+        clock = FrozenClock(datetime(2026, 11, 1, tzinfo=UTC))
+        pool = TalentPool(store, clock)
+        ledger = ReferralLedger.from_config(store, clock, loaded)
+        outbox = Outbox(store, clock, loaded, threading.RLock())
         for number, person in enumerate(people):
             email = f"{person.split()[1].lower()}.{company}@example.jp"
             phone = f"090-{7000 + number:04d}-{sum(map(ord, company)):04d}"
@@ -69,6 +77,15 @@ def _company(root: Path, dsn: str, company: str, people: list[str]) -> tuple[Pat
                                  "word": "grant", "how": "同意ページ"})
             ids.append(candidate["id"])
             identities += [person, *person.split(), email, email.partition("@")[0], phone]
+            # the rest of a company's data: an invitation and its credit, a mail in the outbox
+            invite = RelayDesk(store, clock, "https://relay.example.jp").issue(
+                candidate, RejectionFacts("経験不足"))
+            ledger.credit_registration(candidate["id"], invite.relay_ref,
+                                       f"evt-{company}-{number}", iso(clock.now()))
+            outbox.queue(f"To: {email}\r\nSubject: {person}\r\n\r\n{person}\r\n".encode(),
+                         to=[email], purpose="mail", candidate_id=candidate["id"])
+            identities += [candidate["id"], invite.relay_ref, invite.token,
+                           f"evt-{company}-{number}"]
     finally:
         store.close()
     return config, identities
@@ -104,6 +121,9 @@ def test_no_read_command_of_company_a_shows_company_b(postgres: Postgres, tmp_pa
     if folder.exists():
         outputs["export-person"] += " ".join(p.read_text(errors="replace")
                                              for p in folder.rglob("*") if p.is_file())
+    # A's own are there, so the checks below can fail
+    assert "evt-acme-0" in outputs["ledger history"]
+    assert ".acme@example.jp" in outputs["outbox --json --all"]
     asked = {b_identities[3], b_identities[4]}  # export-person may repeat what it was asked
     leaks = {cmd: [i for i in b_identities if i in out and not (
         cmd == "export-person" and i in asked)] for cmd, out in outputs.items()}
