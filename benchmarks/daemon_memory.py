@@ -193,7 +193,8 @@ def main() -> int:
     for n in (small, large):
         print(f"| {n:,} applications + {args.mails:,} new | {peak_mb[n]:.1f} | "
               f"{rest_mb[n]:.1f} |")
-    emit(*(Figure("daemon_memory", f"daemon {what} RSS, {large:,} applications", mb[large],
+    case = ", first tick plans them" if args.unplanned else ""
+    emit(*(Figure("daemon_memory", f"daemon {what} RSS, {large:,} applications{case}", mb[large],
                   "MB", f"the same, {small:,}", mb[small], mb[large] / mb[small], TARGET, "<=")
            for what, mb in (("peak", peak_mb), ("settled", rest_mb))))
     return 0
