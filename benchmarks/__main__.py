@@ -44,6 +44,8 @@ class Bench:
 SUITE = (
     Bench("startup", ("--runs", "9"), ("--runs", "2")),
     Bench("daemon_ready", ("--candidates", "50000", "--runs", "5"), ("--candidates", "300")),
+    Bench("daemon_memory", ("--sizes", "10000,100000", "--mails", "1000", "--unplanned"),
+          ("--sizes", "200,400", "--mails", "20", "--settle", "0.5", "--unplanned"), once=True),
     Bench("store_write", ("--sizes", "1000,10000,50000"), ("--sizes", "200,400")),
     Bench("intake", ("--sizes", "1000,10000"), ("--sizes", "60,120")),
     Bench("pool_commands", ("--sizes", "10000,50000"), ("--sizes", "300")),

@@ -170,3 +170,28 @@ def test_tag_and_intent_go_through_the_running_daemon(
     assert found["reapply_intent"]["how"] == "hr" and found["reapply_intent"]["wish"] is False
     audit = [doc["action"] for _seq, doc in running.daemon.store.log("audit")]
     assert audit == ["tag", "intent"]
+
+
+def test_a_start_with_changed_tag_rules_retags_every_page_of_the_pool(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailflow.pool import tagging
+
+    monkeypatch.setattr(tagging, "RETAG_PAGE", 2)  # five candidates: three pages
+    rules = tmp_path / "rules"
+    shutil.copytree(SHIPPED_RULES, rules)
+    config = load_config(_site(tmp_path, rules))
+    store = tagging.tagging_store(open_store(config.data_dir), config, SystemClock())
+    try:
+        pool = TalentPool(store, SystemClock())
+        ids = [pool.apply(Applicant(f"候補 {n}", f"c{n}@example.net", (), "営業", "", "direct"),
+                          None)[0]["id"] for n in range(5)]
+    finally:
+        store.close()
+    (rules / "tags.toml").write_text(
+        '[[tag]]\ntag = "営業志望"\nwhen = { desired_role = "営業" }\n', encoding="utf-8")
+    store = tagging.tagging_store(open_store(config.data_dir), config, SystemClock())
+    try:
+        pool = TalentPool(store, SystemClock())
+        assert [_tags(pool, cid) for cid in ids] == [["営業志望"]] * 5
+    finally:
+        store.close()

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from mailflow.intake.importer import import_file
 from mailflow.kpi import outcomes
 from mailflow.profile import corrections
 from mailflow.profile.dictionary import load_skills
@@ -27,10 +26,7 @@ def control_handlers(daemon: Daemon) -> dict[str, Callable[[dict[str, Any]], Any
         "consent.record": lambda args: _record_consent(daemon, args),
         "tag.change": lambda args: _change_tag(daemon, args),
         "intent.record": lambda args: _record_intent(daemon, args),
-        "import.csv": lambda args: import_file(
-            daemon.store, daemon.clock, daemon.config.zone, str(args["path"]),
-            bool(args.get("dry_run")), purposes=daemon.config.privacy.purposes,
-            dictionary=load_skills(daemon.config.rules_dir)),
+        "import.csv": lambda args: _import_csv(daemon, args),
         "candidate.set": lambda args: corrections.set_field(
             daemon.store, daemon.clock, args, load_skills(daemon.config.rules_dir), daemon.lane),
         "backfill.start": lambda args: daemon.backfills.start(
@@ -52,6 +48,15 @@ def control_handlers(daemon: Daemon) -> dict[str, Callable[[dict[str, Any]], Any
         "opening.close": lambda args: daemon.openings.close(str(args["id"])),
         "opening.model": lambda args: daemon.openings.model(),
     }
+
+
+def _import_csv(daemon: Daemon, args: dict[str, Any]) -> Any:
+    # here, not at the top: the daemon starts without the importer and its spreadsheet readers
+    from mailflow.intake.importer import import_file
+
+    return import_file(daemon.store, daemon.clock, daemon.config.zone, str(args["path"]),
+                       bool(args.get("dry_run")), purposes=daemon.config.privacy.purposes,
+                       dictionary=load_skills(daemon.config.rules_dir))
 
 
 def _audit(daemon: Daemon, args: dict[str, Any]) -> int:

@@ -17,8 +17,6 @@ from html.parser import HTMLParser
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import feedparser
-
 from mailflow.clock import Clock, iso, parse_iso
 from mailflow.followups.posts import Post
 from mailflow.settings.config import Newsletter
@@ -62,6 +60,8 @@ class FeedError(Exception):
 def parse_feed(data: bytes) -> list[Post]:
     """The dated entries of an RSS or Atom document (entries without a date are left out: which
     one is newest could not be told); FeedError for what is no feed at all."""
+    import feedparser  # here, not at the top: the daemon starts without it (~20 ms)
+
     parsed = feedparser.parse(io.BytesIO(data))
     if parsed.get("bozo") and not parsed.entries and not parsed.get("version"):
         raise FeedError("not an RSS or Atom feed")

@@ -26,6 +26,7 @@ from mailflow.store.base import Doc, Store
 log = logging.getLogger("mailflow.pool")
 
 TAG_LIMIT = 60
+RETAG_PAGE = 1000  # candidates read at a time by retag_all
 
 
 class TaggingStore:
@@ -55,13 +56,17 @@ class TaggingStore:
 
     def retag_all(self) -> int:
         """Evaluate the rules on every candidate (after the rules changed); how many changed."""
-        changed = 0
-        for doc in list(self.inner.scan("candidates")):
-            before = (list(doc.get("tags") or []), list(doc.get("rule_tags") or []))
-            if before != _after(doc, self.rules, self.notified):
-                self.put("candidates", str(doc["id"]), doc)
-                changed += 1
-        return changed
+        changed, after = 0, None
+        while True:  # a page at a time: memory bounded by a page, not the pool
+            page = list(self.inner.scan("candidates", after, RETAG_PAGE))
+            for doc in page:
+                before = (list(doc.get("tags") or []), list(doc.get("rule_tags") or []))
+                if before != _after(doc, self.rules, self.notified):
+                    self.put("candidates", str(doc["id"]), doc)
+                    changed += 1
+            if len(page) < RETAG_PAGE:
+                return changed
+            after = str(page[-1]["id"])
 
     # -- the rest of the contract, unchanged -----------------------------------------------------
 

@@ -34,8 +34,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from mailflow.clock import Clock, iso
 from mailflow.errors import MailflowError
 from mailflow.pool import consent
@@ -126,6 +124,8 @@ class Handovers:
         if isinstance(ready, str):
             return ready
         job, body = ready
+        import httpx  # here, not at the top: the daemon starts without it (~35 ms)
+
         try:
             secret = self.config.secret("career_relay.secret_env").encode("utf-8")
             signature = sign(secret, body, int(self.clock.now().timestamp()))

@@ -5,6 +5,7 @@ tells the `DiskWatch` (full.py); the next write that goes through tells it space
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -14,6 +15,8 @@ from mailflow import faults
 from mailflow.errors import StoreFull
 from mailflow.store.base import Doc, Store
 from mailflow.store.full import DiskWatch, disk_full
+
+LOG_PAGE = 1000  # log entries read per hold of the lock
 
 
 class SerialStore:
@@ -98,9 +101,16 @@ class SerialStore:
             return self.inner.append(kind, doc)
 
     def log(self, kind: str, after: int = 0) -> Iterator[tuple[int, Doc]]:
-        with self.lock:
-            entries = list(self.inner.log(kind, after))
-        yield from entries
+        """A page of entries at a time, each read under the lock and handed out after it:
+        memory bounded by one page, however long the log (the planner's first tick reads all
+        of it), and the lock free while the caller works."""
+        while True:
+            with self.lock:
+                page = list(itertools.islice(self.inner.log(kind, after), LOG_PAGE))
+            yield from page
+            if len(page) < LOG_PAGE:
+                return
+            after = page[-1][0]
 
     def count(self, kind: str) -> int:
         with self.lock:
