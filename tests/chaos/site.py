@@ -20,7 +20,7 @@ from servers import Dovecot, ImapAccount, SmtpSink, free_port
 from mailflow.clock import CLOCK_FILE_ENV, iso
 from mailflow.settings.config import load_config
 from mailflow.starter import SHIPPED_RULES
-from mailflow.store import open_store
+from mailflow.store import configured_store
 
 from .proxy import ChaosProxy, Faults
 
@@ -179,14 +179,14 @@ def first_start(site: ChaosSite) -> None:
     """A calm first start: the daemon takes only mail that arrives after it first saw INBOX
     (history is `backfill`'s), so the load begins once INBOX and Sent have checkpoints."""
     assert site.config is not None
-    data_dir = load_config(site.config).data_dir
+    config = load_config(site.config)
     for proxy in site.proxies:
         proxy.calm()
     site.start_daemon()
 
     def checkpoints() -> int:
         try:
-            store = open_store(data_dir, read_only=True)
+            store = configured_store(config, read_only=True)
         except Exception:
             return 0
         try:
