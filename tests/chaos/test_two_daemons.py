@@ -17,6 +17,7 @@ import random
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from harness import wait_until
@@ -31,7 +32,7 @@ from .proxy import Faults
 from .site import ChaosSite
 
 DSN_ENV = "MAILFLOW_STORE_DSN"
-FORMS = {
+FORMS: dict[str, dict[str, Any]] = {
     # kills at least, inputs per mailbox, the feed's pace (s), the calm round's limit (s)
     "short": dict(kills=4, applications=15, drafts=3, outgoing=10, callbacks=15, pace=0.1,
                   settle=90),
