@@ -44,6 +44,7 @@ class MovingClock:
         self._began_at = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._writing = threading.Lock()  # `advance` and the thread write the same file
         self.write()
 
     def now(self) -> datetime:
@@ -52,8 +53,9 @@ class MovingClock:
 
     def write(self) -> None:
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(iso(self.now()), encoding="utf-8")
-        temporary.replace(self.path)  # a reader never sees half a time
+        with self._writing:
+            temporary.write_text(iso(self.now()), encoding="utf-8")
+            temporary.replace(self.path)  # a reader never sees half a time
 
     def advance(self, delta: timedelta) -> None:
         self.offset += delta

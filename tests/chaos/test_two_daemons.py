@@ -34,7 +34,7 @@ from .site import ChaosSite
 DSN_ENV = "MAILFLOW_STORE_DSN"
 FORMS: dict[str, dict[str, Any]] = {
     # kills at least, inputs per mailbox, the feed's pace (s), the calm round's limit (s)
-    "short": dict(kills=4, applications=15, drafts=3, outgoing=10, callbacks=15, pace=0.1,
+    "short": dict(kills=8, applications=15, drafts=3, outgoing=10, callbacks=15, pace=0.1,
                   settle=90),
     "full": dict(kills=100, applications=200, drafts=20, outgoing=100, callbacks=150,
                  pace=0.3, settle=600),
