@@ -34,7 +34,7 @@ bench-postgresql: install
 # The long forms of tests/chaos (`make test` runs short ones): >= 200 kills and 200 cuts; an hour
 # of accelerated time. Each prints its counts or curves.
 chaos: install
-	$(PY)/pytest -q -s tests/chaos/test_kill_and_cut.py tests/chaos/test_disk_full.py --chaos=full
+	$(PY)/pytest -q -s tests/chaos/test_kill_and_cut.py tests/chaos/test_disk_full.py tests/chaos/test_two_daemons.py --chaos=full
 
 soak: install
 	$(PY)/pytest -q -s tests/chaos/test_soak.py --soak=full

@@ -38,7 +38,7 @@ from mailflow.privacy.at_rest import check_data_dir
 from mailflow.privacy.desk import PrivacyDesk
 from mailflow.rejection.reviews import ReviewDesk
 from mailflow.settings.config import Config
-from mailflow.store import configured_store
+from mailflow.store import SERVER_ENGINES, configured_store, holder_of
 from mailflow.store.base import Store
 from mailflow.store.full import DiskWatch
 from mailflow.store.serial import SerialStore
@@ -74,6 +74,9 @@ class Daemon:
         self.store: Store = self.tagging
         self.reloaders: list[Callable[[], None]] = [self._reload_tags]
         self.lane = threading.RLock()
+        # on a shared store (other mailboxes' daemons beside), the mailbox's own records
+        shared = config.store.engine in SERVER_ENGINES
+        self.scope = holder_of(config) if shared else ""
         self.outbox = Outbox(self.store, self.clock, config, self.lane,
                              on_undeliverable=self._undeliverable)
         self.reviews = ReviewDesk(self.store, self.clock, config, self.outbox)
@@ -86,7 +89,8 @@ class Daemon:
         self.reloaders.append(self.followups.reload)
         self.openings = OpeningDesk(self.store, self.clock, config, self.outbox, self.lane)
         self.reloaders.append(self._sync_openings)
-        self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
+        self.intake = Intake(self.store, self.pipeline, self.clock, self.lane,
+                             mailbox=self.scope)
         self.privacy = PrivacyDesk(self.store, self.clock, config, self.lane)
         self.health = Health()
         self._health_guard = threading.Lock()
@@ -152,7 +156,8 @@ class Daemon:
             self.reviews.saw(raw, decision, "drafts", ask=False)
 
         desk = DraftDesk(self.store, self.clock, rewriter, self.config.rejection.quiet_seconds,
-                         self.lane, trash=self.config.mailbox.trash, reread=reread)
+                         self.lane, trash=self.config.mailbox.trash, reread=reread,
+                         mailbox=self.scope)
         return {**scanners, "drafts": desk.scan}
 
     def control_handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:

@@ -96,8 +96,10 @@ class Intake:
     """Hands messages of any folder to the pipeline, exactly once, through one writer lane."""
 
     def __init__(self, store: Store, pipeline: Pipeline, clock: Clock,
-                 lane: threading.RLock | None = None) -> None:
+                 lane: threading.RLock | None = None, mailbox: str = "") -> None:
         self.store = store
+        # on a store shared by several mailboxes' daemons, each keeps checkpoints of its own
+        self.mailbox = mailbox
         self.pipeline = pipeline
         self.clock = clock
         self.lane = lane or threading.RLock()
@@ -107,15 +109,20 @@ class Intake:
 
     # -- checkpoints ------------------------------------------------------------------------
 
+    def checkpoint_key(self, name: str) -> str:
+        """A checkpoint's record: the folder's name, after the mailbox's on a shared store."""
+        return f"{self.mailbox} {name}" if self.mailbox else name
+
     def checkpoint(self, folder: str) -> Checkpoint | None:
-        doc = self.store.get("checkpoints", folder)
+        doc = self.store.get("checkpoints", self.checkpoint_key(folder))
         if doc is None:
             return None
         return Checkpoint(folder, int(doc["uidvalidity"]), int(doc["last_uid"]))
 
     def _save_checkpoint(self, folder: str, uidvalidity: int, last_uid: int) -> None:
-        self.store.put("checkpoints", folder, {"folder": folder, "uidvalidity": uidvalidity,
-                                               "last_uid": last_uid, "at": iso(self.clock.now())})
+        self.store.put("checkpoints", self.checkpoint_key(folder),
+                       {"folder": folder, "uidvalidity": uidvalidity, "last_uid": last_uid,
+                        "at": iso(self.clock.now())})
 
     def start_from(self, folder: str, uidvalidity: int, last_uid: int) -> None:
         with self.lane:

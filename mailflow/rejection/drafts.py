@@ -56,8 +56,9 @@ class DraftDesk:
 
     def __init__(self, store: Store, clock: Clock, rewriter: Rewriter, quiet_seconds: float,
                  lane: threading.RLock, trash: str | None = None,
-                 reread: Callable[[bytes], None] | None = None) -> None:
+                 reread: Callable[[bytes], None] | None = None, mailbox: str = "") -> None:
         self.store = store
+        self.mailbox = mailbox  # on a store shared by several mailboxes: whose journal is whose
         self.clock = clock
         self.rewriter = rewriter
         self.quiet_seconds = quiet_seconds
@@ -126,6 +127,7 @@ class DraftDesk:
                 return
             self.store.put("journal", key, {
                 "key": key, "state": "journaled", "kind": "draft-rewrite", "folder": folder,
+                "mailbox": self.mailbox,
                 "uidvalidity": uidvalidity, "old_uids": [uid, *older], "marker": outcome.marker,
                 "raw": base64.b64encode(outcome.raw).decode("ascii"),
                 "at": iso(self.clock.now()),
@@ -136,7 +138,8 @@ class DraftDesk:
 
     def _finish_journaled(self, mailbox: Mailbox, folder: str, uidvalidity: int) -> None:
         for doc in self.store.find("journal", "state", "journaled"):
-            if doc.get("kind") == "draft-rewrite" and doc["folder"] == folder:
+            if (doc.get("kind") == "draft-rewrite" and doc["folder"] == folder
+                    and doc.get("mailbox", "") == self.mailbox):  # never another mailbox's
                 self._replace(mailbox, doc, uidvalidity)
 
     def _replace(self, mailbox: Mailbox, doc: dict[str, object], uidvalidity: int) -> None:

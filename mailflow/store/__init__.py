@@ -29,8 +29,8 @@ from mailflow.store.tinydb import TinyStore
 if TYPE_CHECKING:
     from mailflow.settings.config import Config
 
-__all__ = ["ENGINES", "INDEXES", "LOGS", "Doc", "Store", "WriterLock", "configured_store",
-           "empty_store", "holder_of", "open_store"]
+__all__ = ["ENGINES", "INDEXES", "LOGS", "SERVER_ENGINES", "Doc", "Store", "WriterLock",
+           "configured_store", "empty_store", "holder_of", "open_store"]
 SERVER_ENGINES = frozenset({"postgresql"})  # documents in a server, not in the data directory
 
 Opener = Callable[[Path, bool, WriterLock | None], Store]

@@ -22,7 +22,7 @@ from mailflow.clock import SystemClock, iso
 from mailflow.pool.talent import TalentPool, new_candidate
 from mailflow.relay.callbacks import SIGNATURE_HEADER, sign
 from mailflow.settings.config import load_config
-from mailflow.store import open_store
+from mailflow.store import configured_store, open_store
 
 from .site import OUTBOX_FOLDER, MovingClock
 
@@ -78,21 +78,23 @@ class Inputs:
     web_failures: int = 0
 
 
-def seed_pool(config_path: Path, drafts: int, outgoing: int, callbacks: int) -> None:
+def seed_pool(config_path: Path, drafts: int, outgoing: int, callbacks: int,
+              first: int = 0) -> None:
     """The candidates the rejections and the callbacks are about, before the daemon starts:
     rejectees (drafts), outgoing rejectees (send mode), and invited candidates with a
-    referral code each (the partner's callbacks)."""
+    referral code each (the partner's callbacks); numbered from `first` (two sites on one
+    store number theirs apart)."""
     config = load_config(config_path)
-    store = open_store(config.data_dir, config.store.engine)
+    store = configured_store(config)
     pool = TalentPool(store, SystemClock())
     now = iso(SystemClock().now())
     try:
         with store.transaction():
-            for n in range(drafts):
+            for n in range(first, first + drafts):
                 pool.save(_named(new_candidate(f"c_d{n:04d}", now), draft_address(n)))
-            for n in range(outgoing):
+            for n in range(first, first + outgoing):
                 pool.save(_named(new_candidate(f"c_o{n:04d}", now), outgoing_address(n)))
-            for n in range(callbacks):
+            for n in range(first, first + callbacks):
                 candidate = new_candidate(f"c_r{n:04d}", now)
                 candidate.update(relay_ref=callback_ref(n), relay_status="invited",
                                  status="rejected")
@@ -108,11 +110,12 @@ def _named(candidate: dict, address: str) -> dict:  # type: ignore[type-arg]
 
 
 class Workload:
-    """Feeds the inputs at a steady pace from two threads (mail; web) until `stop()`."""
+    """Feeds the inputs at a steady pace from two threads (mail; web) until `stop()`, numbered
+    from `first` (as `seed_pool`)."""
 
     def __init__(self, dovecot: Dovecot, account: ImapAccount, base_url: str,
                  clock: MovingClock, data_dir: Path, seed: int, totals: dict[str, int],
-                 pace: float = 0.05) -> None:
+                 pace: float = 0.05, first: int = 0) -> None:
         self.dovecot = dovecot
         self.account = account
         self.base_url = base_url
@@ -120,6 +123,7 @@ class Workload:
         self.data_dir = data_dir
         self.totals = totals  # how many of each: applications, drafts, outgoing, callbacks
         self.pace = pace
+        self.first = first
         self.inputs = Inputs()
         self._random = random.Random(seed)
         self._stop = threading.Event()
@@ -155,17 +159,17 @@ class Workload:
                 ("outgoing", i.outgoing)) if len(have) < t[k]])
             try:
                 if kind == "applications":
-                    n = len(i.applications)
+                    n = self.first + len(i.applications)
                     self.dovecot.append(user, "INBOX", application(n, self.account.address))
                     i.applications.append(n)
                 elif kind == "drafts":
-                    n = len(i.drafts)
+                    n = self.first + len(i.drafts)
                     self.dovecot.append(user, "Drafts", rejection(
                         self.account, draft_address(n), f"<draft-{n}@example.co.jp>"),
                         flags=[b"\\Draft"])
                     i.drafts.append(n)
                 else:
-                    n = len(i.outgoing)
+                    n = self.first + len(i.outgoing)
                     self.dovecot.append(user, outbox, rejection(
                         self.account, outgoing_address(n), f"<out-{n}@example.co.jp>"))
                     i.outgoing.append(n)
@@ -186,7 +190,8 @@ class Workload:
 
     def callback(self, client: httpx.Client) -> None:
         i = self.inputs
-        waiting = [n for n in range(self.totals["callbacks"]) if f"evt-{n}" not in
+        first = self.first
+        waiting = [n for n in range(first, first + self.totals["callbacks"]) if f"evt-{n}" not in
                    i.callbacks_acked]
         if not waiting:
             return

@@ -17,7 +17,7 @@ from harness import MAILFLOW, handled_counts
 from servers import Dovecot, ImapAccount, SmtpSink
 
 from mailflow.settings.config import load_config
-from mailflow.store import open_store
+from mailflow.store import configured_store
 from mailflow.store.base import Store
 
 from .load import Inputs, draft_address, outgoing_address
@@ -72,7 +72,7 @@ class Oracle:
     def judge(self, inputs: Inputs) -> Verdict:
         verdict = Verdict()
         config = load_config(self.config)
-        store = open_store(config.data_dir, config.store.engine, read_only=True)
+        store = configured_store(config, read_only=True)
         try:
             self._applications(store, inputs, verdict)
             self._drafts(store, inputs, verdict)

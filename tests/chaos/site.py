@@ -20,7 +20,7 @@ from servers import Dovecot, ImapAccount, SmtpSink, free_port
 from mailflow.clock import CLOCK_FILE_ENV, iso
 from mailflow.settings.config import load_config
 from mailflow.starter import SHIPPED_RULES
-from mailflow.store import open_store
+from mailflow.store import configured_store
 
 from .proxy import ChaosProxy, Faults
 
@@ -44,6 +44,7 @@ class MovingClock:
         self._began_at = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._writing = threading.Lock()  # `advance` and the thread write the same file
         self.write()
 
     def now(self) -> datetime:
@@ -52,8 +53,9 @@ class MovingClock:
 
     def write(self) -> None:
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(iso(self.now()), encoding="utf-8")
-        temporary.replace(self.path)  # a reader never sees half a time
+        with self._writing:
+            temporary.write_text(iso(self.now()), encoding="utf-8")
+            temporary.replace(self.path)  # a reader never sees half a time
 
     def advance(self, delta: timedelta) -> None:
         self.offset += delta
@@ -179,14 +181,14 @@ def first_start(site: ChaosSite) -> None:
     """A calm first start: the daemon takes only mail that arrives after it first saw INBOX
     (history is `backfill`'s), so the load begins once INBOX and Sent have checkpoints."""
     assert site.config is not None
-    data_dir = load_config(site.config).data_dir
+    config = load_config(site.config)
     for proxy in site.proxies:
         proxy.calm()
     site.start_daemon()
 
     def checkpoints() -> int:
         try:
-            store = open_store(data_dir, read_only=True)
+            store = configured_store(config, read_only=True)
         except Exception:
             return 0
         try:
