@@ -133,9 +133,10 @@ def seed(store: Store, count: int) -> list[str]:
     with store.transaction():
         for n in range(count):
             candidate = new_candidate(f"cb_{n:06d}", now)
-            candidate.update(relay_ref=f"{n:024x}", relay_status="invited")
+            ref = f"{n:024x}"
+            candidate["relay_ref"], candidate["relay_status"] = ref, "invited"
             pool.save(candidate)
-            refs.append(candidate["relay_ref"])
+            refs.append(ref)
     return refs
 
 
