@@ -38,7 +38,7 @@ from mailflow.privacy.at_rest import check_data_dir
 from mailflow.privacy.desk import PrivacyDesk
 from mailflow.rejection.reviews import ReviewDesk
 from mailflow.settings.config import Config
-from mailflow.store import configured_store
+from mailflow.store import SERVER_ENGINES, configured_store, holder_of
 from mailflow.store.base import Store
 from mailflow.store.full import DiskWatch
 from mailflow.store.serial import SerialStore
@@ -86,7 +86,9 @@ class Daemon:
         self.reloaders.append(self.followups.reload)
         self.openings = OpeningDesk(self.store, self.clock, config, self.outbox, self.lane)
         self.reloaders.append(self._sync_openings)
-        self.intake = Intake(self.store, self.pipeline, self.clock, self.lane)
+        shared = config.store.engine in SERVER_ENGINES  # a daemon per mailbox, one store
+        self.intake = Intake(self.store, self.pipeline, self.clock, self.lane,
+                             mailbox=holder_of(config) if shared else None)
         self.privacy = PrivacyDesk(self.store, self.clock, config, self.lane)
         self.health = Health()
         self._health_guard = threading.Lock()

@@ -53,7 +53,7 @@ class Backfill:
         if not mailbox.exists(folder):
             raise MailflowError(f"no folder {folder!r} on the server")
         state = mailbox.select(folder)
-        key = progress_key(folder)
+        key = self.intake.checkpoint_key(progress_key(folder))
         store = self.intake.store
         with self.intake.lane:
             doc = store.get("checkpoints", key)

@@ -9,6 +9,9 @@ quarantined until an admin replays it. A mail over `[mailbox] max_message_bytes`
 at once with its size and without its body, which stays on the server: its replay fetches it
 again (`refetch`), under the limit in force then. All are a `QuarantineItem` in the "quarantine"
 kind; a document read from there becomes an item in one place, `as_quarantine_item`.
+
+On a store several daemons share (PostgreSQL, a daemon per mailbox) each mailbox's checkpoints
+are its own, keyed by the mailbox (`mailbox`): folder names and UIDs repeat across mailboxes.
 """
 
 from __future__ import annotations
@@ -96,8 +99,9 @@ class Intake:
     """Hands messages of any folder to the pipeline, exactly once, through one writer lane."""
 
     def __init__(self, store: Store, pipeline: Pipeline, clock: Clock,
-                 lane: threading.RLock | None = None) -> None:
+                 lane: threading.RLock | None = None, mailbox: str | None = None) -> None:
         self.store = store
+        self.mailbox = mailbox  # on a shared store: whose checkpoints these are
         self.pipeline = pipeline
         self.clock = clock
         self.lane = lane or threading.RLock()
@@ -107,15 +111,21 @@ class Intake:
 
     # -- checkpoints ------------------------------------------------------------------------
 
+    def checkpoint_key(self, name: str) -> str:
+        """A folder's (or a backfill's) checkpoint record: its own per mailbox on a shared
+        store, else the name itself."""
+        return name if self.mailbox is None else f"{self.mailbox} {name}"
+
     def checkpoint(self, folder: str) -> Checkpoint | None:
-        doc = self.store.get("checkpoints", folder)
+        doc = self.store.get("checkpoints", self.checkpoint_key(folder))
         if doc is None:
             return None
         return Checkpoint(folder, int(doc["uidvalidity"]), int(doc["last_uid"]))
 
     def _save_checkpoint(self, folder: str, uidvalidity: int, last_uid: int) -> None:
-        self.store.put("checkpoints", folder, {"folder": folder, "uidvalidity": uidvalidity,
-                                               "last_uid": last_uid, "at": iso(self.clock.now())})
+        self.store.put("checkpoints", self.checkpoint_key(folder),
+                       {"folder": folder, "uidvalidity": uidvalidity, "last_uid": last_uid,
+                        "at": iso(self.clock.now())})
 
     def start_from(self, folder: str, uidvalidity: int, last_uid: int) -> None:
         with self.lane:
