@@ -264,7 +264,7 @@ def figures(results: list[Result], args: argparse.Namespace) -> list[Figure]:
     loads = (("intake", "intake", "mails/s", args.mails),
              ("callbacks", "callbacks", "req/s", args.callbacks),
              ("p99", "callbacks, p99", "ms", args.callbacks),
-             ("outbox", "outbox claims sent", "mails/s", args.outbox))
+             ("outbox", "outbox drained", "mails/s", args.outbox))
     out = []
     for attr, what, unit, size in loads:
         for r in results[1:]:
