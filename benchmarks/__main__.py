@@ -55,7 +55,7 @@ SUITE = (
           ("--candidates", "2000", "--companies", "2", "--baseline", "500", "--due", "10,40")),
     # 1, 2, 4 daemons on one PostgreSQL beside one on SQLite (about 3 min; a bigger load is
     # `make bench-postgresql`)
-    Bench("postgresql_daemons", ("--mails", "200", "--callbacks", "800", "--outbox", "1200"),
+    Bench("postgresql_daemons", ("--mails", "200", "--callbacks", "600", "--outbox", "1100"),
           ("--daemons", "1,2", "--mails", "20", "--callbacks", "40", "--outbox", "30",
            "--concurrency", "10")),
     Bench("callbacks", ("--count", "3000"), ("--count", "60", "--concurrency", "10")),
