@@ -27,9 +27,10 @@ bench-smoke: install
 	$(PY)/python -m benchmarks --smoke
 
 # the scheduler tick on PostgreSQL with 1,000,000 candidates over 10 companies, once (about 4 min;
-# the suite runs it at 200,000)
+# the suite runs it at 200,000), then 1, 2, 4 daemons on one PostgreSQL at a bigger load
 bench-postgresql: install
 	$(PY)/python benchmarks/postgresql.py --candidates 1000000 --companies 10 --baseline 10000
+	$(PY)/python benchmarks/postgresql_daemons.py --mails 2000 --callbacks 6000 --outbox 5000
 
 # The long forms of tests/chaos (`make test` runs short ones): >= 200 kills and 200 cuts; an hour
 # of accelerated time. Each prints its counts or curves.

@@ -55,6 +55,11 @@ SUITE = (
     Bench("postgresql", ("--candidates", "200000", "--companies", "10", "--baseline", "10000",
                          "--due", "100,1000"),
           ("--candidates", "2000", "--companies", "2", "--baseline", "500", "--due", "10,40")),
+    # 1, 2, 4 daemons on one PostgreSQL beside one on SQLite (about 3 min; a bigger load is
+    # `make bench-postgresql`)
+    Bench("postgresql_daemons", ("--mails", "200", "--callbacks", "600", "--outbox", "1100"),
+          ("--daemons", "1,2", "--mails", "20", "--callbacks", "40", "--outbox", "30",
+           "--concurrency", "10")),
     Bench("callbacks", ("--count", "3000"), ("--count", "60", "--concurrency", "10")),
     Bench("links", ("--requests", "3000", "--rounds", "1"),
           ("--requests", "60", "--rounds", "1", "--links", "10", "--concurrency", "10")),

@@ -162,3 +162,30 @@ def _rejection(n: int) -> bytes:
     return (f"From: jobs@example.co.jp\r\nTo: c{n}@example.net\r\nSubject: result {n}\r\n"
             "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
             f"残念ながら {n}\r\n").encode()
+
+
+def test_each_mailbox_keeps_its_own_checkpoint_on_the_shared_store(
+        postgres: Postgres, tmp_path: Path, dovecot: Dovecot, imap_account: ImapAccount) -> None:
+    """Folder names and UIDs repeat across mailboxes: one daemon's INBOX checkpoint read by the
+    other made it skip its first mails (same UIDVALIDITY) or resync its folder over and over
+    (another UIDVALIDITY). Mailbox a takes six mails first, then b three: all nine arrive."""
+    other = dovecot.add_user(imap_account.username + "-b", imap_account.password)
+    env = {**env_for(imap_account), DSN_ENV: postgres.schema()}
+    boxes = [(imap_account, Daemon(_config(tmp_path / "a", imap_account), env)),
+             (other, Daemon(_config(tmp_path / "b", other), env))]
+    try:
+        for _account, daemon in boxes:
+            daemon.start()
+        for n in range(6):
+            dovecot.append(imap_account.username, "INBOX",
+                           _application(n, imap_account.address, "a"))
+        config = boxes[0][1].config
+        wait_until(lambda: len(_listed(config, env)) == 6, timeout=90, what="six candidates")
+        for n in range(3):
+            dovecot.append(other.username, "INBOX", _application(10 + n, other.address, "b"))
+        wait_until(lambda: len(_listed(config, env)) == 9, timeout=90, what="nine candidates")
+    finally:
+        for _account, daemon in boxes:
+            daemon.stop()
+    for _account, daemon in boxes:
+        assert "UIDVALIDITY changed" not in daemon.log_path.read_text(encoding="utf-8")

@@ -9,6 +9,9 @@ quarantined until an admin replays it. A mail over `[mailbox] max_message_bytes`
 at once with its size and without its body, which stays on the server: its replay fetches it
 again (`refetch`), under the limit in force then. All are a `QuarantineItem` in the "quarantine"
 kind; a document read from there becomes an item in one place, `as_quarantine_item`.
+
+On a store several daemons share (PostgreSQL, a daemon per mailbox) each mailbox's checkpoints
+are its own, keyed by the mailbox (`mailbox`): folder names and UIDs repeat across mailboxes.
 """
 
 from __future__ import annotations
