@@ -18,7 +18,7 @@ lint: install
 test: lint
 	$(PY)/pytest -q
 
-# every benchmark, 3 interleaved rounds, one table; writes BENCHMARKS.md (about 11 minutes here)
+# every benchmark, 3 interleaved rounds (the long ones once), one table; writes BENCHMARKS.md
 bench: install
 	$(PY)/python -m benchmarks
 
