@@ -36,14 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psycopg
 from figures import Figure, emit
-from followups_tick import NOW, RULES, prefill, rules_file
+from followups_tick import NOW, prefill, tick_config
 from postgres_server import Postgres
 
 from mailflow.clock import FrozenClock
 from mailflow.followups.scheduler import FollowUpScheduler
 from mailflow.outgoing.outbox import Outbox
-from mailflow.settings.config import Config, load_config
-from mailflow.starter import SHIPPED_TEMPLATES
+from mailflow.settings.config import Config
 from mailflow.store.postgresql import PostgresStore
 from mailflow.store.sqlite import SqliteStore
 
@@ -128,23 +127,6 @@ def analyze(pg: Postgres, dsn: str) -> None:
         conn.execute("ANALYZE mf_idx")
 
 
-def config(root: Path) -> Config:
-    (root / "rules").mkdir()
-    (root / "rules" / "followups.toml").write_text(rules_file(RULES), encoding="utf-8")
-    (root / "config.toml").write_text(f"""
-[mailbox]
-address = "jobs@example.co.jp"
-[rules]
-dir = "rules"
-templates_dir = "{SHIPPED_TEMPLATES}"
-[privacy]
-notified_purposes = ["selection", "talent_pool", "rescout"]
-[followups]
-per_hour = 1000000
-""", encoding="utf-8")
-    return load_config(root / "config.toml")
-
-
 def tick_hours(store: PostgresStore | SqliteStore, company: str, cfg: Config,
                dues: list[int]) -> list[float]:
     """Seconds to work off each hour's due rows (ticks until nothing of the hour is left)."""
@@ -179,7 +161,7 @@ def main() -> None:
     dues = [int(d) for d in args.due.split(",")]
     per_company = args.candidates // args.companies
     with tempfile.TemporaryDirectory(prefix="pg-bench-") as tmp, Postgres() as pg:
-        cfg = config(Path(tmp))
+        cfg = tick_config(Path(tmp))
         print(f"seeding {per_company:,} candidates into c0 …", file=sys.stderr)
         shared, alone = pg.schema(), pg.schema()
         seeded = seed(shared, "c0", per_company, dues)
