@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import MAILFLOW, handled_counts
+from harness import MAILFLOW
 from servers import Dovecot, ImapAccount, SmtpSink
 
 from mailflow.settings.config import load_config
@@ -98,10 +98,14 @@ class Oracle:
                 verdict.doubled.append(f"application {n}: {len(found)} candidates, "
                                        f"{applications} applications")
         verdict.counts["applications in"] = len(inputs.applications)
-        handled = handled_counts(store.log("events"))
+        # "handled once" is per identity, a message in its role (DESIGN.md, `Incoming.identity`):
+        # the same mail in one mailbox's Outbox and another's Sent is two things to handle
+        handled = collections.Counter(f"{e['data'].get('role')}:{e['data']['key']}"
+                                      for _seq, e in store.log("events")
+                                      if e["type"] == "message_handled")
         verdict.counts["mails handled"] = len(handled)
-        verdict.doubled += [f"mail {key} handled {times} times"
-                            for key, times in handled.items() if times > 1]
+        verdict.doubled += [f"mail {identity} handled {times} times"
+                            for identity, times in handled.items() if times > 1]
 
     def _drafts(self, store: Store, inputs: Inputs, verdict: Verdict) -> None:
         copies: collections.Counter[str] = collections.Counter()
