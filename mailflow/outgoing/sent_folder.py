@@ -22,6 +22,7 @@ from mailflow.errors import MissingSecret
 from mailflow.mailbox.imap import Mailbox, MailboxError
 from mailflow.outgoing.records import OutboxItem, OutboxRecords
 from mailflow.settings.config import Config
+from mailflow.store import SERVER_ENGINES, holder_of
 from mailflow.store.base import Doc
 
 log = logging.getLogger("mailflow.outbox")
@@ -44,6 +45,9 @@ class SentFolder:
         self.imap_retry_seconds = 30.0
         self._imap_retry_at = 0.0
         self._looked_up: dict[str, float] = {}
+        # on a store several mailboxes' daemons share, a copy goes to the Sent of the mailbox
+        # that sent it: each daemon files only its own journal's copies
+        self.mailbox = holder_of(config) if config.store.engine in SERVER_ENGINES else ""
 
     def journal(self, doc: OutboxItem) -> None:
         """Journal a copy of this sent mail for filing (call it in the transaction that marks
@@ -52,12 +56,13 @@ class SentFolder:
             return
         key = f"outbox-file:{doc['id']}"
         self.store.put("journal", key, {"key": key, "kind": FILING, "state": "journaled",
-                                        "outbox_id": doc["id"], "at": iso(self.clock.now())})
+                                        "outbox_id": doc["id"], "at": iso(self.clock.now()),
+                                        "mailbox": self.mailbox})
 
     def work(self) -> None:
         """File what is journaled and look up what is due, in one IMAP session (if any)."""
         jobs = [j for j in self.store.find("journal", "state", "journaled")
-                if j.get("kind") == FILING]
+                if j.get("kind") == FILING and j.get("mailbox", "") == self.mailbox]
         lookups = self._lookups_due()
         if not (jobs or lookups) or time.monotonic() < self._imap_retry_at:
             return
