@@ -38,7 +38,7 @@ from mailflow.privacy.at_rest import check_data_dir
 from mailflow.privacy.desk import PrivacyDesk
 from mailflow.rejection.reviews import ReviewDesk
 from mailflow.settings.config import Config
-from mailflow.store import SERVER_ENGINES, configured_store, holder_of
+from mailflow.store import configured_store, mailbox_scope
 from mailflow.store.base import Store
 from mailflow.store.full import DiskWatch
 from mailflow.store.serial import SerialStore
@@ -75,8 +75,7 @@ class Daemon:
         self.reloaders: list[Callable[[], None]] = [self._reload_tags]
         self.lane = threading.RLock()
         # on a shared store (other mailboxes' daemons beside), the mailbox's own records
-        shared = config.store.engine in SERVER_ENGINES
-        self.scope = holder_of(config) if shared else ""
+        self.scope = mailbox_scope(config)
         self.outbox = Outbox(self.store, self.clock, config, self.lane,
                              on_undeliverable=self._undeliverable)
         self.reviews = ReviewDesk(self.store, self.clock, config, self.outbox)

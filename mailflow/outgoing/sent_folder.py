@@ -22,7 +22,7 @@ from mailflow.errors import MissingSecret
 from mailflow.mailbox.imap import Mailbox, MailboxError
 from mailflow.outgoing.records import OutboxItem, OutboxRecords
 from mailflow.settings.config import Config
-from mailflow.store import SERVER_ENGINES, holder_of
+from mailflow.store import mailbox_scope
 from mailflow.store.base import Doc
 
 log = logging.getLogger("mailflow.outbox")
@@ -47,7 +47,7 @@ class SentFolder:
         self._looked_up: dict[str, float] = {}
         # on a store several mailboxes' daemons share, a copy goes to the Sent of the mailbox
         # that sent it: each daemon files only its own journal's copies
-        self.mailbox = holder_of(config) if config.store.engine in SERVER_ENGINES else ""
+        self.mailbox = mailbox_scope(config)
 
     def journal(self, doc: OutboxItem) -> None:
         """Journal a copy of this sent mail for filing (call it in the transaction that marks

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from mailflow.settings.config import Config
 
 __all__ = ["ENGINES", "INDEXES", "LOGS", "SERVER_ENGINES", "Doc", "Store", "WriterLock",
-           "configured_store", "empty_store", "holder_of", "open_store"]
+           "configured_store", "empty_store", "holder_of", "mailbox_scope", "open_store"]
 SERVER_ENGINES = frozenset({"postgresql"})  # documents in a server, not in the data directory
 
 Opener = Callable[[Path, bool, WriterLock | None], Store]
@@ -67,6 +67,12 @@ def holder_of(config: Config) -> str:
     """The writer a config's store is opened as: its mailbox (`imap://user@host:port/INBOX`)."""
     box = config.mailbox
     return f"imap://{box.username or box.address}@{box.host}:{box.port}/{box.inbox}"
+
+
+def mailbox_scope(config: Config) -> str:
+    """Whose records a daemon's checkpoints and journals are on a store several mailboxes'
+    daemons share (a server engine): its mailbox; "" on a store of its own."""
+    return holder_of(config) if config.store.engine in SERVER_ENGINES else ""
 
 
 def configured_store(config: Config, read_only: bool = False) -> Store:
